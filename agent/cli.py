@@ -1,0 +1,105 @@
+"""`lordi-agent`: run the service, show a sample, capture or replay a machine's inputs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import logging.handlers
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agent.config import AgentConfig, ConfigError, load_config
+from agent.providers import live_provider, replay_provider
+from agent.sample import build_envelope, build_sample
+from agent.service import policy_from, run
+
+log = logging.getLogger("agent")
+
+
+def _config(args: argparse.Namespace, required: bool) -> AgentConfig:
+    if args.config is None and not required:
+        # Unenrolled preview: placeholder ids so the output has the real shape.
+        return load_config(
+            None, {"LORDI_AGENT_SCHOOL": "0000000X", "LORDI_AGENT_DEVICE": "preview"}
+        )
+    return load_config(Path(args.config) if args.config else None)
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    cfg = _config(args, required=False)
+    provider = replay_provider(Path(args.replay)) if args.replay else live_provider()
+    reading = provider.read()
+    sample = build_sample(reading, datetime.now(UTC), policy_from(cfg))
+    envelope = build_envelope(cfg.school, cfg.device, [sample])
+    print(json.dumps(envelope, indent=None if args.json else 2, ensure_ascii=False))
+    return 0
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    folder = Path(args.dir)
+    reading = live_provider(capture_dir=folder).read()
+    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    print(f"captured {len(files)} file(s) into {folder}:")
+    for f in files:
+        print(f"  {f}")
+    print(f"batteries: {len(reading.batteries)}, wifi: {'yes' if reading.wifi else 'no'}")
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = _config(args, required=True)
+    print(
+        f"ok: school {cfg.school}, device {cfg.device}, broker {cfg.mqtt.host}:{cfg.mqtt.port}"
+        f" ({'TLS' if cfg.mqtt.tls else 'plain TCP'}), spool {cfg.spool.path or '(memory)'}"
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = _config(args, required=True)
+    if args.log_file:
+        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+            args.log_file, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
+        )
+        logging.getLogger().handlers[:] = [handler]
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("agent starting: school %s, device %s", cfg.school, cfg.device)
+    run(cfg, stop)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lordi-agent", description=__doc__)
+    parser.add_argument("--config", help="agent TOML file (LORDI_AGENT_* variables override)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="run the agent service")
+    p.add_argument("--log-file", help="rotating log file (default: stderr)")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("sample", help="print the message the agent would publish now")
+    p.add_argument("--replay", metavar="DIR", help="compute it from a capture folder instead")
+    p.add_argument("--json", action="store_true", help="one line of JSON")
+    p.set_defaults(func=cmd_sample)
+    p = sub.add_parser("capture", help="save this machine's raw inputs into DIR")
+    p.add_argument("dir")
+    p.set_defaults(func=cmd_capture)
+    p = sub.add_parser("check-config", help="validate the configuration and exit")
+    p.set_defaults(func=cmd_check_config)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Agent configuration: one TOML file plus `LORDI_AGENT_<SECTION>_<KEY>` variables.
+
+Plain dataclasses and stdlib `tomllib` (no pydantic on the laptop: ~10 MB of RSS).
+Every value is checked at start-up; an error names the key and the value, never
+the value of a secret. The commented sample is `provisioning/agent/agent.toml`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+UAI = re.compile(r"^[0-9]{7}[A-Z]$")
+DEVICE_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
+SECRET_KEYS = {"password", "bssid_key"}
+
+
+class ConfigError(Exception):
+    """Invalid configuration; the message names the key and (unless secret) the value."""
+
+
+@dataclass
+class MqttConfig:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    tls: bool = False
+    ca_file: str = ""
+    username: str = ""
+    password: str = ""
+    keepalive_s: int = 60
+
+
+@dataclass
+class CadenceConfig:
+    report_interval_s: int = 300
+    wifi_interval_s: int = 30
+    # On battery below this charge, look and report less often.
+    low_battery_pct: int = 20
+    low_battery_slowdown: int = 3
+
+
+@dataclass
+class SpoolConfig:
+    path: str = ""  # default: next to the config file, "lordi-spool.sqlite3"
+    max_samples: int = 50_000
+    max_age_days: int = 60
+    batch_max_samples: int = 200
+    batch_max_bytes: int = 128 * 1024
+
+
+@dataclass
+class PrivacyConfig:
+    school_ssids: list[str] = field(default_factory=list)
+    bssid_key: str = ""
+
+
+@dataclass
+class AgentConfig:
+    school: str = ""
+    device: str = ""
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    cadence: CadenceConfig = field(default_factory=CadenceConfig)
+    spool: SpoolConfig = field(default_factory=SpoolConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+
+
+_RANGES: dict[str, tuple[int, int]] = {
+    "mqtt.port": (1, 65535),
+    "mqtt.keepalive_s": (5, 3600),
+    "cadence.report_interval_s": (30, 86_400),
+    "cadence.wifi_interval_s": (5, 3600),
+    "cadence.low_battery_pct": (0, 100),
+    "cadence.low_battery_slowdown": (1, 100),
+    "spool.max_samples": (100, 10_000_000),
+    "spool.max_age_days": (1, 3650),
+    "spool.batch_max_samples": (1, 500),
+    "spool.batch_max_bytes": (1024, 256 * 1024 - 1024),
+}
+
+
+def _show(key: str, value: Any) -> str:
+    return "<hidden>" if key.rsplit(".", 1)[-1] in SECRET_KEYS else repr(value)
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    """`value` (from TOML or an environment string) as the type of `default`."""
+    from_env = isinstance(value, str) and not isinstance(default, str)
+    if isinstance(default, bool):
+        if from_env and value.lower() in {"1", "true", "yes", "0", "false", "no"}:
+            return value.lower() in {"1", "true", "yes"}
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false (got {_show(key, value)})")
+    if isinstance(default, int):
+        try:
+            number = int(value) if from_env else value
+        except ValueError:
+            number = None
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise ConfigError(f"{key}: expected an integer (got {_show(key, value)})")
+        low, high = _RANGES.get(key, (0, 2**31))
+        if not low <= number <= high:
+            raise ConfigError(f"{key}: must be between {low} and {high} (got {number})")
+        return number
+    if isinstance(default, list):
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise ConfigError(f"{key}: expected a list of strings (got {_show(key, value)})")
+        return [i.strip() for i in items if i.strip()]
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}: expected a string (got {_show(key, value)})")
+    return value
+
+
+def _apply(target: Any, data: dict[str, Any], prefix: str) -> None:
+    known = {f.name for f in fields(target)}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in known:
+            raise ConfigError(f"{dotted}: unknown setting")
+        current = getattr(target, key)
+        if hasattr(current, "__dataclass_fields__"):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{dotted}: expected a [{dotted}] table")
+            _apply(current, value, dotted + ".")
+        else:
+            setattr(target, key, _coerce(dotted, value, current))
+
+
+def _from_env(env: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.startswith("LORDI_AGENT_"):
+            continue
+        rest = name.removeprefix("LORDI_AGENT_").lower()
+        section, _, key = rest.partition("__")
+        if key:
+            out.setdefault(section, {})[key] = value
+        else:
+            out[section] = value
+    return out
+
+
+def load_config(path: Path | None, env: dict[str, str] | None = None) -> AgentConfig:
+    """The file's settings, overridden by `LORDI_AGENT_<SECTION>__<KEY>` variables."""
+    cfg = AgentConfig()
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        _apply(cfg, data, "")
+        if not cfg.spool.path:
+            cfg.spool.path = str(path.parent / "lordi-spool.sqlite3")
+    _apply(cfg, _from_env(dict(os.environ) if env is None else env), "")
+    if not UAI.match(cfg.school):
+        raise ConfigError(f"school: expected a UAI code like 0341234A (got {cfg.school!r})")
+    if not DEVICE_ID.match(cfg.device):
+        raise ConfigError(f"device: expected 1-64 of [0-9A-Za-z_-] (got {cfg.device!r})")
+    if cfg.mqtt.tls and cfg.mqtt.ca_file and not Path(cfg.mqtt.ca_file).is_file():
+        raise ConfigError(f"mqtt.ca_file: no such file (got {cfg.mqtt.ca_file!r})")
+    return cfg

@@ -1,0 +1,1 @@
+"""Lordi collector: MQTT telemetry in, validated time series out."""

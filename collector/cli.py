@@ -1,0 +1,102 @@
+"""`lordi-collector`: run the collector, validate a message file, export the schema."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from collector.config import ConfigError, load_settings
+from collector.contract import Envelope
+from collector.validate import MessageRejected, check_message
+
+SCHEMA_FILE = Path(__file__).resolve().parent / "schema" / "telemetry-v1.schema.json"
+
+
+def json_schema() -> str:
+    schema = Envelope.model_json_schema(by_alias=True)
+    schema["$id"] = "https://lordi.example/schema/telemetry-v1.schema.json"
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        payload = Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"{args.file}: cannot read ({exc.strerror})", file=sys.stderr)
+        return 2
+    try:
+        checked = check_message(args.topic, payload)
+    except MessageRejected as exc:
+        print(f"rejected: {exc.reason}")
+        return 1
+    for rej in checked.rejected:
+        print(f"rejected: {rej.reason}")
+    print(f"accepted {len(checked.samples)} sample(s), rejected {len(checked.rejected)}")
+    return 1 if checked.rejected else 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    text = json_schema()
+    if args.check:
+        if SCHEMA_FILE.read_text(encoding="utf-8") != text:
+            print(f"{SCHEMA_FILE.name} is out of date: run `lordi-collector schema --write`")
+            return 1
+        return 0
+    if args.write:
+        SCHEMA_FILE.write_text(text, encoding="utf-8")
+        return 0
+    sys.stdout.write(text)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from collector.service import Collector  # noqa: PLC0415 - keeps `validate` light
+
+    try:
+        settings = load_settings(Path(args.config) if args.config else None)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    collector = Collector(settings)
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    collector.start()
+    log = logging.getLogger("collector")
+    while not done.wait(args.stats_interval):
+        log.info("stats %s", json.dumps(collector.stats.as_dict()))
+    collector.stop()
+    log.info("stopped; stats %s", json.dumps(collector.stats.as_dict()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lordi-collector", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="subscribe, validate, write, acknowledge")
+    run.add_argument("--config", help="TOML file (environment LORDI_COLLECTOR_* overrides it)")
+    run.add_argument("--stats-interval", type=float, default=60.0, metavar="S")
+    run.set_defaults(func=cmd_run)
+    val = sub.add_parser("validate", help="check a message file as the collector would")
+    val.add_argument("--topic", required=True, help="e.g. lordi/v1/0341234A/dev-1/telemetry")
+    val.add_argument("file")
+    val.set_defaults(func=cmd_validate)
+    sch = sub.add_parser("schema", help="print the v1 JSON Schema")
+    sch.add_argument("--write", action="store_true", help="update the committed schema file")
+    sch.add_argument("--check", action="store_true", help="exit 1 if the committed file is stale")
+    sch.set_defaults(func=cmd_schema)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""The collector process: shared MQTT subscription in, time series out.
+
+paho's network thread only enqueues messages. One ingest thread takes them in
+batches, validates, writes the accepted samples to the store, publishes
+rejections to the dead-letter topic, and only then acknowledges the MQTT messages
+(manual PUBACK). A crash at any point leaves the unacknowledged messages with the
+broker, which redelivers them to this client id's persistent session; the store
+treats the redelivered points as the same points (same series, same timestamp).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from collector.config import CollectorSettings
+from collector.deadletter import DeadLetter, to_dead_letter
+from collector.ingest import Batch, build_batch
+from collector.stats import Stats
+from collector.store import LineWriter, StoreRejected, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+
+
+class Collector:
+    def __init__(self, settings: CollectorSettings, writer: LineWriter | None = None) -> None:
+        self.settings = settings
+        self.stats = Stats()
+        self._queue: queue.Queue[Incoming] = queue.Queue()
+        self._stop = threading.Event()
+        self._writer = writer or LineWriter(
+            settings.store.url,
+            settings.store.token.get_secret_value(),
+            settings.store.org,
+            settings.store.bucket,
+            settings.store.timeout_ms,
+        )
+        self._client = self._make_client()
+        self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
+        self.connected = threading.Event()
+
+    # -- MQTT -----------------------------------------------------------------
+    def _make_client(self) -> mqtt.Client:
+        m = self.settings.mqtt
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=m.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if m.username:
+            client.username_pw_set(
+                m.username, m.password.get_secret_value() if m.password else None
+            )
+        if m.tls:
+            client.tls_set(ca_certs=str(m.ca_file) if m.ca_file else None)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        return client
+
+    def _connect_properties(self) -> Properties:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.settings.mqtt.session_expiry_s
+        props.ReceiveMaximum = self.settings.mqtt.receive_maximum
+        return props
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        props: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            log.error("broker refused the connection: %s", reason)
+            return
+        m = self.settings.mqtt
+        client.subscribe(f"$share/{m.share_group}/{m.topic}", qos=1)
+        log.info(
+            "connected to %s:%s as %s (session present: %s)",
+            m.host,
+            m.port,
+            m.client_id,
+            flags.session_present,
+        )
+        self.connected.set()
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        props: Properties | None,
+    ) -> None:
+        self.connected.clear()
+        if not self._stop.is_set():
+            log.warning("disconnected from broker (%s); reconnecting", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        self._queue.put(Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos))
+
+    # -- lifecycle --------------------------------------------------------------
+    def start(self) -> None:
+        m = self.settings.mqtt
+        self._client.connect_async(
+            m.host,
+            m.port,
+            keepalive=m.keepalive_s,
+            clean_start=False,
+            properties=self._connect_properties(),
+        )
+        self._client.loop_start()
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Finish the batch in hand, then disconnect. Unacknowledged messages stay
+        with the broker for the next start."""
+        self._stop.set()
+        self._thread.join(timeout_s)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._writer.close()
+
+    # -- ingest -----------------------------------------------------------------
+    def _take_batch(self) -> list[Incoming]:
+        try:
+            first = self._queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        items = [first]
+        deadline = time.monotonic() + self.settings.ingest.linger_ms / 1000
+        budget = self.settings.ingest.max_batch_samples
+        while len(items) < budget:
+            remaining = deadline - time.monotonic()
+            try:
+                items.append(
+                    self._queue.get(timeout=remaining)
+                    if remaining > 0
+                    else self._queue.get_nowait()
+                )
+            except queue.Empty:
+                break
+        return items
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            items = self._take_batch()
+            if items:
+                self._handle(items)
+
+    def _handle(self, items: list[Incoming]) -> None:
+        batch = build_batch([(i.topic, i.payload) for i in items])
+        self.stats.count_batch(batch)
+        if not self._write_with_retry(batch):
+            return  # stopping: nothing acknowledged, the broker redelivers
+        if not self._publish_dead_letters(batch.dead_letters):
+            return
+        for item in items:
+            if item.qos > 0:
+                self._client.ack(item.mid, item.qos)
+        self.stats.acked += len(items)
+
+    def _write_with_retry(self, batch: Batch) -> bool:
+        delay = self.settings.ingest.retry_initial_s
+        while True:
+            try:
+                self._writer.write(batch.lines)
+                self.stats.samples_written += batch.sample_count
+                return True
+            except StoreUnavailable as exc:
+                self.stats.write_retries += 1
+                log.warning("store unavailable (%s); retrying in %.1f s", exc, delay)
+            except StoreRejected as exc:
+                log.error("store refused a batch (%s); writing message by message", exc)
+                batch.isolate(self._writer)
+                return True
+            if self._stop.wait(delay):
+                return False
+            delay = min(delay * 2, self.settings.ingest.retry_max_s)
+
+    def _publish_dead_letters(self, letters: list[DeadLetter]) -> bool:
+        for letter in letters:
+            info = self._client.publish(
+                self.settings.mqtt.dead_letter_topic, to_dead_letter(letter), qos=1
+            )
+            while not self._stop.is_set():
+                try:
+                    info.wait_for_publish(timeout=1.0)
+                except RuntimeError:  # not connected yet: paho queues it, keep waiting
+                    time.sleep(0.2)
+                if info.is_published():
+                    break
+            else:
+                return False
+            log.info("dead-lettered %s: %s", letter.topic, letter.reason)
+        return True

@@ -1,0 +1,49 @@
+"""`lordi`: the administrator's command (demo, local stack; more subcommands come
+with their issues: simulate, bench, provisioning, alerts)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from lordi.demo import main as demo  # noqa: PLC0415 - only this command needs it
+
+    return demo(keep=args.keep, per_school=args.per_school)
+
+
+def cmd_stack(args: argparse.Namespace) -> int:
+    from lordi.stack import LocalStack  # noqa: PLC0415
+
+    with LocalStack() as stack:
+        print(f"mqtt://127.0.0.1:{stack.mqtt_port}  {stack.vm_url}  {stack.influx_url}")
+        print("Ctrl-C or SIGTERM stops the stack.", flush=True)
+        done = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: done.set())
+        done.wait()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lordi", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("demo", help="a simulated school week through the real pipeline")
+    p.add_argument("--keep", action="store_true", help="leave the stack running afterwards")
+    p.add_argument("--per-school", type=int, default=40, help="laptops per school (5 schools)")
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser(
+        "stack", help="run a private Mosquitto/VictoriaMetrics/InfluxDB until stopped"
+    )
+    p.set_defaults(func=cmd_stack)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
