@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Protocol
@@ -60,6 +61,23 @@ def _list(path: Path) -> list[str]:
         return []
 
 
+def _decode(raw: bytes) -> str:
+    """Command output as text. Windows console tools (netsh) print in the OEM code
+    page (850 on French Windows), not UTF-8: decoding them as UTF-8 would garble an
+    accented school SSID and break the allowlist match."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if sys.platform == "win32":
+        import ctypes  # noqa: PLC0415 - Windows only
+
+        windll = getattr(ctypes, "windll", None)
+        if windll is not None:
+            return raw.decode(f"cp{windll.kernel32.GetOEMCP()}", errors="replace")
+    return raw.decode("utf-8", errors="replace")
+
+
 class LiveSource:
     """Reads the running machine. With `capture_dir`, every successful read is also
     written there, so the same inputs can be replayed later."""
@@ -90,12 +108,7 @@ class LiveSource:
             except (OSError, subprocess.SubprocessError) as exc:
                 log.debug("command %s unavailable: %s", name, exc)
                 return None
-            if "{out}" in argv:
-                text = _read(out_file)
-            else:
-                # Console tools print in the console code page; undecodable bytes
-                # become U+FFFD, which parsers treat like any other odd character.
-                text = done.stdout.decode("utf-8", errors="replace")
+            text = _read(out_file) if "{out}" in argv else _decode(done.stdout)
         if text is None or (done.returncode != 0 and not text.strip()):
             return None
         self._save(f"commands/{name}", text)
@@ -106,7 +119,9 @@ class LiveSource:
             return
         target = self.capture_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+        # newline="": keep the tool's own line ends (Windows would turn CRLF into CRCRLF).
+        with target.open("w", encoding="utf-8", newline="") as f:
+            f.write(text)
 
 
 class ReplaySource:

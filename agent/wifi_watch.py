@@ -21,6 +21,8 @@ class WifiWatch:
 
     def observe(self, reading: WifiReading | None, t: float) -> None:
         """One look at the link at monotonic time `t` (seconds)."""
+        if reading is not None and reading.ssid_hidden_by_os and not reading.connected:
+            return  # the OS hides the link state (location consent): unknown, not a drop
         connected = bool(reading and reading.connected)
         if self._last_t is not None and self._last_connected:
             self.connected_s += max(0.0, t - self._last_t)

@@ -1,0 +1,23 @@
+# Quick start: `make demo` runs a simulated school week through the real pipeline;
+# `make test` runs the whole suite (lint, types, schema, unit and real-server tests).
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test bootstrap lint unit clean
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+demo: bootstrap
+	$(BIN)/lordi demo $(DEMO_ARGS)
+
+lint: bootstrap
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lordi-collector schema --check
+
+test: lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Install what `make demo` and `make test` need on a fresh Debian/Ubuntu machine:
+# the servers of the private local stack (Debian packages) and a .venv with the project.
+# Idempotent and quiet when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+VENV=.venv
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+need_pkgs=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_pkgs+=(mosquitto)
+command -v victoria-metrics >/dev/null 2>&1 || need_pkgs+=(victoria-metrics)
+command -v influxd >/dev/null 2>&1 || need_pkgs+=(influxdb)
+"$PY" -c 'import venv, ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "bootstrap: installing ${need_pkgs[*]} (Debian packages)"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q >/dev/null
+  # The packages' own services are not used (the stack runs private instances).
+  $SUDO apt-get install -y -q --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "bootstrap: Python 3.11 or newer is required ($("$PY" --version) found)" >&2
+  exit 1
+fi
+
+stamp=$VENV/.installed
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "bootstrap: creating $VENV"
+  "$PY" -m venv "$VENV"
+fi
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "bootstrap: installing the project and its dev tools into $VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
+  "$VENV/bin/python" -c 'import agent, collector, lordi, paho.mqtt, influxdb_client, pydantic, pytest'
+  touch "$stamp"
+fi
