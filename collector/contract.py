@@ -130,13 +130,9 @@ class EnvelopeHeader(_Strict):
     samples: Annotated[list[object], Field(min_length=1, max_length=MAX_SAMPLES_PER_MESSAGE)]
 
 
-class Envelope(_Strict):
+class Envelope(EnvelopeHeader):
     """One telemetry message: a batch of 1..500 samples from one device."""
 
     model_config = ConfigDict(title="Envelope")
 
-    schema_: Literal[1] = Field(alias="schema")
-    device: DeviceId
-    school: SchoolId
-    agent_version: Annotated[str, Field(min_length=1, max_length=32, pattern=TEXT_PATTERN)]
     samples: Annotated[list[Sample], Field(min_length=1, max_length=MAX_SAMPLES_PER_MESSAGE)]
