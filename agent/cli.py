@@ -14,8 +14,10 @@ from pathlib import Path
 
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.providers import live_provider, replay_provider
-from agent.sample import build_envelope, build_sample
+from agent.runtime import Agent, OfflineLink
+from agent.sample import build_envelope
 from agent.service import policy_from, run
+from agent.spool import Spool
 
 log = logging.getLogger("agent")
 
@@ -32,9 +34,18 @@ def _config(args: argparse.Namespace, required: bool) -> AgentConfig:
 def cmd_sample(args: argparse.Namespace) -> int:
     cfg = _config(args, required=False)
     provider = replay_provider(Path(args.replay)) if args.replay else live_provider()
-    reading = provider.read()
-    sample = build_sample(reading, datetime.now(UTC), policy_from(cfg))
-    envelope = build_envelope(cfg.school, cfg.device, [sample])
+    # The service's own code path (Wi-Fi summary and spool state included), with
+    # a link that never connects: this is exactly what would be sent.
+    agent = Agent(
+        cfg.school,
+        cfg.device,
+        provider=provider,
+        link=OfflineLink(),
+        spool=Spool(None),
+        policy=policy_from(cfg),
+        clock=lambda: datetime.now(UTC),
+    )
+    envelope = build_envelope(cfg.school, cfg.device, [agent.take_sample()])
     print(json.dumps(envelope, indent=None if args.json else 2, ensure_ascii=False))
     return 0
 
@@ -67,10 +78,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         logging.getLogger().handlers[:] = [handler]
     stop = threading.Event()
+
+    def _interrupt(*_: object) -> None:
+        # Raising interrupts the loop's select() at once (a flag alone would wait
+        # for the next look, up to 30 s); the loop's `finally` stops cleanly.
+        stop.set()
+        raise KeyboardInterrupt
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, _interrupt)
     log.info("agent starting: school %s, device %s", cfg.school, cfg.device)
-    run(cfg, stop)
+    # --replay: a captured laptop instead of this machine (benchmarks, demos, bug repro).
+    run(cfg, stop, replay_provider(Path(args.replay)) if args.replay else None)
     return 0
 
 
@@ -80,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run the agent service")
     p.add_argument("--log-file", help="rotating log file (default: stderr)")
+    p.add_argument("--replay", metavar="DIR", help="read a capture folder instead of this machine")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("sample", help="print the message the agent would publish now")
     p.add_argument("--replay", metavar="DIR", help="compute it from a capture folder instead")

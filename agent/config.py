@@ -1,4 +1,4 @@
-"""Agent configuration: one TOML file plus `LORDI_AGENT_<SECTION>_<KEY>` variables.
+"""Agent configuration: one TOML file plus `LORDI_AGENT_<SECTION>__<KEY>` variables.
 
 Plain dataclasses and stdlib `tomllib` (no pydantic on the laptop: ~10 MB of RSS).
 Every value is checked at start-up; an error names the key and the value, never
@@ -31,7 +31,9 @@ class MqttConfig:
     ca_file: str = ""
     username: str = ""
     password: str = ""
-    keepalive_s: int = 60
+    # The broker drops a silent client after 1.5x this; pings ride on the agent's
+    # own wake-ups, so a long keepalive costs nothing.
+    keepalive_s: int = 120
 
 
 @dataclass
@@ -41,6 +43,9 @@ class CadenceConfig:
     # On battery below this charge, look and report less often.
     low_battery_pct: int = 20
     low_battery_slowdown: int = 3
+    # After a reconnect with a backlog, wait a random 0..drain_spread_s before
+    # draining, so that thousands of laptops do not drain at the same second.
+    drain_spread_s: int = 60
 
 
 @dataclass
@@ -75,6 +80,7 @@ _RANGES: dict[str, tuple[int, int]] = {
     "cadence.wifi_interval_s": (5, 3600),
     "cadence.low_battery_pct": (0, 100),
     "cadence.low_battery_slowdown": (1, 100),
+    "cadence.drain_spread_s": (0, 3600),
     "spool.max_samples": (100, 10_000_000),
     "spool.max_age_days": (1, 3650),
     "spool.batch_max_samples": (1, 500),

@@ -1,9 +1,16 @@
 """The agent's MQTT v5 link: telemetry at QoS 1, a retained status with a Last Will.
 
 "Published" means acknowledged by the broker (PUBACK), as in aiomqtt: the spool
-forgets a sample only then. paho's own thread reconnects with backoff (1 s doubling
-to `max_delay_s`); each laptop adds its own random jitter so that a region waking
-up at 8:00 does not reconnect in lockstep.
+forgets a sample only then.
+
+Two ways to run the network:
+- `threaded=False` (the real agent): no background thread. The agent's own loop
+  calls `service(timeout)`, which blocks in `select()` until the broker answers or
+  the agent's next task is due, so an idle laptop wakes only for its own looks
+  (paho's `loop_start()` thread would wake every second). Reconnection uses
+  exponential backoff with full jitter, so a whole region that loses its broker
+  does not come back in lockstep.
+- `threaded=True` (hundreds of simulated laptops in one process): paho's thread.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import contextlib
 import logging
 import random
 import threading
+import time
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -25,14 +33,47 @@ log = logging.getLogger(__name__)
 
 ONLINE = b"online"
 OFFLINE = b"offline"
+SESSION_EXPIRY_S = 86_400  # QoS 1 messages in flight survive a short drop
+CONNACK_TIMEOUT_S = 30.0
+
+
+class Backoff:
+    """Exponential backoff with full jitter: uniform(0, min(cap, base x 2^n))."""
+
+    def __init__(self, base_s: float, cap_s: float, rng: random.Random) -> None:
+        self.base_s, self.cap_s, self.rng = base_s, cap_s, rng
+        self.failures = 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self.cap_s, self.base_s * 2**self.failures)
+        self.failures = min(self.failures + 1, 30)
+        return self.rng.uniform(self.base_s / 2, max(self.base_s / 2, ceiling))
+
+    def reset(self) -> None:
+        self.failures = 0
 
 
 class Publisher:
-    def __init__(self, cfg: MqttConfig, school: str, device: str, max_delay_s: int = 300) -> None:
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        school: str,
+        device: str,
+        *,
+        threaded: bool = True,
+        max_delay_s: float = 300.0,
+        rng: random.Random | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.threaded = threaded
         self.telemetry_topic = f"lordi/v1/{school}/{device}/telemetry"
         self.status_topic = f"lordi/v1/{school}/{device}/status"
         self.connected = threading.Event()
+        self.connects = 0  # successful connections so far
+        self.connected_at = 0.0  # monotonic time of the last one
+        self.backoff = Backoff(2.0, max_delay_s, rng or random.Random())
+        self._next_attempt = 0.0
+        self._started = False
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"agent-{device}", protocol=mqtt.MQTTv5
         )
@@ -41,10 +82,15 @@ class Publisher:
         if cfg.tls:
             client.tls_set(ca_certs=cfg.ca_file or None)
         client.will_set(self.status_topic, OFFLINE, qos=1, retain=True)
-        client.reconnect_delay_set(min_delay=1 + random.randint(0, 4), max_delay=max_delay_s)
+        client.reconnect_delay_set(min_delay=1 + random.randint(0, 4), max_delay=int(max_delay_s))
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         self._client = client
+
+    def _props(self) -> Properties:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        return props
 
     def _on_connect(
         self,
@@ -58,7 +104,11 @@ class Publisher:
             log.warning("broker refused the connection: %s", reason)
             return
         client.publish(self.status_topic, ONLINE, qos=1, retain=True)
+        self.connects += 1
+        self.connected_at = time.monotonic()
+        self.backoff.reset()
         self.connected.set()
+        log.info("connected to %s:%s", self.cfg.host, self.cfg.port)
 
     def _on_disconnect(
         self,
@@ -68,21 +118,65 @@ class Publisher:
         reason: ReasonCode,
         props: Properties | None,
     ) -> None:
+        if self.connected.is_set():
+            log.info("disconnected from broker: %s", reason)
         self.connected.clear()
+        self._next_attempt = time.monotonic() + self.backoff.next_delay()
 
     def start(self) -> None:
-        props = Properties(PacketTypes.CONNECT)
-        # Keep the session a day: QoS 1 messages in flight survive a short drop.
-        props.SessionExpiryInterval = 86_400
-        self._client.connect_async(
-            self.cfg.host,
-            self.cfg.port,
-            keepalive=self.cfg.keepalive_s,
-            clean_start=False,
-            properties=props,
-        )
-        self._client.loop_start()
+        self._started = True
+        if self.threaded:
+            self._client.connect_async(
+                self.cfg.host,
+                self.cfg.port,
+                keepalive=self.cfg.keepalive_s,
+                clean_start=False,
+                properties=self._props(),
+            )
+            self._client.loop_start()
 
+    # -- single-threaded mode ---------------------------------------------------
+    def next_deadline(self) -> float:
+        """Monotonic time by which `service` must run again (reconnect or keepalive)."""
+        if self.connected.is_set():
+            return time.monotonic() + self.cfg.keepalive_s * 0.75
+        return self._next_attempt
+
+    def service(self, timeout_s: float) -> None:
+        """Do the network's work for at most `timeout_s` seconds (never busy-waits)."""
+        now = time.monotonic()
+        if self._client.socket() is None and now >= self._next_attempt:
+            self._try_connect()
+        elif (
+            self._client.socket() is not None
+            and not self.connected.is_set()
+            and now >= self._next_attempt
+        ):
+            self._client.disconnect()  # no CONNACK in time: drop it and back off
+            self._next_attempt = now + self.backoff.next_delay()
+        if self._client.socket() is not None:
+            # paho handles CONNACK, PUBACK and keepalive here, and reports a lost
+            # connection through on_disconnect (which schedules the next attempt).
+            self._client.loop(timeout=max(0.0, timeout_s))
+        else:
+            time.sleep(max(0.0, min(timeout_s, self._next_attempt - now)))
+
+    def _try_connect(self) -> None:
+        try:
+            self._client.connect(
+                self.cfg.host,
+                self.cfg.port,
+                keepalive=self.cfg.keepalive_s,
+                clean_start=False,
+                properties=self._props(),
+            )
+            self._next_attempt = time.monotonic() + CONNACK_TIMEOUT_S
+        except OSError as exc:
+            delay = self.backoff.next_delay()
+            self._next_attempt = time.monotonic() + delay
+            log.info("broker unreachable (%s); next try in %.0f s", exc, delay)
+
+    # -- both modes ---------------------------------------------------------------
     def publish(self, payload: bytes) -> mqtt.MQTTMessageInfo | None:
         """Queue a telemetry message; None when not connected (the spool keeps it)."""
         if not self.connected.is_set():
@@ -94,7 +188,11 @@ class Publisher:
         """Say "offline" (retained) and disconnect cleanly: the Last Will is for crashes."""
         if self.connected.is_set():
             info = self._client.publish(self.status_topic, OFFLINE, qos=1, retain=True)
+            deadline = time.monotonic() + timeout_s
+            while not self.threaded and not info.is_published() and time.monotonic() < deadline:
+                self._client.loop(timeout=0.1)
             with contextlib.suppress(RuntimeError, ValueError):  # best effort: the Will covers it
-                info.wait_for_publish(timeout_s)
+                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
         self._client.disconnect()
-        self._client.loop_stop()
+        if self.threaded:
+            self._client.loop_stop()

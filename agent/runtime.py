@@ -32,6 +32,13 @@ class Link(Protocol):
     def publish(self, payload: bytes) -> mqtt.MQTTMessageInfo | None: ...
 
 
+class OfflineLink:
+    """A link that is never connected: samples stay in the spool (previews, tests)."""
+
+    def publish(self, payload: bytes) -> None:
+        return None
+
+
 class Agent:
     def __init__(
         self,
@@ -53,6 +60,7 @@ class Agent:
         self.wifi = WifiWatch()
         self._in_flight: list[tuple[mqtt.MQTTMessageInfo, list[int]]] = []
         self._sent_up_to = 0  # highest spool id handed to the link
+        self.hold_until = 0.0  # monotonic time before which no backlog is sent
         self.last_reading: Reading | None = None
 
     def observe_wifi(self) -> None:
@@ -96,8 +104,15 @@ class Agent:
             # Everything sent was acknowledged or lost: restart from the oldest
             # sample still spooled (a resent duplicate is the same point in the store).
             self._sent_up_to = 0
+        if time.monotonic() < self.hold_until:
+            return
         while len(self._in_flight) < MAX_IN_FLIGHT and self._send_batch():
             pass
+
+    def drain_once(self) -> None:
+        """Send what can be sent now without waiting (at shutdown)."""
+        self.hold_until = 0.0
+        self.pump()
 
     def _send_batch(self) -> bool:
         rows = self.spool.batch(self._sent_up_to, self.batch_max_samples, self.batch_max_bytes)

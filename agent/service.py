@@ -1,13 +1,16 @@
 """The long-running agent: look at Wi-Fi often, report every few minutes, drain the spool.
 
-No busy loop: the thread sleeps on an Event between looks (every 30 s by default,
-slower on battery at low charge), so the laptop wakes at most twice a minute.
+No busy loop and no background thread: one loop sleeps until the next look (every
+30 s by default, slower on battery at low charge) or until the broker answers, so
+an idle laptop wakes about twice a minute.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from agent.config import AgentConfig
 from agent.mqtt import Publisher
 from agent.privacy import PrivacyPolicy
 from agent.providers import live_provider
+from agent.providers.base import Provider
 from agent.runtime import Agent
 from agent.spool import Spool, SpoolLimits
 
@@ -37,16 +41,18 @@ def _slowdown(agent: Agent, cfg: AgentConfig) -> int:
     return 1
 
 
-def run(cfg: AgentConfig, stop: threading.Event) -> None:
+def run(cfg: AgentConfig, stop: threading.Event, provider: Provider | None = None) -> None:
+    """The agent's only loop. It sleeps in the network's `select()` until the broker
+    answers or the next look is due; SIGTERM/SIGINT interrupt it (see agent.cli)."""
     spool = Spool(
         Path(cfg.spool.path) if cfg.spool.path else None,
         SpoolLimits(cfg.spool.max_samples, cfg.spool.max_age_days * 86_400.0),
     )
-    link = Publisher(cfg.mqtt, cfg.school, cfg.device)
+    link = Publisher(cfg.mqtt, cfg.school, cfg.device, threaded=False)
     agent = Agent(
         cfg.school,
         cfg.device,
-        provider=live_provider(),
+        provider=provider or live_provider(),
         link=link,
         spool=spool,
         policy=policy_from(cfg),
@@ -54,22 +60,35 @@ def run(cfg: AgentConfig, stop: threading.Event) -> None:
         batch_max_samples=cfg.spool.batch_max_samples,
         batch_max_bytes=cfg.spool.batch_max_bytes,
     )
+    rng = random.Random()
     link.start()
-    next_report = 0.0
-    elapsed = 0.0
+    next_look = next_report = time.monotonic()
+    seen_connects = 0
     try:
         while not stop.is_set():
-            factor = _slowdown(agent, cfg)
-            if elapsed >= next_report:
-                agent.take_sample()
-                next_report = elapsed + cfg.cadence.report_interval_s * factor
-            else:
-                agent.observe_wifi()
+            now = time.monotonic()
+            if now >= next_look:
+                factor = _slowdown(agent, cfg)
+                if now >= next_report:
+                    agent.take_sample()
+                    next_report = now + cfg.cadence.report_interval_s * factor
+                else:
+                    agent.observe_wifi()
+                next_look = now + cfg.cadence.wifi_interval_s * factor
+            if link.connects != seen_connects:
+                seen_connects = link.connects
+                if spool.pending() > 1:
+                    # A backlog after a reconnect: wait a random part of the spread
+                    # so that a region reconnecting at 8:00 does not drain at once.
+                    agent.hold_until = now + rng.uniform(0, cfg.cadence.drain_spread_s)
             agent.pump()
-            step = cfg.cadence.wifi_interval_s * factor
-            stop.wait(step)
-            elapsed += step
+            wake = min(next_look, link.next_deadline())
+            if agent.hold_until > now:
+                wake = min(wake, agent.hold_until)
+            link.service(max(0.0, wake - time.monotonic()))
+    except KeyboardInterrupt:
+        log.info("stopping")
     finally:
-        agent.drain(timeout_s=5)
+        agent.drain_once()
         link.stop()
         spool.close()

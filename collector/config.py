@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from collector.validate import describe
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+SECRET_KEYS = frozenset({"password", "token"})
 
 
 class _Section(BaseModel):
@@ -52,7 +53,8 @@ class StoreSettings(_Section):
 
 
 class IngestSettings(_Section):
-    max_batch_samples: Annotated[int, Field(ge=1, le=100_000)] = 5000
+    # Messages per write batch (each holds 1..500 samples); receive_maximum also bounds it.
+    max_batch_messages: Annotated[int, Field(ge=1, le=100_000)] = 5000
     linger_ms: Annotated[int, Field(ge=0, le=10_000)] = 50
     retry_initial_s: Annotated[float, Field(gt=0)] = 0.5
     retry_max_s: Annotated[float, Field(gt=0)] = 30.0
@@ -97,4 +99,4 @@ def load_settings(path: Path | None = None) -> CollectorSettings:
         return CollectorSettings(**data)
     except ValidationError as exc:
         where = f"{path}: " if path else ""
-        raise ConfigError(f"{where}{describe(exc)}") from None
+        raise ConfigError(f"{where}{describe(exc, secrets=SECRET_KEYS)}") from None

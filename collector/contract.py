@@ -117,20 +117,23 @@ class Sample(_Strict):
         return ts.astimezone(UTC)
 
 
-class EnvelopeHeader(_Strict):
+class _EnvelopeFields(_Strict):
+    schema_: Literal[1] = Field(alias="schema")
+    device: DeviceId
+    school: SchoolId
+    agent_version: Annotated[str, Field(min_length=1, max_length=32, pattern=TEXT_PATTERN)]
+
+
+class EnvelopeHeader(_EnvelopeFields):
     """The envelope with its samples left unparsed: lets the collector keep the good
     samples of a message whose other samples are bad."""
 
     model_config = ConfigDict(title="EnvelopeHeader")
 
-    schema_: Literal[1] = Field(alias="schema")
-    device: DeviceId
-    school: SchoolId
-    agent_version: Annotated[str, Field(min_length=1, max_length=32, pattern=TEXT_PATTERN)]
     samples: Annotated[list[object], Field(min_length=1, max_length=MAX_SAMPLES_PER_MESSAGE)]
 
 
-class Envelope(EnvelopeHeader):
+class Envelope(_EnvelopeFields):
     """One telemetry message: a batch of 1..500 samples from one device."""
 
     model_config = ConfigDict(title="Envelope")

@@ -74,7 +74,10 @@ class Collector:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_subscribe = self._on_subscribe
+        # Come back fast after a broker restart: until the collector resubscribes, the
+        # broker has nowhere to queue telemetry (see _on_connect).
+        client.reconnect_delay_set(min_delay=1, max_delay=5)
         return client
 
     def _connect_properties(self) -> Properties:
@@ -95,6 +98,9 @@ class Collector:
             log.error("broker refused the connection: %s", reason)
             return
         m = self.settings.mqtt
+        # Subscribe on every connect: Mosquitto 2.0 does not restore a shared
+        # subscription from its persistence file after a restart (measured, see
+        # docs/server-stack.md), so the session alone is not enough.
         client.subscribe(f"$share/{m.share_group}/{m.topic}", qos=1)
         log.info(
             "connected to %s:%s as %s (session present: %s)",
@@ -103,7 +109,22 @@ class Collector:
             m.client_id,
             flags.session_present,
         )
-        self.connected.set()
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reasons: list[ReasonCode],
+        props: Properties | None,
+    ) -> None:
+        if any(r.is_failure for r in reasons):
+            log.error("broker refused the subscription: %s", reasons)
+            return
+        log.info(
+            "subscribed to $share/%s/%s", self.settings.mqtt.share_group, self.settings.mqtt.topic
+        )
+        self.connected.set()  # ready: connected and subscribed
 
     def _on_disconnect(
         self,
@@ -150,7 +171,7 @@ class Collector:
             return []
         items = [first]
         deadline = time.monotonic() + self.settings.ingest.linger_ms / 1000
-        budget = self.settings.ingest.max_batch_samples
+        budget = self.settings.ingest.max_batch_messages
         while len(items) < budget:
             remaining = deadline - time.monotonic()
             try:
@@ -200,18 +221,23 @@ class Collector:
             delay = min(delay * 2, self.settings.ingest.retry_max_s)
 
     def _publish_dead_letters(self, letters: list[DeadLetter]) -> bool:
+        """Publish each dead letter at QoS 1 and wait for the broker's PUBACK (at least
+        once: a connection lost while waiting means publishing it again)."""
         for letter in letters:
-            info = self._client.publish(
-                self.settings.mqtt.dead_letter_topic, to_dead_letter(letter), qos=1
-            )
-            while not self._stop.is_set():
-                try:
-                    info.wait_for_publish(timeout=1.0)
-                except RuntimeError:  # not connected yet: paho queues it, keep waiting
-                    time.sleep(0.2)
-                if info.is_published():
-                    break
-            else:
-                return False
+            payload = to_dead_letter(letter)
+            while not self._published(payload):
+                if self._stop.is_set():
+                    return False
             log.info("dead-lettered %s: %s", letter.topic, letter.reason)
         return True
+
+    def _published(self, payload: bytes) -> bool:
+        if not self.connected.wait(1.0):
+            return False
+        info = self._client.publish(self.settings.mqtt.dead_letter_topic, payload, qos=1)
+        try:
+            info.wait_for_publish(timeout=10.0)
+            return info.is_published()
+        except (RuntimeError, ValueError):  # not connected or queue full: try again
+            time.sleep(0.2)
+            return False

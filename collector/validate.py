@@ -69,8 +69,9 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out or "message"
 
 
-def describe(exc: ValidationError, prefix: str = "") -> str:
-    """First error of `exc` as `field.path: message (got value)`, plus a count of others."""
+def describe(exc: ValidationError, prefix: str = "", secrets: frozenset[str] = frozenset()) -> str:
+    """First error of `exc` as `field.path: message (got value)`, plus a count of others.
+    The value of a field named in `secrets` is never shown."""
     errors = exc.errors(include_url=False)
     first = errors[0]
     where = _path(tuple(first["loc"]))
@@ -78,6 +79,8 @@ def describe(exc: ValidationError, prefix: str = "") -> str:
         where = prefix + ("" if where.startswith("[") or where == "message" else ".") + where
         where = where.removesuffix(".message")
     got = "" if first["type"] == "missing" else f" (got {_show(first.get('input'))})"
+    if any(str(part) in secrets for part in first["loc"]):
+        got = " (got <hidden>)"
     more = f" [+{len(errors) - 1} more]" if len(errors) > 1 else ""
     return f"{where}: {first['msg']}{got}{more}"
 

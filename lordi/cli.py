@@ -29,6 +29,16 @@ def cmd_stack(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import json  # noqa: PLC0415
+
+    from lordi.bench import agent as bench_agent  # noqa: PLC0415
+
+    result = bench_agent.run(args.seconds, args.warmup, with_glances=not args.no_glances)
+    print(json.dumps(result, indent=None if args.json else 2))
+    return 0 if all(result["meets_targets"].values()) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lordi", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -40,6 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         "stack", help="run a private Mosquitto/VictoriaMetrics/InfluxDB until stopped"
     )
     p.set_defaults(func=cmd_stack)
+    p = sub.add_parser("bench", help="benchmarks printing JSON figures")
+    p.add_argument("what", choices=["agent"], help="agent: footprint of the real agent vs Glances")
+    p.add_argument("--json", action="store_true", help="one line of JSON")
+    p.add_argument("--seconds", type=float, default=120, help="measurement window")
+    p.add_argument("--warmup", type=float, default=15, help="seconds before measuring")
+    p.add_argument("--no-glances", action="store_true", help="skip the Glances comparison")
+    p.set_defaults(func=cmd_bench)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     return int(args.func(args))

@@ -47,7 +47,7 @@ class CollectorProcess:
             )
         self = cls(proc, log)
         deadline = time.monotonic() + 30
-        while b"connected to" not in log.read_bytes():
+        while b"subscribed to" not in log.read_bytes():
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"collector did not start:\n{log.read_text()[-2000:]}")
             time.sleep(0.1)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from agent.config import MqttConfig
 from agent.mqtt import Publisher
 from agent.privacy import PrivacyPolicy
-from agent.runtime import Agent
+from agent.runtime import Agent, OfflineLink
 from agent.spool import Spool
 from lordi.sim.hardware import AccessPoint, SimLaptop
 
@@ -104,20 +104,13 @@ def build_fleet(
                 school,
                 hw.device,
                 provider=hw,
-                link=_Offline(),
+                link=OfflineLink(),
                 spool=Spool(None),
                 policy=fleet.policy,
                 clock=fleet.clock,
             )
             fleet.laptops.append(VirtualLaptop(school, hw, agent))
     return fleet
-
-
-class _Offline:
-    """The link until `connect_fleet` gives each agent its own MQTT connection."""
-
-    def publish(self, payload: bytes) -> None:
-        return None
 
 
 def connect_fleet(fleet: Fleet, host: str, port: int) -> None:

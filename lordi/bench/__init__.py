@@ -1,0 +1,1 @@
+"""Benchmarks that print JSON figures (see BENCHMARKS.md for the recorded runs)."""
