@@ -159,6 +159,9 @@ class LocalStack:
                 f"-httpListenAddr=127.0.0.1:{self.vm_port}",
                 "-retentionPeriod=100y",
                 "-search.latencyOffset=0s",
+            # A resent message writes the same points again: keep one per timestamp
+            # (InfluxDB does this by itself; VictoriaMetrics needs to be told).
+            "-dedup.minScrapeInterval=1ms",
                 "-loggerLevel=WARN",
             ],
         )
