@@ -35,6 +35,9 @@ def _collector_process(stack: LocalStack, store_url: str, log: Path) -> subproce
         **stack.env(),
         "LORDI_COLLECTOR_STORE__URL": store_url,
         "LORDI_COLLECTOR_MQTT__CLIENT_ID": "crash-collector",
+        # A group of its own: Mosquitto also gives a share of a group's messages to
+        # disconnected members' persistent sessions (other tests' collectors).
+        "LORDI_COLLECTOR_MQTT__SHARE_GROUP": "crash-test",
         "LORDI_COLLECTOR_INGEST__RETRY_INITIAL_S": "0.2",
     }
     with log.open("ab") as out:
