@@ -72,6 +72,24 @@ class Reading:
     wifi: WifiReading | None = None
 
 
+# A laptop's pack holds roughly 20-100 Wh. Capacities far outside that are not mWh:
+# ACPI lets firmware report the battery in mA/mAh ("Power Unit" of _BIF/_BIX), and
+# Windows' BATTERY_INFORMATION may flag capacities as relative, "not in any specific
+# units" (BATTERY_CAPACITY_RELATIVE); powercfg and WMI print them as mWh anyway.
+PLAUSIBLE_MWH = (10_000.0, 200_000.0)
+
+
+def without_implausible_mwh(b: BatteryReading) -> BatteryReading:
+    """The reading with its mWh capacities nulled when they cannot be mWh. health_pct
+    (a ratio, unit-free) is kept: full/design is right whatever the unit."""
+    low, high = PLAUSIBLE_MWH
+    design = b.design_capacity_mwh
+    if design is not None and not low <= design <= high:
+        b.design_capacity_mwh = None
+        b.full_capacity_mwh = None
+    return b
+
+
 def health_pct(full: float | None, design: float | None) -> float | None:
     """full/design x 100, or None when either is unknown or the design is not positive."""
     if full is None or design is None or design <= 0 or full < 0:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent import __version__
-from agent.model import Reading
+from agent.model import Reading, without_implausible_mwh
 from agent.privacy import PrivacyPolicy
 
 SCHEMA_VERSION = 1
@@ -32,7 +32,7 @@ def build_sample(
     sample: dict[str, Any] = {
         "ts": rfc3339(ts),
         "os": asdict(reading.os),
-        "batteries": [asdict(b) for b in reading.batteries],
+        "batteries": [asdict(without_implausible_mwh(b)) for b in reading.batteries],
         "wifi": None,
         "connectivity": connectivity,
         "agent": agent_health,
