@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from collector.contract import Sample
 from collector.deadletter import DeadLetter
 from collector.lineproto import to_lines
 from collector.validate import MessageRejected, check_message
@@ -28,6 +29,8 @@ class Batch:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     # (topic, first line, end line, samples) per message with accepted samples
     spans: list[tuple[str, int, int, int]] = field(default_factory=list)
+    # the accepted samples themselves, for the rules once the store has them
+    accepted: list[tuple[str, str, Sample]] = field(default_factory=list)
 
     def isolate(self, writer: Writer) -> None:
         """The store refused the batch: write message by message and dead-letter the
@@ -61,6 +64,7 @@ def build_batch(messages: Sequence[tuple[str, bytes]]) -> Batch:
         if not checked.samples:
             continue
         start = len(batch.lines)
+        batch.accepted.extend((checked.school, checked.device, s) for s in checked.samples)
         for sample in checked.samples:
             batch.lines.extend(
                 to_lines(checked.school, checked.device, checked.agent_version, sample)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from lordi import vm
+from lordi.sim.faults import reporting
 from lordi.sim.fleet import (
     SCHOOLS,
     Fleet,
@@ -78,6 +79,8 @@ def run_week(fleet: Fleet, start: datetime, say: object = print) -> int:
             day = t.date()
             say(f"  simulating {t:%A %d %B}: {len(fleet.laptops)} laptops reporting every 5 min")
         for v in fleet.laptops:
+            if not reporting(v, t):
+                continue
             v.agent.take_sample()
             v.agent.pump()
             taken += 1

@@ -51,6 +51,7 @@ class VirtualLaptop:
     hardware: SimLaptop
     agent: Agent
     link: Publisher | None = None
+    silent_from: datetime | None = None  # injected fault: no report from then on
 
 
 @dataclass
@@ -68,7 +69,9 @@ def _laptop(
 ) -> SimLaptop:
     maker, model, design = MODELS[rng.randrange(len(MODELS))]
     worn = rng.random() < WORN_SHARE
-    health = rng.uniform(40, 58) if worn else rng.uniform(66, 101)
+    health = rng.uniform(40, 58) if worn else rng.uniform(62, 101)
+    while 78.5 <= health <= 81.5:  # keep clear of the watch threshold: ground truth
+        health = rng.uniform(62, 101)  # must not depend on a week of fade
     return SimLaptop(
         device=f"{school.lower()}-{index:04d}",
         model=model,

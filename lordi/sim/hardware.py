@@ -44,6 +44,11 @@ class SimLaptop:
     charges_at_home: bool = True
     charger_broken: bool = False
     plugged: bool = False
+    # Injected lies (ground truth: "untrusted", must never raise a battery alert):
+    # "full_gt_design" reports a full charge 130 % of design for ever;
+    # "collapse" reports one absurd reading (30 % health) at `lie_at`, then normal.
+    lie: str | None = None
+    lie_at: datetime | None = None
     _last: datetime | None = field(default=None, repr=False)
 
     def _advance(self, now: datetime) -> None:
@@ -77,8 +82,13 @@ class SimLaptop:
         return "discharging"
 
     def read(self) -> Reading:
-        self._advance(self.clock())
+        now = self.clock()
+        self._advance(now)
         full = self.design_mwh * self.health_pct / 100
+        if self.lie == "full_gt_design":
+            full = self.design_mwh * 1.3
+        elif self.lie == "collapse" and self.lie_at is not None and now == self.lie_at:
+            full = self.design_mwh * 0.3
         battery = BatteryReading(
             name="BAT0",
             status=self._status(),

@@ -1,0 +1,84 @@
+"""Faults injected into a simulated fleet, with the ground truth a correct rule set
+must find (and what it must not flag).
+
+One fault per laptop at most, drawn from a seeded RNG: worn batteries come from
+the fleet builder; here chargers break, laptops fall silent, packs lie about their
+capacity, and one access point in one school fails for every laptop under it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from lordi.sim.fleet import Fleet, VirtualLaptop
+
+REPLACE_BELOW = 60.0
+WATCH_BELOW = 80.0
+
+
+@dataclass
+class GroundTruth:
+    device_alerts: set[tuple[str, str]] = field(default_factory=set)  # (device, rule)
+    access_points: set[tuple[str, str]] = field(default_factory=set)  # (school, bssid)
+    untrusted: set[str] = field(default_factory=set)  # devices whose readings lie
+    silent: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Faults:
+    charger_share: float = 0.03
+    silent_share: float = 0.02
+    lie_share: float = 0.04
+    failing_ap_school_index: int = 1  # which school loses an access point
+
+
+def inject(fleet: Fleet, start: datetime, faults: Faults, seed: int = 11) -> None:
+    """Mark laptops (never a worn one: one fault per laptop) and break one access point."""
+    rng = random.Random(seed)
+    for v in fleet.laptops:
+        hw = v.hardware
+        if hw.health_pct < REPLACE_BELOW:
+            continue
+        draw = rng.random()
+        if draw < faults.charger_share:
+            hw.charger_broken = True
+        elif draw < faults.charger_share + faults.silent_share:
+            v.silent_from = start + timedelta(hours=12)  # reports Monday morning only
+        elif draw < faults.charger_share + faults.silent_share + faults.lie_share:
+            hw.lie = rng.choice(["full_gt_design", "collapse"])
+            hw.lie_at = start + timedelta(days=2, hours=10)
+    schools = sorted({v.school for v in fleet.laptops})
+    target = schools[faults.failing_ap_school_index % len(schools)]
+    ap = next(v.hardware.ap for v in fleet.laptops if v.school == target)
+    ap.base_rssi_dbm, ap.drop_prob = -84.0, 0.35
+
+
+def ground_truth(fleet: Fleet, failing: set[tuple[str, str]] | None = None) -> GroundTruth:
+    """What a correct rule set flags at the end of the run (call it after the run:
+    battery health fades a little during the week)."""
+    truth = GroundTruth()
+    for v in fleet.laptops:
+        hw = v.hardware
+        if hw.ap.drop_prob >= 0.3:
+            truth.access_points.add((v.school, hw.ap.bssid))
+        if v.silent_from is not None:
+            truth.silent.add(hw.device)
+            truth.device_alerts.add((hw.device, "silent_device"))
+        if hw.lie is not None:
+            truth.untrusted.add(hw.device)
+            continue
+        if hw.charger_broken:
+            truth.device_alerts.add((hw.device, "charging_fault"))
+        if v.silent_from is not None:
+            continue  # its battery is not observed long enough to judge
+        if hw.health_pct < REPLACE_BELOW:
+            truth.device_alerts.add((hw.device, "battery_replace"))
+        elif hw.health_pct < WATCH_BELOW:
+            truth.device_alerts.add((hw.device, "battery_watch"))
+    return truth
+
+
+def reporting(v: VirtualLaptop, t: datetime) -> bool:
+    return v.silent_from is None or t < v.silent_from
