@@ -1,0 +1,1 @@
+"""Alerts: findings from the rules become alerts with a lifecycle, stored and routed."""

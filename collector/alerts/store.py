@@ -1,0 +1,368 @@
+"""One storage layer for alerts, their transitions, the engine's state and device state.
+
+`AlertStore(url)` works identically on SQLite (the default, one collector:
+`sqlite:///state.sqlite3`, WAL mode) and PostgreSQL (several collectors sharing the
+load: `postgresql+psycopg://user@host/db`). Every method is one transaction.
+
+Concurrency: the partial unique index on `alerts.key WHERE status <> 'resolved'`
+keeps at most one unresolved alert per key even when two collectors race to open
+it; the loser gets the winner's alert back (`try_open_alert` says which happened).
+Status changes lock the alert row (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite
+serialises writers anyway).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine, Row
+
+from collector.alerts import schema
+from collector.alerts.model import Alert, Finding, Status, Transition
+from collector.alerts.schema import alerts, devices, engine_state, transitions
+
+# Which status changes are legal; comments and escalations keep the status.
+_ALLOWED: dict[Status, frozenset[Status]] = {
+    "open": frozenset({"acknowledged", "resolved"}),
+    "acknowledged": frozenset({"resolved"}),
+    "resolved": frozenset({"open"}),
+}
+_SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+
+
+class AlertStoreError(Exception):
+    """Base of the alert store's errors."""
+
+
+class AlertNotFound(AlertStoreError, LookupError):
+    """No alert has this id."""
+
+
+class InvalidTransition(AlertStoreError, ValueError):
+    """The requested status change is not allowed from the alert's current status."""
+
+
+@dataclass(slots=True)
+class EngineState:
+    """What the engine remembers about one alert key between batches and restarts."""
+
+    key: str
+    rule: str
+    pending_since: datetime | None = None  # condition active since, no alert open yet
+    clear_since: datetime | None = None  # condition inactive since, alert still open
+    last_notified_at: datetime | None = None
+    last_notified_kind: str | None = None
+    alert_id: int | None = None  # the key's current or most recent alert
+    alert_open: bool = False
+    due_at: datetime | None = None  # next time the engine must look at the key
+    finding: dict[str, Any] = field(default_factory=dict)  # latest finding, serialised
+
+
+@dataclass(slots=True)
+class DeviceRecord:
+    school: str
+    device: str
+    asset_tag: str | None
+    battery_model: str | None
+    last_seen: datetime | None
+    derived: dict[str, Any]
+
+
+def _now(at: datetime | None) -> datetime:
+    if at is None:
+        return datetime.now(UTC)
+    if at.tzinfo is None:  # checked here so the caller gets a ValueError, not a StatementError
+        raise ValueError(f"at must be a timezone-aware datetime, got {at!r}")
+    return at
+
+
+def _to_alert(row: Row[Any]) -> Alert:
+    return Alert(**row._mapping)  # the columns are named after the fields
+
+
+class AlertStore:
+    def __init__(self, url: str, *, connect_args: Mapping[str, Any] | None = None) -> None:
+        dialect = sa.make_url(url).get_backend_name()
+        if dialect not in ("sqlite", "postgresql"):
+            raise AlertStoreError(
+                f"url: unsupported database {dialect!r}, use sqlite or postgresql"
+            )
+        self._dialect = dialect
+        self._engine: Engine = sa.create_engine(
+            url, connect_args=dict(connect_args or {}), json_serializer=schema.to_json
+        )
+        if self._dialect == "sqlite":
+            sa.event.listen(self._engine, "connect", _sqlite_pragmas)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def create_tables(self) -> None:
+        schema.metadata.create_all(self._engine)
+
+    # --- alerts -------------------------------------------------------------------
+
+    def open_alert(
+        self, finding: Finding, at: datetime, note: str = "", by: str = "engine"
+    ) -> Alert:
+        """Open an alert for the finding's key, or return the unresolved one it has."""
+        return self.try_open_alert(finding, at, note, by)[0]
+
+    def try_open_alert(
+        self, finding: Finding, at: datetime, note: str = "", by: str = "engine"
+    ) -> tuple[Alert, bool]:
+        """(alert, True) when this call created it; (existing alert, False) otherwise."""
+        at = _now(at)
+        values = {
+            "key": finding.key, "rule": finding.rule, "subject": finding.subject,
+            "school": finding.school, "device": finding.device,
+            "category": finding.category, "severity": finding.severity,
+            "status": "open", "opened_at": at, "updated_at": at,
+            "summary": finding.summary, "action": finding.action,
+            "evidence": finding.evidence,
+        }  # fmt: skip
+        try:
+            with self._engine.begin() as conn:
+                existing = self._find_open(conn, finding.key)
+                if existing is not None:  # checked first: a failed insert burns an id on PG
+                    return existing, False
+                insert = alerts.insert().values(values).returning(alerts.c.id)
+                alert_id: int = conn.execute(insert).scalar_one()
+                self._record(
+                    conn, Transition(alert_id, at, None, "open", by, note, finding.evidence)
+                )
+                return self._get(conn, alert_id), True
+        except sa.exc.IntegrityError:
+            existing = self.find_open(finding.key)
+            if existing is None:  # not the unique key: a real integrity problem
+                raise
+            return existing, False
+
+    def get_alert(self, alert_id: int) -> Alert:
+        with self._engine.connect() as conn:
+            return self._get(conn, alert_id)
+
+    def find_open(self, key: str) -> Alert | None:
+        """The key's unresolved (open or acknowledged) alert, if any."""
+        with self._engine.connect() as conn:
+            return self._find_open(conn, key)
+
+    @staticmethod
+    def _find_open(conn: Connection, key: str) -> Alert | None:
+        query = alerts.select().where(alerts.c.key == key, alerts.c.status != "resolved")
+        row = conn.execute(query).first()
+        return None if row is None else _to_alert(row)
+
+    def list_alerts(self, school: str | None = None, status: Status | None = None) -> list[Alert]:
+        """Worklist order: most severe first, then oldest first."""
+        rank = sa.case(_SEVERITY_RANK, value=alerts.c.severity, else_=len(_SEVERITY_RANK))
+        query = alerts.select().order_by(rank, alerts.c.opened_at, alerts.c.id)
+        if school is not None:
+            query = query.where(alerts.c.school == school)
+        if status is not None:
+            query = query.where(alerts.c.status == status)
+        with self._engine.connect() as conn:
+            return [_to_alert(row) for row in conn.execute(query)]
+
+    def transition(
+        self,
+        alert_id: int,
+        to_status: Status,
+        by: str,
+        *,
+        note: str = "",
+        evidence: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> Alert:
+        """Change the alert's status and record the transition with its evidence."""
+        at = _now(at)
+        try:
+            with self._engine.begin() as conn:
+                current = self._get(conn, alert_id, lock=True)
+                if to_status not in _ALLOWED[current.status]:
+                    raise InvalidTransition(
+                        f"alert {alert_id} is {current.status}; it cannot become {to_status}"
+                    )
+                changes: dict[str, Any] = {"status": to_status, "updated_at": at}
+                if to_status == "acknowledged":
+                    changes["acknowledged_by"] = by
+                elif to_status == "resolved":
+                    changes["resolved_at"] = at
+                else:  # re-opened: a fresh episode, not yet acknowledged
+                    changes.update(resolved_at=None, acknowledged_by=None)
+                conn.execute(alerts.update().where(alerts.c.id == alert_id).values(changes))
+                self._record(
+                    conn,
+                    Transition(
+                        alert_id, at, current.status, to_status, by, note, dict(evidence or {})
+                    ),
+                )
+                return self._get(conn, alert_id)
+        except sa.exc.IntegrityError as exc:  # only a re-open can collide with another alert
+            other = self.find_open(self.get_alert(alert_id).key)
+            raise InvalidTransition(
+                f"alert {alert_id} cannot be re-opened: alert "
+                f"{other.id if other else '?'} is already unresolved for the same key"
+            ) from exc
+
+    def acknowledge(
+        self, alert_id: int, by: str, *, comment: str = "", at: datetime | None = None
+    ) -> Alert:
+        return self.transition(alert_id, "acknowledged", by, note=comment, at=at)
+
+    def resolve(
+        self,
+        alert_id: int,
+        by: str,
+        *,
+        note: str = "",
+        evidence: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> Alert:
+        return self.transition(alert_id, "resolved", by, note=note, evidence=evidence, at=at)
+
+    def comment(self, alert_id: int, by: str, text: str, *, at: datetime | None = None) -> Alert:
+        """A comment is a transition that keeps the status, so the history is one list."""
+        if not text.strip():
+            raise ValueError(f"comment text must not be empty, got {text!r}")
+        return self._annotate(alert_id, by, text, _now(at), {})
+
+    def escalate(
+        self, alert_id: int, to_party: str, by: str, *, note: str = "", at: datetime | None = None
+    ) -> Alert:
+        if not to_party.strip():
+            raise ValueError(f"escalation party must not be empty, got {to_party!r}")
+        return self._annotate(
+            alert_id, by, note or f"escaladée vers {to_party}", _now(at), {"escalated_to": to_party}
+        )
+
+    def transitions_of(self, alert_id: int) -> list[Transition]:
+        query = (
+            transitions.select()
+            .where(transitions.c.alert_id == alert_id)
+            .order_by(transitions.c.at, transitions.c.id)
+        )
+        with self._engine.connect() as conn:
+            self._get(conn, alert_id)  # a precise error for an unknown id
+            rows = conn.execute(query).all()
+        # Every column but the row id is a field of Transition.
+        return [Transition(**{k: v for k, v in r._mapping.items() if k != "id"}) for r in rows]
+
+    def _annotate(
+        self, alert_id: int, by: str, note: str, at: datetime, changes: dict[str, Any]
+    ) -> Alert:
+        with self._engine.begin() as conn:
+            current = self._get(conn, alert_id, lock=True)
+            if "escalated_to" in changes and current.status == "resolved":
+                raise InvalidTransition(f"alert {alert_id} is resolved; it cannot be escalated")
+            changes = {**changes, "updated_at": at}
+            conn.execute(alerts.update().where(alerts.c.id == alert_id).values(changes))
+            self._record(conn, Transition(alert_id, at, current.status, current.status, by, note))
+            return self._get(conn, alert_id)
+
+    def _get(self, conn: Connection, alert_id: int, lock: bool = False) -> Alert:
+        query = alerts.select().where(alerts.c.id == alert_id)
+        row = conn.execute(query.with_for_update() if lock else query).first()
+        if row is None:
+            raise AlertNotFound(f"alert id {alert_id}: no such alert")
+        return _to_alert(row)
+
+    @staticmethod
+    def _record(conn: Connection, transition: Transition) -> None:
+        conn.execute(transitions.insert().values(asdict(transition)))
+
+    # --- devices ------------------------------------------------------------------
+
+    def upsert_device(
+        self,
+        school: str,
+        device: str,
+        *,
+        asset_tag: str | None = None,
+        battery_model: str | None = None,
+        last_seen: datetime | None = None,
+        derived: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Insert or update a device; a field left at None keeps its stored value."""
+        given = {
+            "asset_tag": asset_tag,
+            "battery_model": battery_model,
+            "last_seen": last_seen,
+            "derived": None if derived is None else dict(derived),
+        }
+        updates = {k: v for k, v in given.items() if v is not None}
+        row = {**given, "school": school, "device": device, "derived": given["derived"] or {}}
+        self._upsert(devices, row, ["school", "device"], updates)
+
+    def get_device(self, school: str, device: str) -> DeviceRecord | None:
+        query = devices.select().where(devices.c.school == school, devices.c.device == device)
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else DeviceRecord(**row._mapping)
+
+    # --- engine state -------------------------------------------------------------
+
+    def get_engine_states(self, keys: Iterable[str]) -> dict[str, EngineState]:
+        wanted = sorted(set(keys))
+        states: dict[str, EngineState] = {}
+        with self._engine.connect() as conn:
+            for start in range(0, len(wanted), 500):  # bounded IN lists
+                chunk = wanted[start : start + 500]
+                query = engine_state.select().where(engine_state.c.key.in_(chunk))
+                states.update((r.key, EngineState(**r._mapping)) for r in conn.execute(query))
+        return states
+
+    def get_engine_state(self, key: str) -> EngineState | None:
+        return self.get_engine_states([key]).get(key)
+
+    def due_engine_states(self, now: datetime) -> list[EngineState]:
+        """States whose timer (open, resolve or remind) has expired, in (due, key) order."""
+        query = engine_state.select().where(engine_state.c.due_at <= now)
+        with self._engine.connect() as conn:
+            states = [EngineState(**r._mapping) for r in conn.execute(query)]
+        # Sorted here, not in SQL: PostgreSQL orders text by the database's collation,
+        # SQLite by code point, and both backends must fire timers in the same order.
+        return sorted(states, key=lambda s: (s.due_at, s.key))
+
+    def put_engine_state(self, state: EngineState) -> None:
+        self.put_engine_states([state])
+
+    def put_engine_states(self, states: Sequence[EngineState]) -> None:
+        """Insert or replace many states in one transaction (one batch of findings)."""
+        if not states:
+            return
+        insert = self._insert(engine_state)
+        replace = {c.name: insert.excluded[c.name] for c in engine_state.columns if c.name != "key"}
+        statement = insert.on_conflict_do_update(index_elements=["key"], set_=replace)
+        with self._engine.begin() as conn:
+            conn.execute(statement, [asdict(state) for state in states])
+
+    def _insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+        return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
+
+    def _upsert(
+        self, table: sa.Table, row: dict[str, Any], index: list[str], updates: dict[str, Any]
+    ) -> None:
+        statement = self._insert(table).values(row)
+        statement = (
+            statement.on_conflict_do_update(index_elements=index, set_=updates)
+            if updates
+            else statement.on_conflict_do_nothing(index_elements=index)
+        )
+        with self._engine.begin() as conn:
+            conn.execute(statement)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the worklist CLI read while the collector writes; the busy timeout makes
+    # a second writer wait instead of failing at once.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,224 @@
+"""`Notifier`: one alert event in, every channel it concerns out, and a report.
+
+Which channels an event uses:
+
+- opened: level-1 e-mail, helpdesk webhook, MQTT list; plus the level-2 e-mail and
+  contractor webhook when the alert's subject is in `escalate_on_open`.
+- escalated: level-2 e-mail, contractor webhook, helpdesk webhook, MQTT list.
+- acknowledged: helpdesk webhook, MQTT list.
+- resolved: level-1 e-mail, helpdesk webhook, MQTT list; plus the level-2 e-mail
+  and contractor webhook when the alert had been escalated.
+
+Webhooks without a configured URL are not attempted. `send` never raises for a
+delivery failure: the report names each failed channel and why, and the caller
+retries those channels with `only=report.failed_channels`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from time import monotonic
+from typing import Literal
+
+from collector.alerts.model import Alert, Transition
+from collector.notify import channels
+from collector.notify.payload import (
+    OPEN_STATUSES,
+    AlertContext,
+    NotificationKind,
+    alert_topic_state,
+    webhook_document,
+)
+from collector.notify.registry import Registry, alert_topic
+from collector.notify.render import level1_email, level2_email
+from collector.notify.routing import Route, route
+from collector.notify.settings import NotifySettings
+
+log = logging.getLogger(__name__)
+
+Channel = Literal[
+    "email_level1", "email_level2", "webhook_contractor", "webhook_helpdesk", "mqtt_alerts"
+]
+# The school's current open alerts, e.g. the alert store's query. It must already
+# reflect the event being sent.
+OpenAlertsSource = Callable[[str], Iterable[Alert]]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelResult:
+    channel: Channel
+    target: str  # recipients, webhook address without credentials, or MQTT topic
+    ok: bool
+    error: str | None = None  # never contains a secret
+    elapsed_s: float = 0.0
+
+
+@dataclass(slots=True)
+class DeliveryReport:
+    kind: NotificationKind
+    alert_id: int
+    route: Route
+    results: list[ChannelResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    @property
+    def failed_channels(self) -> set[Channel]:
+        return {r.channel for r in self.results if not r.ok}
+
+    @property
+    def escalated_to(self) -> str | None:
+        """The level-2 party reached, for `Alert.escalated_to`."""
+        sent = {"email_level2", "webhook_contractor"}
+        if any(r.ok and r.channel in sent for r in self.results):
+            return self.route.escalation.party_id
+        return None
+
+
+class OpenAlertBook:
+    """In-memory open alerts per school, used when no store is wired in: the
+    retained MQTT list then covers the alerts this process has seen."""
+
+    def __init__(self) -> None:
+        self._by_school: dict[str, dict[int, Alert]] = {}
+
+    def record(self, alert: Alert) -> None:
+        school = self._by_school.setdefault(alert.school, {})
+        if alert.status in OPEN_STATUSES:
+            school[alert.id] = alert
+        else:
+            school.pop(alert.id, None)
+
+    def open_alerts(self, uai: str) -> list[Alert]:
+        return list(self._by_school.get(uai, {}).values())
+
+
+class Notifier:
+    def __init__(
+        self,
+        registry: Registry,
+        settings: NotifySettings,
+        open_alerts: OpenAlertsSource | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.registry = registry
+        self.settings = settings
+        self._book: OpenAlertBook | None = None
+        if open_alerts is None:
+            self._book = OpenAlertBook()
+            open_alerts = self._book.open_alerts
+        self._open_alerts = open_alerts
+        self._clock = clock
+
+    def context(self, alert: Alert) -> AlertContext:
+        the_route = route(alert, self.registry)
+        school = self.registry.schools.get(alert.school)
+        url = self.settings.dashboard_url.format(school=alert.school, device=alert.device or "")
+        return AlertContext(
+            route=the_route,
+            town=school.town if school else None,
+            asset_tag=self.registry.asset_tag(alert.school, alert.device),
+            dashboard_url=url,
+        )
+
+    def _planned(self, kind: NotificationKind, alert: Alert) -> list[Channel]:
+        level2 = (
+            kind == "escalated"
+            or (kind == "opened" and alert.subject in self.settings.escalate_on_open)
+            or (kind == "resolved" and alert.escalated_to is not None)
+        )
+        plan: list[Channel] = []
+        if kind in ("opened", "resolved"):
+            plan.append("email_level1")
+        if level2:
+            plan += ["email_level2", "webhook_contractor"]
+        plan.append("webhook_helpdesk")
+        if self.settings.alert_topic.enabled:
+            plan.append("mqtt_alerts")
+        return plan
+
+    def send(
+        self,
+        kind: NotificationKind,
+        alert: Alert,
+        transitions: Sequence[Transition] = (),
+        only: Collection[Channel] | None = None,
+    ) -> DeliveryReport:
+        """Deliver one alert event; `only` restricts it to some channels (a retry)."""
+        ctx = self.context(alert)
+        report = DeliveryReport(kind, alert.id, ctx.route)
+        if ctx.route.problem:
+            log.warning("routing: %s", ctx.route.problem)
+        if self._book is not None:
+            self._book.record(alert)
+        for channel in self._planned(kind, alert):
+            if only is not None and channel not in only:
+                continue
+            result = self._deliver(channel, kind, alert, transitions, ctx)
+            if result is not None:
+                report.results.append(result)
+        return report
+
+    def _deliver(
+        self,
+        channel: Channel,
+        kind: NotificationKind,
+        alert: Alert,
+        transitions: Sequence[Transition],
+        ctx: AlertContext,
+    ) -> ChannelResult | None:
+        target_and_send = self._sender(channel, kind, alert, transitions, ctx)
+        if target_and_send is None:
+            return None
+        target, send = target_and_send
+        started = monotonic()
+        try:
+            error = send()
+        except Exception as exc:  # rendering bugs must not stop the other channels
+            error = f"{type(exc).__name__}: {exc}"
+        result = ChannelResult(channel, target, error is None, error, monotonic() - started)
+        if error is None:
+            log.info("alert %d %s: %s delivered to %s", alert.id, kind, channel, target)
+        else:
+            log.warning("alert %d %s: %s to %s failed: %s", alert.id, kind, channel, target, error)
+        return result
+
+    def _sender(
+        self,
+        channel: Channel,
+        kind: NotificationKind,
+        alert: Alert,
+        transitions: Sequence[Transition],
+        ctx: AlertContext,
+    ) -> tuple[str, Callable[[], str | None]] | None:
+        """(target description, send function), or None when not configured."""
+        smtp, esc = self.settings.smtp, ctx.route.escalation
+        if channel == "email_level1":
+            to = [r.email for r in ctx.route.level1]
+            text = level1_email(kind, alert, ctx)
+            return ", ".join(to), lambda: channels.send_email(smtp, to, text.subject, text.body)
+        if channel == "email_level2":
+            l2_text, _ = level2_email(kind, alert, transitions, ctx)
+            return ", ".join(esc.emails), lambda: channels.send_email(
+                smtp, esc.emails, l2_text.subject, l2_text.body
+            )
+        if channel == "mqtt_alerts":
+            return self._mqtt_sender(alert.school)
+        url = esc.webhook_url if channel == "webhook_contractor" else ctx.route.helpdesk_webhook_url
+        if url is None:
+            return None
+        doc = webhook_document(kind, alert, transitions, ctx, self._clock())
+        timeout_s = self.settings.webhook_timeout_s
+        return channels.webhook_target(url), lambda: channels.send_webhook(url, doc, timeout_s)
+
+    def _mqtt_sender(self, uai: str) -> tuple[str, Callable[[], str | None]]:
+        topic = alert_topic(uai)
+        pairs = [(a, self.registry.asset_tag(a.school, a.device)) for a in self._open_alerts(uai)]
+        state = alert_topic_state(pairs)
+        broker = self.settings.alert_topic
+        return topic, lambda: channels.publish_retained(broker, topic, state)

@@ -1,0 +1,63 @@
+"""Delivery settings: the SMTP relay, the MQTT broker for the alert topics, links.
+
+One typed model, meant to become the `[notify]` section of the collector's
+configuration. Secrets are `SecretStr`: they print as `**********` and reach the
+wire only through `get_secret_value()` at the moment a channel is built.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from collector.alerts.model import Subject
+from collector.notify.registry import Email, Name
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+# none: plain SMTP (a relay on the same host or LAN); starttls: upgrade on 587;
+# ssl: implicit TLS on 465. Mapped to apprise's mode=insecure|starttls|ssl.
+SmtpTls = Literal["none", "starttls", "ssl"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SmtpSettings(_Section):
+    host: Annotated[str, Field(min_length=1, max_length=253)] = "127.0.0.1"
+    port: Port = 25
+    tls: SmtpTls = "none"
+    user: str | None = None
+    password: SecretStr | None = None
+    from_address: Email = "lordi-alertes@example.org"
+    from_name: Name = "Lordi télémétrie"
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+
+
+class AlertTopicSettings(_Section):
+    """The broker that holds the retained `lordi/v1/<UAI>/alerts` topics."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: Port = 1883
+    tls: bool = False
+    username: str | None = None
+    password: SecretStr | None = None
+    # A publish counts only once the broker acknowledged it (QoS 1 PUBACK).
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+
+
+class NotifySettings(_Section):
+    smtp: SmtpSettings = SmtpSettings()
+    alert_topic: AlertTopicSettings = AlertTopicSettings()
+    webhook_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    # Link printed in e-mails; `{device}` and `{school}` are replaced. Points to the
+    # Grafana device dashboard of the deployment.
+    dashboard_url: str = (
+        "https://grafana.example.org/d/lordi-device?var-school={school}&var-device={device}"
+    )
+    # Alerts whose subject a level-1 technician cannot fix alone (an access point,
+    # a whole school network) are escalated to the level-2 contractor when they
+    # open, in the same call; others are escalated on request (kind "escalated").
+    escalate_on_open: frozenset[Subject] = frozenset({"access_point", "school"})
