@@ -9,8 +9,12 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from collector.config import ConfigError, load_settings
+if TYPE_CHECKING:
+    from collector.alerting import Alerting
+
+from collector.config import CollectorSettings, ConfigError, load_settings
 from collector.contract import Envelope
 from collector.validate import MessageRejected, check_message
 
@@ -55,6 +59,28 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def build_alerting(settings: CollectorSettings) -> Alerting | None:
+    """The rules, alert store and notifier, when `[alerts] enabled = true`."""
+    cfg = settings.alerts
+    if not cfg.enabled:
+        return None
+    from collector.alerting import Alerting  # noqa: PLC0415 - only with alerts on
+    from collector.alerts.store import AlertStore  # noqa: PLC0415
+    from collector.notify.deliver import Notifier  # noqa: PLC0415
+    from collector.notify.registry import load_registry  # noqa: PLC0415
+
+    store = AlertStore(cfg.store_url)
+    store.create_tables()
+    notifier = Notifier(
+        load_registry(cfg.registry),
+        cfg.notify,
+        open_alerts=lambda uai: [
+            a for a in store.list_alerts(school=uai) if a.status != "resolved"
+        ],
+    )
+    return Alerting(cfg.rules, store, notifier, cfg.sweep_interval_s)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from collector.service import Collector  # noqa: PLC0415 - keeps `validate` light
 
@@ -63,7 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    collector = Collector(settings)
+    collector = Collector(settings, alerting=build_alerting(settings))
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())

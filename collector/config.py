@@ -14,6 +14,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from collector.notify.settings import NotifySettings
+from collector.rules import RulesConfig
 from collector.validate import describe
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -60,6 +62,18 @@ class IngestSettings(_Section):
     retry_max_s: Annotated[float, Field(gt=0)] = 30.0
 
 
+class AlertSettings(_Section):
+    """Failing-device rules, alert store and notifications (off: time series only)."""
+
+    enabled: bool = False
+    # SQLite by default; postgresql+psycopg://... when several collectors share the work.
+    store_url: str = "sqlite:///lordi-alerts.sqlite3"
+    registry: Path = Path("provisioning/schools.toml")
+    sweep_interval_s: Annotated[float, Field(gt=0, le=86_400)] = 300.0
+    rules: RulesConfig = RulesConfig()
+    notify: NotifySettings = NotifySettings()
+
+
 class CollectorSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LORDI_COLLECTOR_", env_nested_delimiter="__", extra="forbid"
@@ -68,6 +82,7 @@ class CollectorSettings(BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     store: StoreSettings = StoreSettings()
     ingest: IngestSettings = IngestSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -15,6 +15,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -22,6 +23,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from collector.alerting import Alerting
 from collector.config import CollectorSettings
 from collector.deadletter import DeadLetter, to_dead_letter
 from collector.ingest import Batch, build_batch
@@ -40,8 +42,14 @@ class Incoming:
 
 
 class Collector:
-    def __init__(self, settings: CollectorSettings, writer: LineWriter | None = None) -> None:
+    def __init__(
+        self,
+        settings: CollectorSettings,
+        writer: LineWriter | None = None,
+        alerting: Alerting | None = None,
+    ) -> None:
         self.settings = settings
+        self.alerting = alerting
         self.stats = Stats()
         self._queue: queue.Queue[Incoming] = queue.Queue()
         self._stop = threading.Event()
@@ -197,10 +205,23 @@ class Collector:
             return  # stopping: nothing acknowledged, the broker redelivers
         if not self._publish_dead_letters(batch.dead_letters):
             return
+        self._run_rules(batch)
         for item in items:
             if item.qos > 0:
                 self._client.ack(item.mid, item.qos)
         self.stats.acked += len(items)
+
+    def _run_rules(self, batch: Batch) -> None:
+        """The rules see what the store has confirmed. Their failure (a bug, the alert
+        database down) must not stop telemetry: it is logged and counted, and the
+        batch is still acknowledged (the time series hold the evidence)."""
+        if self.alerting is None or not batch.accepted:
+            return
+        try:
+            self.alerting.on_samples(batch.accepted, datetime.now(UTC))
+        except Exception:
+            self.stats.alerting_errors += 1
+            log.exception("rules failed on a batch of %d samples", len(batch.accepted))
 
     def _write_with_retry(self, batch: Batch) -> bool:
         delay = self.settings.ingest.retry_initial_s

@@ -18,6 +18,7 @@ class Stats:
     rejected_samples: int = 0
     write_retries: int = 0
     acked: int = 0
+    alerting_errors: int = 0
 
     def count_batch(self, batch: Batch) -> None:
         self.messages += batch.messages

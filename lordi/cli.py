@@ -39,6 +39,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0 if all(result["meets_targets"].values()) else 1
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json  # noqa: PLC0415
+
+    from lordi import evaluate  # noqa: PLC0415
+
+    result = evaluate.run(args.per_school, args.store, args.seed)
+    print(json.dumps(result, indent=None if args.json else 2, ensure_ascii=False))
+    return 0 if all(result["meets_targets"].values()) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lordi", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -57,6 +67,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=15, help="seconds before measuring")
     p.add_argument("--no-glances", action="store_true", help="skip the Glances comparison")
     p.set_defaults(func=cmd_bench)
+    p = sub.add_parser("eval", help="score the failing-device rules on a simulated fleet")
+    p.add_argument("what", choices=["rules"])
+    p.add_argument("--json", action="store_true", help="one line of JSON")
+    p.add_argument("--per-school", type=int, default=40, help="laptops per school (5 schools)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--store",
+        help="alert store URL (default: a temporary SQLite file), "
+        "e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    )
+    p.set_defaults(func=cmd_eval)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     return int(args.func(args))

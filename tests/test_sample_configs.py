@@ -237,7 +237,7 @@ def test_collector_sample_documents_every_key() -> None:
 
 def test_collector_sample_is_plain_toml() -> None:
     data = tomllib.loads(COLLECTOR_SAMPLE.read_text(encoding="utf-8"))
-    assert set(data) == {"mqtt", "store", "ingest"}
+    assert set(data) == {"mqtt", "store", "ingest", "alerts"}
 
 
 def test_collector_environment_overrides_the_file(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,7 +22,8 @@ WATCH_BELOW = 80.0
 class GroundTruth:
     device_alerts: set[tuple[str, str]] = field(default_factory=set)  # (device, rule)
     access_points: set[tuple[str, str]] = field(default_factory=set)  # (school, bssid)
-    untrusted: set[str] = field(default_factory=set)  # devices whose readings lie
+    untrusted: set[str] = field(default_factory=set)  # every reading lies (full > design)
+    collapse: set[str] = field(default_factory=set)  # one absurd reading, else truthful
     silent: set[str] = field(default_factory=set)
 
 
@@ -65,14 +66,14 @@ def ground_truth(fleet: Fleet, failing: set[tuple[str, str]] | None = None) -> G
             truth.access_points.add((v.school, hw.ap.bssid))
         if v.silent_from is not None:
             truth.silent.add(hw.device)
-            truth.device_alerts.add((hw.device, "silent_device"))
-        if hw.lie is not None:
+            truth.device_alerts.add((hw.device, "device_silent"))
+        if hw.lie == "full_gt_design":
             truth.untrusted.add(hw.device)
-            continue
+            continue  # nothing it says about its battery can be believed
+        if hw.lie == "collapse":
+            truth.collapse.add(hw.device)  # judged on its truthful readings
         if hw.charger_broken:
             truth.device_alerts.add((hw.device, "charging_fault"))
-        if v.silent_from is not None:
-            continue  # its battery is not observed long enough to judge
         if hw.health_pct < REPLACE_BELOW:
             truth.device_alerts.add((hw.device, "battery_replace"))
         elif hw.health_pct < WATCH_BELOW:

@@ -1,0 +1,147 @@
+"""From validated samples to alerts and notifications: the rules, the device state,
+the lifecycle engine and the notifier, wired together.
+
+Per batch (after the time-series store confirmed it): every sample goes through the
+per-sample rules against its device's state, then the state folds the sample in.
+Every `sweep_interval_s` of sample time, the sweeps run over all states: silent
+devices, and the access-point / school correlation whose network findings replace
+the per-device Wi-Fi findings they cover. The engine turns findings into alerts;
+the notifier sends what the engine says must be sent. Nothing here reads the clock:
+`now` is given, so the same code runs live and over a simulated week.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from collector.alerts.engine import AlertEngine, LifecyclePolicy, Notification
+from collector.alerts.model import Finding
+from collector.alerts.store import AlertStore
+from collector.contract import Sample
+from collector.notify.deliver import Notifier
+from collector.rules import (
+    RULE_NAMES,
+    DeviceState,
+    RulesConfig,
+    build_rules,
+    correlate_network,
+    silent_devices,
+    suppress_covered,
+)
+from collector.rules.network import DEVICE_WIFI_RULES
+
+log = logging.getLogger(__name__)
+
+NETWORK_RULES = ("wifi_ap_fault", "wifi_school_fault")
+
+
+def lifecycle_from(config: RulesConfig) -> LifecyclePolicy:
+    """The engine's per-rule timing, from the rules' configuration (one source)."""
+    fields = ("min_duration_s", "clear_duration_s", "repeat_interval_s")
+    per_rule = {
+        rule: {name: float(getattr(config.timing(rule), name)) for name in fields}
+        for rule in (*RULE_NAMES, *NETWORK_RULES)
+    }
+    return LifecyclePolicy(per_rule=per_rule)
+
+
+class Alerting:
+    def __init__(
+        self,
+        config: RulesConfig,
+        store: AlertStore,
+        notifier: Notifier | None = None,
+        sweep_interval_s: float = 300.0,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.notifier = notifier
+        self.rules = build_rules(config)
+        self.engine = AlertEngine(store, lifecycle_from(config))
+        self.states: dict[tuple[str, str], DeviceState] = {}
+        self.sweep_interval = timedelta(seconds=sweep_interval_s)
+        self._last_sweep: datetime | None = None
+        self._network_active: frozenset[str] = frozenset()
+        self._covered: frozenset[tuple[str, str]] = frozenset()
+        self._lock = threading.Lock()  # the ingest thread and a sweep timer may both call
+        self.sent: list[Notification] = []  # what was handed to the notifier (tests, eval)
+
+    def on_samples(self, accepted: Iterable[tuple[str, str, Sample]], now: datetime) -> None:
+        """Evaluate a confirmed batch; sweep too when the sweep interval has passed."""
+        with self._lock:
+            findings: list[Finding] = []
+            for school, device, sample in sorted(accepted, key=lambda a: a[2].ts):
+                state = self.states.get((school, device))
+                if state is None:
+                    state = DeviceState(device=device, school=school)
+                    self.states[(school, device)] = state
+                found = [f for rule in self.rules for f in rule.evaluate(state, sample, sample.ts)]
+                state.apply(sample, found, self.config.trust)
+                findings.extend(found)
+            findings = self._covered_as_clear(findings)
+            if self._last_sweep is None or now - self._last_sweep >= self.sweep_interval:
+                findings += self._sweep_findings(now)
+            self._deliver(self.engine.process(findings, now))
+
+    def _covered_as_clear(self, findings: list[Finding]) -> list[Finding]:
+        """A device under a failing access point gets no Wi-Fi alert of its own: its
+        active Wi-Fi findings become clear findings, which also resets the engine's
+        pending timers (merely dropping them would let a timer started before the
+        network fault showed open the alert anyway)."""
+        if not self._covered:
+            return findings
+        kept = suppress_covered(findings, self._covered)
+        if len(kept) == len(findings):
+            return findings
+        dropped = [f for f in findings if f not in kept]
+        return kept + [replace(f, active=False) for f in dropped]
+
+    def sweep(self, now: datetime) -> None:
+        """Run the sweeps now (a timer calls this when no traffic arrives)."""
+        with self._lock:
+            self._deliver(self.engine.process(self._sweep_findings(now), now))
+
+    def _sweep_findings(self, now: datetime) -> list[Finding]:
+        self._last_sweep = now
+        states = self.states.values()
+        network = correlate_network(states, now, self.config, self._network_active)
+        self._network_active, self._covered = network.active_keys, network.covered
+        silent = silent_devices(states, now, self.config.device_silent.school_days)
+        for finding in silent:
+            state = self.states.get((finding.school, finding.device or ""))
+            if state is not None:
+                state.record([finding])
+        return [*network.findings, *silent, *self._clear_covered_wifi(now)]
+
+    def _clear_covered_wifi(self, now: datetime) -> list[Finding]:
+        """Clear findings for the Wi-Fi conditions of devices the network fault covers."""
+        out: list[Finding] = []
+        for school, device in self._covered:
+            state = self.states.get((school, device))
+            for key in list(state.conditions or {}) if state else []:
+                rule = key.rsplit("/", 1)[-1]
+                if rule in DEVICE_WIFI_RULES:
+                    out.append(Finding(rule=rule, key=key, subject="device", school=school,
+                                       device=device, category="hardware", severity="info",
+                                       active=False, at=now,
+                                       summary="couvert par l'alerte réseau du point d'accès"))
+        return out
+
+    def _deliver(self, notifications: Sequence[Notification]) -> None:
+        for note in notifications:
+            self.sent.append(note)
+            if self.notifier is None:
+                continue
+            transitions = self.store.transitions_of(note.alert.id)
+            # A reminder of an unacknowledged alert goes out as the "opened" message again.
+            kind = "opened" if note.kind == "reminder" else note.kind
+            report = self.notifier.send(kind, note.alert, transitions)
+            if not report.ok:
+                # The alert and its transitions are stored; a failed channel is
+                # logged with its reason and shows in the worklist (not retried yet).
+                log.warning("alert %s %s: delivery failed on %s", note.alert.id, note.kind,
+                            ", ".join(sorted(report.failed_channels)))
