@@ -78,9 +78,18 @@ def main(argv: list[str] | None = None) -> int:
         "e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test",
     )
     p.set_defaults(func=cmd_eval)
+    from lordi.worklist import add_parser as add_alerts  # noqa: PLC0415
+
+    add_alerts(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return int(args.func(args))
+    from collector.alerts.store import AlertNotFound, InvalidTransition  # noqa: PLC0415
+
+    try:
+        return int(args.func(args))
+    except (AlertNotFound, InvalidTransition) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -33,9 +33,10 @@ EVIDENCE_KEYS: dict[str, tuple[str, ...]] = {
     "capacity_history": ("capacity_history",),
 }
 FORECAST_KEYS: dict[str, tuple[str, ...]] = {
-    "date_80_pct": ("date_80_pct", "date_80", "forecast_80_pct"),
-    "date_60_pct": ("date_60_pct", "date_60", "forecast_60_pct"),
+    "date_80_pct": ("date_80_pct", "date_80", "forecast_80_pct", "predicted_80_date"),
+    "date_60_pct": ("date_60_pct", "date_60", "forecast_60_pct", "predicted_60_date"),
     "fade_pct_per_year": ("fade_pct_per_year", "slope_pct_per_year"),
+    "fade_pct_per_day": ("fade_pct_per_day",),  # what collector.rules.battery records
 }
 
 

@@ -77,6 +77,7 @@ def test_escalation_packet_carries_the_battery_evidence() -> None:
         "date_80_pct": None,
         "date_60_pct": "2026-10-20",
         "fade_pct_per_year": 14.5,
+        "fade_pct_per_day": None,
     }
     assert packet["transitions"] == [
         {

@@ -1,0 +1,132 @@
+"""`lordi alerts`: the level-1 technician's worklist, acknowledgements, comments,
+escalation to level 2, and a CSV export.
+
+The alert store is named by `--store URL`, or read from the collector's
+configuration (`--config collector.toml`, section `[alerts]`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from collector.alerts.model import Alert
+from collector.alerts.store import AlertStore
+
+CSV_FIELDS = ("id", "school", "device", "rule", "category", "severity", "status", "opened_at",
+              "summary", "action", "acknowledged_by", "escalated_to")
+
+
+def _store(args: argparse.Namespace) -> AlertStore:
+    url = args.store
+    if url is None:
+        from collector.config import load_settings  # noqa: PLC0415 - pydantic only here
+
+        url = load_settings(Path(args.config) if args.config else None).alerts.store_url
+    return AlertStore(url)
+
+
+def _since(alert: Alert, now: datetime) -> str:
+    hours = (now - alert.opened_at).total_seconds() / 3600
+    return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} j"
+
+
+def render(alerts: list[Alert], now: datetime) -> str:
+    """The worklist as a technician reads it: what, which device, since when, what to do."""
+    if not alerts:
+        return "Aucune alerte ouverte.\n"
+    out = io.StringIO()
+    for a in alerts:
+        ack = f" — prise en charge par {a.acknowledged_by}" if a.acknowledged_by else ""
+        esc = f" — escaladée vers {a.escalated_to}" if a.escalated_to else ""
+        out.write(f"#{a.id} [{a.severity}] {a.school} {a.device or '(réseau)'} — {a.summary}\n")
+        out.write(f"    depuis {_since(a, now)} ({a.opened_at:%d/%m %H:%M} UTC){ack}{esc}\n")
+        out.write(f"    à faire : {a.action}\n")
+    return out.getvalue()
+
+
+def to_csv(alerts: list[Alert]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_FIELDS)
+    for a in alerts:
+        writer.writerow([a.opened_at.isoformat() if f == "opened_at" else getattr(a, f)
+                         for f in CSV_FIELDS])
+    return out.getvalue()
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    store = _store(args)
+    alerts = [a for a in store.list_alerts(school=args.school)
+              if args.all or a.status != "resolved"]
+    if args.csv:
+        text = to_csv(alerts)
+        if args.csv == "-":
+            sys.stdout.write(text)
+        else:
+            Path(args.csv).write_text(text, encoding="utf-8")
+            print(f"{len(alerts)} alerte(s) exportée(s) dans {args.csv}")
+        return 0
+    sys.stdout.write(render(alerts, datetime.now(UTC)))
+    return 0
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    alert = _store(args).acknowledge(args.id, args.by, comment=args.comment or "")
+    print(f"#{alert.id} pris en charge par {args.by} ({alert.status})")
+    return 0
+
+
+def cmd_comment(args: argparse.Namespace) -> int:
+    alert = _store(args).comment(args.id, args.by, args.text)
+    print(f"#{alert.id} commentaire ajouté")
+    return 0
+
+
+def cmd_escalate(args: argparse.Namespace) -> int:
+    """Escalate to the level-2 party of the alert's category and send the evidence."""
+    from collector.cli import build_alerting  # noqa: PLC0415
+    from collector.config import load_settings  # noqa: PLC0415
+
+    settings = load_settings(Path(args.config) if args.config else None)
+    alerting = build_alerting(settings.model_copy(
+        update={"alerts": settings.alerts.model_copy(update={"enabled": True})}))
+    assert alerting is not None and alerting.notifier is not None
+    store = alerting.store
+    alert = store.get_alert(args.id)
+    report = alerting.notifier.send("escalated", alert, store.transitions_of(alert.id))
+    party = report.escalated_to or "?"
+    store.escalate(alert.id, party, args.by, note=args.note or "")
+    print(f"#{alert.id} escaladée vers {party}: "
+          + ("envoyé" if report.ok else f"échec sur {', '.join(sorted(report.failed_channels))}"))
+    return 0 if report.ok else 1
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("alerts", help="the technicians' worklist (list, ack, comment, escalate)")
+    p.add_argument("--store", help="alert store URL (default: from --config)")
+    p.add_argument("--config", help="collector TOML file holding [alerts] store_url")
+    p.add_argument("--school", help="UAI code: this school only")
+    p.add_argument("--all", action="store_true", help="include resolved alerts")
+    p.add_argument("--csv", metavar="FILE", help="export as CSV to FILE ('-' for stdout)")
+    p.set_defaults(func=cmd_list)
+    acts = p.add_subparsers(dest="action")
+    a = acts.add_parser("ack", help="acknowledge: a technician takes the alert")
+    a.add_argument("id", type=int)
+    a.add_argument("--by", required=True)
+    a.add_argument("--comment")
+    a.set_defaults(func=cmd_ack)
+    c = acts.add_parser("comment", help="add a comment to the alert's history")
+    c.add_argument("id", type=int)
+    c.add_argument("--by", required=True)
+    c.add_argument("--text", required=True)
+    c.set_defaults(func=cmd_comment)
+    e = acts.add_parser("escalate", help="send to the level-2 contractor with the evidence")
+    e.add_argument("id", type=int)
+    e.add_argument("--by", required=True)
+    e.add_argument("--note")
+    e.set_defaults(func=cmd_escalate)

@@ -1,0 +1,65 @@
+"""`lordi alerts`: the worklist a technician reads, ack, comment, CSV (SQLite and
+PostgreSQL stores filled by the real rules)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from collector.alerting import Alerting
+from collector.alerts.store import AlertStore
+from collector.contract import Sample
+from collector.rules import RulesConfig
+from tests.helpers import minimal_sample, recent
+from tests.integration.test_rules_eval import pg_schema_url  # noqa: F401 - fixture
+
+SCHOOL = "0340002B"
+
+
+def _fill(url: str) -> None:
+    store = AlertStore(url)
+    store.create_tables()
+    alerting = Alerting(RulesConfig(), store)
+    worn = Sample.model_validate_json(json.dumps(minimal_sample(recent(30), health=48.5)))
+    fine = Sample.model_validate_json(json.dumps(minimal_sample(recent(30), health=95.0)))
+    alerting.on_samples([(SCHOOL, "dev-worn", worn), (SCHOOL, "dev-fine", fine)],
+                        datetime.now(UTC))
+    store.close()
+
+
+def _lordi(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "lordi.cli", "alerts", "--store", url, *args],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def _round_trip(url: str) -> None:
+    _fill(url)
+    listed = _lordi(url, "--school", SCHOOL)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].startswith("#1 [warning] 0340002B dev-worn — Batterie à remplacer : santé 48,5 %")
+    assert lines[1].lstrip().startswith("depuis ")
+    assert lines[2].strip().startswith("à faire : Remplacer la batterie")
+    assert "dev-fine" not in listed.stdout
+    acked = _lordi(url, "ack", "1", "--by", "Mme Martin", "--comment", "batterie commandée")
+    assert acked.returncode == 0 and "pris en charge par Mme Martin" in acked.stdout
+    exported = _lordi(url, "--csv", "-")
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert [(r["device"], r["rule"], r["status"], r["acknowledged_by"]) for r in rows] == [
+        ("dev-worn", "battery_replace", "acknowledged", "Mme Martin")]
+    missing = _lordi(url, "ack", "99", "--by", "x")
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == "error: alert id 99: no such alert"
+
+
+def test_worklist_on_sqlite(tmp_path: Path) -> None:
+    _round_trip(f"sqlite:///{tmp_path / 'alerts.sqlite3'}")
+
+
+def test_worklist_on_postgresql(pg_schema_url: str) -> None:  # noqa: F811
+    _round_trip(pg_schema_url)
