@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 
 from collector.alerts.engine import AlertEngine, LifecyclePolicy, Notification
@@ -69,6 +69,7 @@ class Alerting:
         self._covered: frozenset[tuple[str, str]] = frozenset()
         self._lock = threading.Lock()  # the ingest thread and a sweep timer may both call
         self.sent: list[Notification] = []  # what was handed to the notifier (tests, eval)
+        self._dirty: set[tuple[str, str]] = set()  # devices changed since the last save
 
     def on_samples(self, accepted: Iterable[tuple[str, str, Sample]], now: datetime) -> None:
         """Evaluate a confirmed batch; sweep too when the sweep interval has passed."""
@@ -81,6 +82,7 @@ class Alerting:
                     self.states[(school, device)] = state
                 found = [f for rule in self.rules for f in rule.evaluate(state, sample, sample.ts)]
                 state.apply(sample, found, self.config.trust)
+                self._dirty.add((school, device))
                 findings.extend(found)
             findings = self._covered_as_clear(findings)
             if self._last_sweep is None or now - self._last_sweep >= self.sweep_interval:
@@ -105,8 +107,23 @@ class Alerting:
         with self._lock:
             self._deliver(self.engine.process(self._sweep_findings(now), now))
 
+    def save_devices(self) -> int:
+        """Store each changed device's last sighting, battery model and fade estimate
+        (what `lordi alerts forecast` rolls up per school and term)."""
+        for school, device in sorted(self._dirty):
+            state = self.states[(school, device)]
+            batteries = {name: {"model": b.model, "fade": asdict(b.fade)}
+                         for name, b in state.batteries.items()}
+            model = next((b.model for b in state.batteries.values() if b.model), None)
+            self.store.upsert_device(school, device, battery_model=model,
+                                     last_seen=state.last_seen,
+                                     derived={"batteries": batteries})
+        saved, self._dirty = len(self._dirty), set()
+        return saved
+
     def _sweep_findings(self, now: datetime) -> list[Finding]:
         self._last_sweep = now
+        self.save_devices()
         states = self.states.values()
         network = correlate_network(states, now, self.config, self._network_active)
         self._network_active, self._covered = network.active_keys, network.covered

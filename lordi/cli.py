@@ -83,12 +83,17 @@ def main(argv: list[str] | None = None) -> int:
     add_alerts(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
     from collector.alerts.store import AlertNotFound, InvalidTransition  # noqa: PLC0415
 
     try:
         return int(args.func(args))
     except (AlertNotFound, InvalidTransition) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        print(f"error: alert store: {getattr(exc, 'orig', None) or exc}", file=sys.stderr)
         return 2
 
 

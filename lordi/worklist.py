@@ -106,6 +106,30 @@ def cmd_escalate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_forecast(args: argparse.Namespace) -> int:
+    """Batteries predicted to cross the threshold, per school and per school term."""
+    from collector.rules.calendar import DEFAULT_TERMS  # noqa: PLC0415
+    from collector.rules.forecast import FadeEstimator, forecast_by_term  # noqa: PLC0415
+
+    estimates = [
+        (d.school, FadeEstimator(**b["fade"]))
+        for d in _store(args).list_devices(args.school)
+        for b in d.derived.get("batteries", {}).values()
+        if "fade" in b
+    ]
+    counts = forecast_by_term(estimates, DEFAULT_TERMS, args.threshold)
+    names = {"before": "déjà passée", "after": "après l'année scolaire"}
+    print(f"Batteries passant sous {args.threshold:g} % par période "
+          f"({len(estimates)} batterie(s) suivie(s)) :")
+    order = ["before", *(t.name for t in DEFAULT_TERMS), "after"]
+    for school in sorted(counts):
+        parts = [f"{names.get(n, n)}: {counts[school][n]}" for n in order if n in counts[school]]
+        print(f"  {school}  " + " ; ".join(parts))
+    if not counts:
+        print("(aucune prévision : il faut au moins 14 jours de mesures par batterie)")
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("alerts", help="the technicians' worklist (list, ack, comment, escalate)")
     p.add_argument("--store", help="alert store URL (default: from --config)")
@@ -130,3 +154,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     e.add_argument("--by", required=True)
     e.add_argument("--note")
     e.set_defaults(func=cmd_escalate)
+    f = acts.add_parser("forecast", help="batteries to replace per school and school term")
+    f.add_argument("--threshold", type=float, default=60.0, help="health %% to forecast")
+    f.set_defaults(func=cmd_forecast)

@@ -305,6 +305,13 @@ class AlertStore:
             row = conn.execute(query).first()
         return None if row is None else DeviceRecord(**row._mapping)
 
+    def list_devices(self, school: str | None = None) -> list[DeviceRecord]:
+        query = devices.select().order_by(devices.c.school, devices.c.device)
+        if school is not None:
+            query = query.where(devices.c.school == school)
+        with self._engine.connect() as conn:
+            return [DeviceRecord(**row._mapping) for row in conn.execute(query)]
+
     # --- engine state -------------------------------------------------------------
 
     def get_engine_states(self, keys: Iterable[str]) -> dict[str, EngineState]:

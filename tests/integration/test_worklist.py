@@ -8,13 +8,14 @@ import io
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from collector.alerting import Alerting
 from collector.alerts.store import AlertStore
 from collector.contract import Sample
 from collector.rules import RulesConfig
+from collector.rules.calendar import DEFAULT_TERMS, term_for
 from tests.helpers import minimal_sample, recent
 from tests.integration.test_rules_eval import pg_schema_url  # noqa: F401 - fixture
 
@@ -27,14 +28,18 @@ def _fill(url: str) -> None:
     alerting = Alerting(RulesConfig(), store)
     worn = Sample.model_validate_json(json.dumps(minimal_sample(recent(30), health=48.5)))
     fine = Sample.model_validate_json(json.dumps(minimal_sample(recent(30), health=95.0)))
-    alerting.on_samples([(SCHOOL, "dev-worn", worn), (SCHOOL, "dev-fine", fine)],
-                        datetime.now(UTC))
+    alerting.on_samples([(SCHOOL, "dev-worn", worn), (SCHOOL, "dev-fine", fine)], datetime.now(UTC))
     store.close()
 
 
 def _lordi(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "lordi.cli", "alerts", "--store", url, *args],
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "lordi.cli", "alerts", "--store", url, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def _round_trip(url: str) -> None:
@@ -42,7 +47,9 @@ def _round_trip(url: str) -> None:
     listed = _lordi(url, "--school", SCHOOL)
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
-    assert lines[0].startswith("#1 [warning] 0340002B dev-worn — Batterie à remplacer : santé 48,5 %")
+    assert lines[0].startswith(
+        "#1 [warning] 0340002B dev-worn — Batterie à remplacer : santé 48,5 %"
+    )
     assert lines[1].lstrip().startswith("depuis ")
     assert lines[2].strip().startswith("à faire : Remplacer la batterie")
     assert "dev-fine" not in listed.stdout
@@ -51,7 +58,8 @@ def _round_trip(url: str) -> None:
     exported = _lordi(url, "--csv", "-")
     rows = list(csv.DictReader(io.StringIO(exported.stdout)))
     assert [(r["device"], r["rule"], r["status"], r["acknowledged_by"]) for r in rows] == [
-        ("dev-worn", "battery_replace", "acknowledged", "Mme Martin")]
+        ("dev-worn", "battery_replace", "acknowledged", "Mme Martin")
+    ]
     missing = _lordi(url, "ack", "99", "--by", "x")
     assert missing.returncode == 2
     assert missing.stderr.strip() == "error: alert id 99: no such alert"
@@ -63,3 +71,25 @@ def test_worklist_on_sqlite(tmp_path: Path) -> None:
 
 def test_worklist_on_postgresql(pg_schema_url: str) -> None:  # noqa: F811
     _round_trip(pg_schema_url)
+
+
+def test_forecast_per_school_and_term(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'alerts.sqlite3'}"
+    store = AlertStore(url)
+    store.create_tables()
+    alerting = Alerting(RulesConfig(), store, sweep_interval_s=1)
+    now = datetime.now(UTC).replace(microsecond=0)
+    for day in range(35, 0, -1):  # 0.1 point a day, from 70 % to 66.6 %
+        sample = minimal_sample(now - timedelta(days=day), health=round(70 - 0.1 * (35 - day), 2))
+        alerting.on_samples(
+            [(SCHOOL, "dev-fading", Sample.model_validate_json(json.dumps(sample)))],
+            now - timedelta(days=day),
+        )
+    alerting.sweep(now)
+    crossing = (now - timedelta(days=1) + timedelta(days=66)).date()  # 66.6 -> 60 at 0.1/day
+    term = term_for(crossing, DEFAULT_TERMS)
+    expected = term.name if term else "après l'année scolaire"
+    out = _lordi(url, "forecast")
+    assert out.returncode == 0, out.stderr
+    assert "(1 batterie(s) suivie(s))" in out.stdout
+    assert f"  {SCHOOL}  {expected}: 1" in out.stdout
