@@ -32,6 +32,7 @@ from collector.rules import (
     silent_devices,
     suppress_covered,
 )
+from collector.rules.forecast import FadeEstimator
 from collector.rules.network import DEVICE_WIFI_RULES
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,24 @@ class Alerting:
                                      derived={"batteries": batteries})
         saved, self._dirty = len(self._dirty), set()
         return saved
+
+    def restore(self) -> int:
+        """Reload what `save_devices` stored (last sighting, battery models and fade
+        estimates) after a restart: the silent-device sweep must still know the
+        laptops that stopped reporting, and forecasts keep their history. Trust and
+        duration state is not saved; it rebuilds from the next samples."""
+        count = 0
+        for record in self.store.list_devices():
+            state = DeviceState(device=record.device, school=record.school,
+                                last_seen=record.last_seen)
+            for name, saved in record.derived.get("batteries", {}).items():
+                battery = state.battery(name)
+                battery.model = saved.get("model")
+                if "fade" in saved:
+                    battery.fade = FadeEstimator(**saved["fade"])
+            self.states[(record.school, record.device)] = state
+            count += 1
+        return count
 
     def _sweep_findings(self, now: datetime) -> list[Finding]:
         self._last_sweep = now

@@ -78,7 +78,9 @@ def build_alerting(settings: CollectorSettings) -> Alerting | None:
             a for a in store.list_alerts(school=uai) if a.status != "resolved"
         ],
     )
-    return Alerting(cfg.rules, store, notifier, cfg.sweep_interval_s)
+    alerting = Alerting(cfg.rules, store, notifier, cfg.sweep_interval_s)
+    alerting.restore()
+    return alerting
 
 
 def cmd_run(args: argparse.Namespace) -> int:

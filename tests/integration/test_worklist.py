@@ -15,7 +15,12 @@ from collector.alerting import Alerting
 from collector.alerts.store import AlertStore
 from collector.contract import Sample
 from collector.rules import RulesConfig
-from collector.rules.calendar import DEFAULT_TERMS, term_for
+from collector.rules.calendar import (
+    DEFAULT_HOLIDAYS,
+    DEFAULT_TERMS,
+    school_days_between,
+    term_for,
+)
 from tests.helpers import minimal_sample, recent
 from tests.integration.test_rules_eval import pg_schema_url  # noqa: F401 - fixture
 
@@ -93,3 +98,30 @@ def test_forecast_per_school_and_term(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "(1 batterie(s) suivie(s))" in out.stdout
     assert f"  {SCHOOL}  {expected}: 1" in out.stdout
+
+
+def test_a_restarted_collector_still_finds_laptops_that_went_silent(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'alerts.sqlite3'}"
+    store = AlertStore(url)
+    store.create_tables()
+    monday = (datetime.now(UTC) - timedelta(days=14)).replace(
+        hour=9, minute=0, second=0, microsecond=0
+    )
+    monday -= timedelta(days=monday.weekday())
+    # a week with at least 3 school days after Monday (no holiday in the way)
+    while (
+        school_days_between(monday.date(), (monday + timedelta(days=4)).date(), DEFAULT_HOLIDAYS)
+        < 3
+    ):
+        monday -= timedelta(days=7)
+    first = Alerting(RulesConfig(), store, sweep_interval_s=1)
+    sample = minimal_sample(monday, health=95.0)
+    first.on_samples(
+        [(SCHOOL, "dev-quiet", Sample.model_validate_json(json.dumps(sample)))], monday
+    )
+    first.sweep(monday)  # saves the device
+    restarted = Alerting(RulesConfig(), store, sweep_interval_s=1)
+    assert restarted.restore() == 1
+    restarted.sweep(monday + timedelta(days=4, hours=9))  # Friday evening
+    alerts = [(a.device, a.rule) for a in store.list_alerts(school=SCHOOL)]
+    assert alerts == [("dev-quiet", "device_silent")]
