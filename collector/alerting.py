@@ -22,7 +22,8 @@ from collector.alerts.engine import AlertEngine, LifecyclePolicy, Notification
 from collector.alerts.model import Finding
 from collector.alerts.store import AlertStore
 from collector.contract import Sample
-from collector.notify.deliver import Notifier
+from collector.notify.deliver import Channel, Notifier
+from collector.notify.payload import NotificationKind
 from collector.rules import (
     RULE_NAMES,
     DeviceState,
@@ -38,6 +39,7 @@ from collector.rules.network import DEVICE_WIFI_RULES
 log = logging.getLogger(__name__)
 
 NETWORK_RULES = ("wifi_ap_fault", "wifi_school_fault")
+MAX_DELIVERY_ATTEMPTS = 12  # with a 5-minute sweep: an hour of retries
 
 
 def lifecycle_from(config: RulesConfig) -> LifecyclePolicy:
@@ -71,6 +73,9 @@ class Alerting:
         self._lock = threading.Lock()  # the ingest thread and a sweep timer may both call
         self.sent: list[Notification] = []  # what was handed to the notifier (tests, eval)
         self._dirty: set[tuple[str, str]] = set()  # devices changed since the last save
+        # Deliveries that failed on some channels: (kind, alert id, channels, attempts),
+        # retried at each sweep until they succeed or MAX_DELIVERY_ATTEMPTS.
+        self.retries: list[tuple[NotificationKind, int, frozenset[Channel], int]] = []
 
     def on_samples(self, accepted: Iterable[tuple[str, str, Sample]], now: datetime) -> None:
         """Evaluate a confirmed batch; sweep too when the sweep interval has passed."""
@@ -108,17 +113,47 @@ class Alerting:
         with self._lock:
             self._deliver(self.engine.process(self._sweep_findings(now), now))
 
+    def _retry_deliveries(self) -> None:
+        if self.notifier is None or not self.retries:
+            return
+        pending, self.retries = self.retries, []
+        for kind, alert_id, channels, attempts in pending:
+            alert = self.store.get_alert(alert_id)
+            report = self.notifier.send(
+                kind,
+                alert,
+                self.store.transitions_of(alert_id),
+                only=channels,
+            )
+            failed = frozenset(report.failed_channels)
+            if failed and attempts + 1 < MAX_DELIVERY_ATTEMPTS:
+                self.retries.append((kind, alert_id, failed, attempts + 1))
+            elif failed:
+                log.error(
+                    "alert %s %s: giving up on %s after %d attempts",
+                    alert_id,
+                    kind,
+                    ", ".join(sorted(failed)),
+                    MAX_DELIVERY_ATTEMPTS,
+                )
+
     def save_devices(self) -> int:
         """Store each changed device's last sighting, battery model and fade estimate
         (what `lordi alerts forecast` rolls up per school and term)."""
         for school, device in sorted(self._dirty):
             state = self.states[(school, device)]
-            batteries = {name: {"model": b.model, "fade": asdict(b.fade)}
-                         for name, b in state.batteries.items()}
+            batteries = {
+                name: {"model": b.model, "fade": asdict(b.fade)}
+                for name, b in state.batteries.items()
+            }
             model = next((b.model for b in state.batteries.values() if b.model), None)
-            self.store.upsert_device(school, device, battery_model=model,
-                                     last_seen=state.last_seen,
-                                     derived={"batteries": batteries})
+            self.store.upsert_device(
+                school,
+                device,
+                battery_model=model,
+                last_seen=state.last_seen,
+                derived={"batteries": batteries},
+            )
         saved, self._dirty = len(self._dirty), set()
         return saved
 
@@ -129,8 +164,9 @@ class Alerting:
         duration state is not saved; it rebuilds from the next samples."""
         count = 0
         for record in self.store.list_devices():
-            state = DeviceState(device=record.device, school=record.school,
-                                last_seen=record.last_seen)
+            state = DeviceState(
+                device=record.device, school=record.school, last_seen=record.last_seen
+            )
             for name, saved in record.derived.get("batteries", {}).items():
                 battery = state.battery(name)
                 battery.model = saved.get("model")
@@ -143,6 +179,7 @@ class Alerting:
     def _sweep_findings(self, now: datetime) -> list[Finding]:
         self._last_sweep = now
         self.save_devices()
+        self._retry_deliveries()
         states = self.states.values()
         network = correlate_network(states, now, self.config, self._network_active)
         self._network_active, self._covered = network.active_keys, network.covered
@@ -161,10 +198,20 @@ class Alerting:
             for key in list(state.conditions or {}) if state else []:
                 rule = key.rsplit("/", 1)[-1]
                 if rule in DEVICE_WIFI_RULES:
-                    out.append(Finding(rule=rule, key=key, subject="device", school=school,
-                                       device=device, category="hardware", severity="info",
-                                       active=False, at=now,
-                                       summary="couvert par l'alerte réseau du point d'accès"))
+                    out.append(
+                        Finding(
+                            rule=rule,
+                            key=key,
+                            subject="device",
+                            school=school,
+                            device=device,
+                            category="hardware",
+                            severity="info",
+                            active=False,
+                            at=now,
+                            summary="couvert par l'alerte réseau du point d'accès",
+                        )
+                    )
         return out
 
     def _deliver(self, notifications: Sequence[Notification]) -> None:
@@ -174,10 +221,16 @@ class Alerting:
                 continue
             transitions = self.store.transitions_of(note.alert.id)
             # A reminder of an unacknowledged alert goes out as the "opened" message again.
-            kind = "opened" if note.kind == "reminder" else note.kind
+            kind: NotificationKind = "opened" if note.kind == "reminder" else note.kind
             report = self.notifier.send(kind, note.alert, transitions)
             if not report.ok:
-                # The alert and its transitions are stored; a failed channel is
-                # logged with its reason and shows in the worklist (not retried yet).
-                log.warning("alert %s %s: delivery failed on %s", note.alert.id, note.kind,
-                            ", ".join(sorted(report.failed_channels)))
+                # The alert and its transitions are stored; the failed channels are
+                # retried at the next sweeps (in memory: a restart forgets them).
+                failed = frozenset(report.failed_channels)
+                log.warning(
+                    "alert %s %s: delivery failed on %s; will retry",
+                    note.alert.id,
+                    note.kind,
+                    ", ".join(sorted(failed)),
+                )
+                self.retries.append((kind, note.alert.id, failed, 1))
