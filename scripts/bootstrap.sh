@@ -14,6 +14,9 @@ need_pkgs=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_pkgs+=(mosquitto)
 command -v victoria-metrics >/dev/null 2>&1 || need_pkgs+=(victoria-metrics)
 command -v influxd >/dev/null 2>&1 || need_pkgs+=(influxdb)
+# systemd-analyze checks the agent's unit file (the package only installs tools here)
+command -v systemd-analyze >/dev/null 2>&1 || need_pkgs+=(systemd)
+command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need_pkgs[*]} (Debian packages)"
