@@ -32,9 +32,15 @@ def cmd_stack(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import json  # noqa: PLC0415
 
-    from lordi.bench import agent as bench_agent  # noqa: PLC0415
+    if args.what == "ingest":
+        from lordi.bench import ingest  # noqa: PLC0415
 
-    result = bench_agent.run(args.seconds, args.warmup, with_glances=not args.no_glances)
+        result = ingest.run(args.messages, args.per_message)
+        result["pipeline"].pop("collector_stats", None)
+    else:
+        from lordi.bench import agent as bench_agent  # noqa: PLC0415
+
+        result = bench_agent.run(args.seconds, args.warmup, with_glances=not args.no_glances)
     print(json.dumps(result, indent=None if args.json else 2))
     return 0 if all(result["meets_targets"].values()) else 1
 
@@ -61,7 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.set_defaults(func=cmd_stack)
     p = sub.add_parser("bench", help="benchmarks printing JSON figures")
-    p.add_argument("what", choices=["agent"], help="agent: footprint of the real agent vs Glances")
+    p.add_argument(
+        "what",
+        choices=["agent", "ingest"],
+        help="agent: the agent's footprint vs Glances; ingest: collector throughput",
+    )
+    p.add_argument("--messages", type=int, default=4000, help="ingest: messages to send")
+    p.add_argument("--per-message", type=int, default=50, help="ingest: samples per message")
     p.add_argument("--json", action="store_true", help="one line of JSON")
     p.add_argument("--seconds", type=float, default=120, help="measurement window")
     p.add_argument("--warmup", type=float, default=15, help="seconds before measuring")
