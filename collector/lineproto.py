@@ -17,8 +17,8 @@ Nulls are omitted. Timestamps are in milliseconds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from collector.contract import Battery, Connectivity, Sample, Wifi
 
@@ -39,96 +39,78 @@ def _str(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _fields(
-    floats: Iterable[tuple[str, float | None]],
-    ints: Iterable[tuple[str, int | None]],
-    strings: Iterable[tuple[str, str | None]] = (),
+def _encode(
+    values: dict[str, Any],
+    floats: tuple[str, ...],
+    ints: tuple[str, ...],
+    strings: tuple[str, ...],
+    extra_ints: tuple[tuple[str, int], ...] = (),
 ) -> str:
-    parts = [f"{k}={float(v)!r}" for k, v in floats if v is not None]
-    parts += [f"{k}={int(v)}i" for k, v in ints if v is not None]
-    parts += [f"{k}={_str(v)}" for k, v in strings if v is not None]
+    """Fields of one model, by name from its __dict__ (the hot path of the collector:
+    measured 17.7 us per sample with per-field tuples, see BENCHMARKS.md)."""
+    parts = [f"{k}={float(v)!r}" for k in floats if (v := values[k]) is not None]
+    parts += [f"{k}={int(v)}i" for k in ints if (v := values[k]) is not None]
+    parts += [f"{k}={v}i" for k, v in extra_ints]
+    parts += [f"{k}={_str(v)}" for k in strings if (v := values[k]) is not None]
     return ",".join(parts)
 
 
-def _bool(value: bool | None) -> int | None:
-    return None if value is None else int(value)
+_BATTERY = (
+    (
+        "percent",
+        "design_capacity_mwh",
+        "full_capacity_mwh",
+        "health_pct",
+        "voltage_mv",
+        "temperature_c",
+    ),
+    ("present", "plugged", "cycle_count"),
+    ("status", "manufacturer", "technology"),
+)
+_WIFI = (
+    (
+        "rssi_dbm",
+        "signal_pct",
+        "noise_dbm",
+        "band_ghz",
+        "rx_rate_mbps",
+        "tx_rate_mbps",
+        "rssi_min_dbm",
+        "connected_s",
+    ),
+    ("connected", "on_school_network", "channel", "disconnects"),
+    ("ssid", "ssid_state", "radio", "interface"),
+)
 
 
 def _battery_fields(b: Battery) -> str:
-    return _fields(
-        (
-            ("percent", b.percent),
-            ("design_capacity_mwh", b.design_capacity_mwh),
-            ("full_capacity_mwh", b.full_capacity_mwh),
-            ("health_pct", b.health_pct),
-            ("voltage_mv", b.voltage_mv),
-            ("temperature_c", b.temperature_c),
-        ),
-        (
-            ("present", _bool(b.present)),
-            ("plugged", _bool(b.plugged)),
-            ("cycle_count", b.cycle_count),
-            ("status_code", STATUS_CODES[b.status]),
-        ),
-        (
-            ("status", b.status),
-            ("manufacturer", b.manufacturer),
-            ("technology", b.technology),
-        ),
-    )
+    floats, ints, strings = _BATTERY
+    return _encode(b.__dict__, floats, ints, strings, (("status_code", STATUS_CODES[b.status]),))
 
 
 def _wifi_fields(w: Wifi) -> str:
-    return _fields(
-        (
-            ("rssi_dbm", w.rssi_dbm),
-            ("signal_pct", w.signal_pct),
-            ("noise_dbm", w.noise_dbm),
-            ("band_ghz", w.band_ghz),
-            ("rx_rate_mbps", w.rx_rate_mbps),
-            ("tx_rate_mbps", w.tx_rate_mbps),
-            ("rssi_min_dbm", w.rssi_min_dbm),
-            ("connected_s", w.connected_s),
-        ),
-        (
-            ("connected", _bool(w.connected)),
-            ("on_school_network", _bool(w.on_school_network)),
-            ("channel", w.channel),
-            ("disconnects", w.disconnects),
-            ("ssid_state_code", SSID_STATE_CODES[w.ssid_state]),
-        ),
-        (
-            ("ssid", w.ssid),
-            ("ssid_state", w.ssid_state),
-            ("radio", w.radio),
-            ("interface", w.interface),
-        ),
-    )
+    floats, ints, strings = _WIFI
+    extra = (("ssid_state_code", SSID_STATE_CODES[w.ssid_state]),)
+    return _encode(w.__dict__, floats, ints, strings, extra)
 
 
 def _connectivity_fields(c: Connectivity) -> str:
-    return _fields(
-        (("broker_rtt_ms", c.broker_rtt_ms),),
-        (("dns_ok", _bool(c.dns_ok)), ("gateway_ok", _bool(c.gateway_ok))),
-    )
+    return _encode(c.__dict__, ("broker_rtt_ms",), ("dns_ok", "gateway_ok"), ())
 
 
 def _device_fields(sample: Sample, agent_version: str) -> str:
+    parts = [f"report=1i,batteries={len(sample.batteries)}i"]
     health = sample.agent
-    return _fields(
-        (),
-        (
-            ("report", 1),
-            ("batteries", len(sample.batteries)),
-            ("spool_pending", health.spool_pending if health else None),
-            ("spool_dropped", health.spool_dropped if health else None),
-        ),
-        (
-            ("platform", sample.os.platform),
-            ("os_release", sample.os.release),
-            ("agent_version", agent_version),
-        ),
-    )
+    if health is not None:
+        if health.spool_pending is not None:
+            parts.append(f"spool_pending={health.spool_pending}i")
+        if health.spool_dropped is not None:
+            parts.append(f"spool_dropped={health.spool_dropped}i")
+    parts.append(f"platform={_str(sample.os.platform)}")
+    if sample.os.release is not None:
+        parts.append(f"os_release={_str(sample.os.release)}")
+    parts.append(f"agent_version={_str(agent_version)}")
+    return ",".join(parts)
 
 
 def to_lines(school: str, device: str, agent_version: str, sample: Sample) -> list[str]:
