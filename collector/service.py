@@ -29,8 +29,11 @@ from collector.deadletter import DeadLetter, to_dead_letter
 from collector.ingest import Batch, build_batch
 from collector.stats import Stats
 from collector.store import LineWriter, StoreRejected, StoreUnavailable
+from collector.summaries import SchoolSummaries
 
 log = logging.getLogger(__name__)
+
+SUMMARY_FLUSH_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,10 @@ class Collector:
     ) -> None:
         self.settings = settings
         self.alerting = alerting
+        # Per-school summaries for the fleet dashboard (its cost must not grow with
+        # the fleet): accumulated from confirmed samples, written every minute.
+        self.summaries = SchoolSummaries()
+        self._next_summary_flush = time.monotonic() + SUMMARY_FLUSH_S
         self.stats = Stats()
         self._queue: queue.Queue[Incoming] = queue.Queue()
         self._stop = threading.Event()
@@ -167,6 +174,7 @@ class Collector:
         with the broker for the next start."""
         self._stop.set()
         self._thread.join(timeout_s)
+        self._write_summaries(None)
         self._client.disconnect()
         self._client.loop_stop()
         self._writer.close()
@@ -197,6 +205,22 @@ class Collector:
             items = self._take_batch()
             if items:
                 self._handle(items)
+            if time.monotonic() >= self._next_summary_flush:
+                self._next_summary_flush = time.monotonic() + SUMMARY_FLUSH_S
+                self._write_summaries(datetime.now(UTC))
+
+    def _write_summaries(self, now: datetime | None) -> None:
+        """Write the finished summary intervals (all open ones when `now` is None)."""
+        lines = self.summaries.flush(now)
+        if not lines:
+            return
+        try:
+            self._writer.write(lines)
+        except (StoreUnavailable, StoreRejected) as exc:
+            # Summaries are derived data: a lost interval is logged, never retried
+            # in the ingest path (the raw series still hold everything).
+            self.stats.summary_write_errors += 1
+            log.warning("school summaries not written (%s)", exc)
 
     def _handle(self, items: list[Incoming]) -> None:
         batch = build_batch([(i.topic, i.payload) for i in items])
@@ -205,6 +229,8 @@ class Collector:
             return  # stopping: nothing acknowledged, the broker redelivers
         if not self._publish_dead_letters(batch.dead_letters):
             return
+        for school, device, sample in batch.accepted:
+            self.summaries.add(school, device, sample)
         self._run_rules(batch)
         for item in items:
             if item.qos > 0:

@@ -19,6 +19,7 @@ class Stats:
     write_retries: int = 0
     acked: int = 0
     alerting_errors: int = 0
+    summary_write_errors: int = 0
 
     def count_batch(self, batch: Batch) -> None:
         self.messages += batch.messages

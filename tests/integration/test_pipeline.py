@@ -223,3 +223,20 @@ def test_bad_input_is_dead_lettered_and_good_input_around_it_is_stored(stack: Lo
         for v in r["values"]
     ]
     assert sorted(values) == [80.0] * 4
+
+
+def test_the_collector_writes_school_summaries(stack: LocalStack) -> None:
+    """The fleet dashboard's per-school series, written by the running collector (all
+    open intervals are written when it stops)."""
+    school = unique_school()
+    with running_collector(stack):
+        for device, health in (("dev-s1", 55.0), ("dev-s2", 90.0)):
+            publish(
+                stack,
+                f"lordi/v1/{school}/{device}/telemetry",
+                [envelope(school, device, [minimal_sample(recent(30), health=health)])],
+            )
+        assert wait_stored(stack, school, 2) == 2
+    vm.force_flush(stack.vm_url)
+    [reporting] = vm.export(stack.vm_url, f'school_summary_devices_reporting{{school="{school}"}}')
+    assert reporting["values"] == [2]

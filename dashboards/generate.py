@@ -1,0 +1,65 @@
+"""Generate the Fleet, School and Device dashboards (InfluxQL) as JSON.
+
+    python -m dashboards.generate          # rewrite dashboards/*.json
+    python -m dashboards.generate --check  # exit 1 when a committed file is stale
+
+Fleet reads only the per-school summaries (`collector/summaries.py`), so its cost
+does not grow with the number of laptops; School and Device read the raw series of
+one school or one device. Series and fields: docs/contract.md, "What is stored".
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import Dashboard
+
+from dashboards.fleet import fleet
+from dashboards.panels import Json
+from dashboards.school import device, school
+
+HERE = Path(__file__).resolve().parent
+
+
+def round_trip(doc: Json) -> Json:
+    """`doc` read into grafana-foundation-sdk's Dashboard model and written back."""
+    model = Dashboard.from_json(doc)
+    out: dict[str, Any] = json.loads(json.dumps(model, cls=JSONEncoder))
+    return out
+
+
+def generated() -> dict[str, Json]:
+    """{file name: dashboard} as the SDK model writes them."""
+    return {
+        "fleet.json": round_trip(fleet()),
+        "school.json": round_trip(school()),
+        "device.json": round_trip(device()),
+    }
+
+
+def render(doc: Json) -> str:
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    stale = []
+    for name, doc in generated().items():
+        path = HERE / name
+        text = render(doc)
+        if "--check" in argv:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(name)
+        else:
+            path.write_text(text, encoding="utf-8")
+    if stale:
+        print("stale:", ", ".join(stale), "- run python -m dashboards.generate")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,224 @@
+"""Every panel query of the generated dashboards, run on the session's real InfluxDB 1.6.7.
+
+The store is loaded with the collector's own line protocol (`collector.lineproto`)
+for the known scenario of `scenario.py`, plus the per-school summaries built from
+the same samples by `collector.summaries`. Grafana's macros are substituted as
+Grafana does for InfluxQL: `$timeFilter` -> `time >= <from>ms and time <= <to>ms`,
+`$__interval` -> `1h`, `$school` / `$device` -> the selected value (a multi-value
+selection inside `/^$school$/` becomes `(A|B)`).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import urllib.request
+from datetime import date, time, timedelta
+from typing import Any
+
+import pytest
+
+from collector.summaries import summary_lines
+from dashboards.generate import generated
+from dashboards.panels import queries
+from lordi.stack import LocalStack
+from tests.dashboards import scenario
+from tests.helpers import unique_school
+
+DB = "lordi_dashboards"
+Rows = dict[str, list[dict[str, Any]]]  # "(panel, refId)" -> series
+
+
+@pytest.fixture(scope="module")
+def world(stack: LocalStack) -> dict[str, Any]:
+    s1, s2 = unique_school(), unique_school()
+    days = scenario.days()
+    items = scenario.samples(scenario.laptops(s1, s2), days)
+    lines = scenario.line_protocol(items) + summary_lines(items)
+    _post(f"{stack.influx_url}/query?q=CREATE%20DATABASE%20{DB}", b"")
+    _post(f"{stack.influx_url}/write?db={DB}&precision=ms", "\n".join(lines).encode())
+    start = scenario.at(days[0], time(0, 0))
+    end = scenario.at(days[-1], time(23, 59))
+    return {"s1": s1, "s2": s2, "days": days, "from": _ms(start), "to": _ms(end)}
+
+
+def _ms(ts: Any) -> int:
+    return int(ts.timestamp() * 1000)
+
+
+def _post(url: str, body: bytes) -> None:
+    req = urllib.request.Request(url, data=body, method="POST")  # noqa: S310 - loopback
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback
+        assert resp.status in (200, 204)
+
+
+def substitute(query: str, world: dict[str, Any], school: str, device: str = "") -> str:
+    return (
+        query.replace("$timeFilter", f"time >= {world['from']}ms and time <= {world['to']}ms")
+        .replace("$__interval", "1h")
+        .replace("$school", school)
+        .replace("$device", device)
+    )
+
+
+def run(stack: LocalStack, query: str) -> list[dict[str, Any]]:
+    params = urllib.parse.urlencode({"db": DB, "q": query, "epoch": "ms"})
+    with urllib.request.urlopen(f"{stack.influx_url}/query?{params}", timeout=10) as resp:  # noqa: S310
+        result = json.loads(resp.read())["results"][0]
+    assert "error" not in result, (query, result)
+    return list(result.get("series", []))
+
+
+def run_dashboard(
+    stack: LocalStack, name: str, world: dict[str, Any], school: str, device: str = ""
+) -> Rows:
+    out: Rows = {}
+    for title, ref, query in queries(generated()[name]):
+        series = run(stack, substitute(query, world, school, device))
+        assert series, f"{name}: {title} ({ref}) returned no data"
+        out[f"{title}/{ref}"] = series
+    return out
+
+
+def table(series: list[dict[str, Any]], tag: str) -> dict[str, dict[str, Any]]:
+    """{tag value: {column: value}} of a single-row-per-series result."""
+    out = {}
+    for s in series:
+        assert len(s["values"]) == 1, s
+        out[s["tags"][tag]] = dict(zip(s["columns"], s["values"][0], strict=True))
+    return out
+
+
+def column(series: dict[str, Any], name: str) -> list[Any]:
+    i = series["columns"].index(name)
+    return [row[i] for row in series["values"]]
+
+
+def test_every_dashboard_has_queries() -> None:
+    for name, doc in generated().items():
+        assert queries(doc), name
+
+
+def test_fleet(stack: LocalStack, world: dict[str, Any]) -> None:
+    s1, s2 = world["s1"], world["s2"]
+    rows = run_dashboard(stack, "fleet.json", world, f"({s1}|{s2})")
+    assert len(rows) == 7
+    reporting = {
+        s["tags"]["school"]: set(column(s, "devices"))
+        for s in rows["Devices reporting per school/A"]
+    }
+    assert reporting == {s1: {3}, s2: {2}}
+    (act,) = rows["Devices to act on (health < 60 %)/A"]
+    assert act["values"][0][1:] == [2, 1]  # d1 and d4 to replace, d2 to watch
+    bands = table(rows["Battery health bands per school/A"], "school")
+    assert {
+        k: [v["lt60"], v["b60_80"], v["ge80"], v["p50"], v["known"]] for k, v in bands.items()
+    } == {s1: [1, 1, 1, 70.0, 3], s2: [1, 0, 1, 50.0, 2]}
+    models = table(rows["Battery health bands per model/A"], "model")
+    assert {k: [v["lt60"], v["b60_80"], v["ge80"]] for k, v in models.items()} == {
+        "M-A": [1, 1, 0],
+        "M-B": [1, 0, 2],
+    }
+    replace = table(rows["Schools with laptops to replace/A"], "school")
+    assert {k: [v["to_replace"], v["known"]] for k, v in replace.items()} == {
+        s1: [1, 3],
+        s2: [1, 2],
+    }
+    rssi = {
+        s["tags"]["school"]: set(column(s, "rssi"))
+        for s in rows["Wi-Fi signal on the school network per school/A"]
+    }
+    # s1: 07h hour (d1, d2 at -60, d3 at -75, twice each), noon, 16h (d1 off network)
+    assert rssi == {s1: {-65.0, -67.5}, s2: {-50.0}}
+    disc = {
+        s["tags"]["school"]: sorted(column(s, "disconnects"))
+        for s in rows["Wi-Fi disconnects per school/A"]
+    }
+    assert disc == {s1: [1] * 6 + [2] * 3, s2: [0] * 9}
+
+
+def test_fleet_single_school(stack: LocalStack, world: dict[str, Any]) -> None:
+    rows = run_dashboard(stack, "fleet.json", world, world["s2"])
+    (act,) = rows["Devices to act on (health < 60 %)/A"]
+    assert act["values"][0][1:] == [1, 0]
+
+
+def test_school(stack: LocalStack, world: dict[str, Any]) -> None:
+    rows = run_dashboard(stack, "school.json", world, world["s1"])
+    assert len(rows) == 6
+    laptops = table(rows["Laptops/A"], "device")
+    assert {k: [v["health_pct"], v["cycles"]] for k, v in laptops.items()} == {
+        "d1": [55.0, 400],
+        "d2": [70.0, 300],
+        "d3": [90.0, 100],
+    }
+    last_seen = {k: v["time"] for k, v in table(rows["Laptops/B"], "device").items()}
+    expected = _ms(scenario.at(world["days"][-1], time(16, 0)))
+    assert last_seen == {"d1": expected, "d2": expected, "d3": expected}
+    act = table(rows["Laptops to act on (health < 60 %)/A"], "device")
+    assert {k: v["health_pct"] for k, v in act.items()} == {"d1": 55.0}
+    aps = table(rows["Wi-Fi per access point/A"], "bssid_hash")
+    assert {
+        k: [v["rssi_dbm"], v["rssi_min_dbm"], v["disconnects"], v["reports"]]
+        for k, v in aps.items()
+    } == {
+        scenario.AP_A: [-60.0, -65.0, 0, 21],  # d1 3 and d2 4 school reports a day
+        scenario.AP_B: [-75.0, -80.0, 12, 12],
+    }
+    per_ap = {
+        s["tags"]["bssid_hash"]: set(column(s, "rssi"))
+        for s in rows["Wi-Fi signal per access point/A"]
+    }
+    assert per_ap == {scenario.AP_A: {-60.0}, scenario.AP_B: {-75.0}}
+    (morning,) = rows["Charge level at the first class of the day/A"]
+    by_bucket = {row[0]: row[1:] for row in morning["values"]}
+    for day in world["days"]:
+        start = _ms(scenario.at(day, time(7, 30)))
+        assert by_bucket[start] == [80.0, 60.0], day  # d1 80, d2 60, d3 100
+    # The bucket before the first day holds the 07:00 reports (20 %): approximation.
+    before = _ms(scenario.at(world["days"][0] - timedelta(days=1), time(7, 30)))
+    assert by_bucket[before] == [20.0, 20.0]
+    assert len(by_bucket) == 4
+
+
+def test_device(stack: LocalStack, world: dict[str, Any]) -> None:
+    rows = run_dashboard(stack, "device.json", world, world["s1"], "d1")
+    assert len(rows) == 4
+    (health,) = rows["Battery health/A"]
+    assert health["tags"] == {"battery": "BAT0"}
+    assert set(column(health, "health")) == {55.0}
+    assert len(health["values"]) == 9  # 3 reporting hours a day (07h, 12h, 16h) x 3 days
+    (cycles,) = rows["Charge cycles/A"]
+    assert set(column(cycles, "cycles")) == {400}
+    (charging,) = rows["Charging pattern/A"]
+    by_hour = _by_paris_hour(charging, world["days"][0])
+    assert by_hour[7] == [50.0, 2, 0]  # mean(20, 80), discharging, unplugged
+    assert by_hour[12] == [60.0, 1, 1]
+    assert by_hour[16] == [40.0, 2, 0]
+    (wifi,) = rows["Wi-Fi timeline/A"]
+    by_hour = _by_paris_hour(wifi, world["days"][0])
+    assert by_hour[7] == [-60.0, -65.0, 0, 1]
+    assert by_hour[16] == [-40.0, -45.0, 0, 1]  # d1 off the school network at 16:00
+
+
+def _by_paris_hour(series: dict[str, Any], day: date) -> dict[int, list[Any]]:
+    return {
+        h: r[1:]
+        for h in range(24)
+        for r in series["values"]
+        if r[0] == _ms(scenario.at(day, time(h, 0)).replace(minute=0))
+    }
+
+
+def test_template_variables(stack: LocalStack, world: dict[str, Any]) -> None:
+    s1, s2 = world["s1"], world["s2"]
+    for name, doc in generated().items():
+        for var in doc["templating"]["list"]:
+            if var["type"] != "query":
+                continue
+            (series,) = run(stack, substitute(var["query"], world, s1))
+            found = {row[1] for row in series["values"]}
+            expected = {"d1", "d2", "d3"} if var["name"] == "device" else {s1, s2}
+            assert expected <= found, (name, var["name"])
+            if var["name"] == "device":
+                assert "d4" not in found
