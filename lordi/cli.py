@@ -32,6 +32,11 @@ def cmd_stack(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import json  # noqa: PLC0415
 
+    if args.what == "dashboards":
+        from lordi.bench import dashboards  # noqa: PLC0415
+
+        print(json.dumps(dashboards.run(), indent=None if args.json else 2))
+        return 0
     if args.what == "ingest":
         from lordi.bench import ingest  # noqa: PLC0415
 
@@ -69,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("bench", help="benchmarks printing JSON figures")
     p.add_argument(
         "what",
-        choices=["agent", "ingest"],
-        help="agent: the agent's footprint vs Glances; ingest: collector throughput",
+        choices=["agent", "ingest", "dashboards"],
+        help="agent: footprint vs Glances; ingest: throughput; dashboards: fleet query cost",
     )
     p.add_argument("--messages", type=int, default=4000, help="ingest: messages to send")
     p.add_argument("--per-message", type=int, default=50, help="ingest: samples per message")
