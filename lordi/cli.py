@@ -95,9 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         "e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test",
     )
     p.set_defaults(func=cmd_eval)
+    from lordi.provision import add_parser as add_provision  # noqa: PLC0415
     from lordi.worklist import add_parser as add_alerts  # noqa: PLC0415
 
     add_alerts(sub)
+    add_provision(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415

@@ -205,7 +205,7 @@ def test_agent_show_hides_secrets_only() -> None:
 def test_collector_sample_loads_with_the_real_loader() -> None:
     settings = load_settings(COLLECTOR_SAMPLE)
     assert settings.mqtt.client_id == "lordi-collector-1"
-    assert settings.mqtt.share_group == "collectors"
+    assert settings.mqtt.share_group.startswith("collectors-CHANGE-ME")
     assert settings.mqtt.topic == "lordi/v1/+/+/telemetry"
     assert settings.mqtt.username == "lordi-collector"
     assert settings.mqtt.password is not None
@@ -217,8 +217,11 @@ def test_collector_sample_loads_with_the_real_loader() -> None:
 
 def test_collector_sample_shows_the_defaults_it_claims() -> None:
     settings = load_settings(COLLECTOR_SAMPLE)
+    # The share group is a secret to choose (docs/broker.md), not the default.
     assert settings.mqtt == MqttSettings(
-        username=settings.mqtt.username, password=settings.mqtt.password
+        username=settings.mqtt.username,
+        password=settings.mqtt.password,
+        share_group=settings.mqtt.share_group,
     )
     assert settings.store == StoreSettings(token=settings.store.token)
     assert settings.ingest == IngestSettings()
