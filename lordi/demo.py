@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from lordi import vm
@@ -22,6 +22,7 @@ from lordi.sim.fleet import (
     build_fleet,
     connect_fleet,
     disconnect_fleet,
+    last_school_week,
     school_days,
 )
 from lordi.stack import LocalStack
@@ -61,12 +62,6 @@ class CollectorProcess:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-
-
-def last_school_week(now: datetime) -> datetime:
-    """Monday 00:00 UTC of the last full week before `now`."""
-    monday = (now - timedelta(days=7)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return monday - timedelta(days=monday.weekday())
 
 
 def run_week(fleet: Fleet, start: datetime, say: object = print) -> int:

@@ -26,15 +26,10 @@ from collector.contract import Sample
 from collector.rules import RulesConfig
 from collector.validate import check_message
 from lordi.sim.faults import Faults, ground_truth, inject, reporting
-from lordi.sim.fleet import Fleet, build_fleet, school_days
+from lordi.sim.fleet import Fleet, build_fleet, last_school_week, school_days
 
 DEVICE_RULES = ("battery_replace", "battery_watch", "charging_fault", "device_silent")
 BATTERY_RULES = ("battery_replace", "battery_watch", "battery_hot")
-
-
-def last_monday(now: datetime) -> datetime:
-    monday = (now - timedelta(days=7)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return monday - timedelta(days=monday.weekday())
 
 
 def run_week(fleet: Fleet, start: datetime, alerting: Alerting) -> int:
@@ -128,7 +123,7 @@ def run(per_school: int = 40, store_url: str | None = None, seed: int = 7) -> di
         url = store_url or f"sqlite:///{Path(tmp) / 'alerts.sqlite3'}"
         store = AlertStore(url)
         store.create_tables()
-        start = last_monday(datetime.now(UTC))
+        start = last_school_week(datetime.now(UTC))
         fleet = build_fleet(per_school, start, seed)
         inject(fleet, start, Faults(), seed=seed + 4)
         alerting = Alerting(RulesConfig(), store)

@@ -129,6 +129,12 @@ def disconnect_fleet(fleet: Fleet) -> None:
             v.link.stop()
 
 
+def last_school_week(now: datetime) -> datetime:
+    """Monday 00:00 UTC of the last full week before `now`."""
+    monday = (now - timedelta(days=7)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return monday - timedelta(days=monday.weekday())
+
+
 def school_days(
     start: datetime,
     days: int,
