@@ -36,7 +36,12 @@ class MqttSettings(_Section):
     # Stable per process: the broker keeps the persistent session (and the
     # unacknowledged messages) under this id across a crash.
     client_id: Annotated[str, Field(pattern=r"^[0-9A-Za-z_-]{1,64}$")] = "lordi-collector-1"
-    share_group: Annotated[str, Field(pattern=r"^[0-9A-Za-z_-]{1,64}$")] = "collectors"
+    # Several collectors: the same share_group, and the broker splits the messages.
+    # Empty: a plain subscription, for one collector. Mosquitto 2.0 restores a plain
+    # subscription from its persistence file after a restart and queues for it; it
+    # does not restore a shared one (measured), so a broker restart can lose what
+    # laptops publish before the collectors are back (docs/reliability.md).
+    share_group: Annotated[str, Field(pattern=r"^[0-9A-Za-z_-]{0,64}$")] = "collectors"
     topic: str = "lordi/v1/+/+/telemetry"
     dead_letter_topic: str = "lordi/deadletter/v1"
     # How many unacknowledged messages the broker may push to us at once (MQTT v5

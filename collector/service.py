@@ -72,6 +72,11 @@ class Collector:
         self.connected = threading.Event()
 
     # -- MQTT -----------------------------------------------------------------
+    @property
+    def topic_filter(self) -> str:
+        m = self.settings.mqtt
+        return f"$share/{m.share_group}/{m.topic}" if m.share_group else m.topic
+
     def _make_client(self) -> mqtt.Client:
         m = self.settings.mqtt
         client = mqtt.Client(
@@ -116,7 +121,7 @@ class Collector:
         # Subscribe on every connect: Mosquitto 2.0 does not restore a shared
         # subscription from its persistence file after a restart (measured, see
         # docs/server-stack.md), so the session alone is not enough.
-        client.subscribe(f"$share/{m.share_group}/{m.topic}", qos=1)
+        client.subscribe(self.topic_filter, qos=1)
         log.info(
             "connected to %s:%s as %s (session present: %s)",
             m.host,
@@ -136,9 +141,7 @@ class Collector:
         if any(r.is_failure for r in reasons):
             log.error("broker refused the subscription: %s", reasons)
             return
-        log.info(
-            "subscribed to $share/%s/%s", self.settings.mqtt.share_group, self.settings.mqtt.topic
-        )
+        log.info("subscribed to %s", self.topic_filter)
         self.connected.set()  # ready: connected and subscribed
 
     def _on_disconnect(
