@@ -19,7 +19,7 @@ BSSID_HASH_HEX = 16
 
 
 def normalise_bssid(bssid: str) -> str | None:
-    """"58:b6:33:6:67:ac" -> "58:b6:33:06:67:ac"; None when it is not a MAC address."""
+    """ "58:b6:33:6:67:ac" -> "58:b6:33:06:67:ac"; None when it is not a MAC address."""
     parts = bssid.strip().lower().replace("-", ":").split(":")
     if len(parts) != 6:
         return None

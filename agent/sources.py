@@ -18,6 +18,7 @@ import logging
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -44,6 +45,11 @@ class Source(Protocol):
         unavailable. An argument "{out}" in `argv` is replaced by a temporary file
         path and the file's contents are returned instead of stdout (for tools that
         only write to a file, like `powercfg /batteryreport /xml /output {out}`)."""
+        ...
+
+    def call(self, name: str, read: Callable[[], str | None]) -> str | None:
+        """Text produced in-process by `read` (an OS API such as the Windows Native
+        Wi-Fi API), kept as `commands/<name>` in captures like a command's output."""
         ...
 
 
@@ -114,6 +120,16 @@ class LiveSource:
         self._save(f"commands/{name}", text)
         return text
 
+    def call(self, name: str, read: Callable[[], str | None]) -> str | None:
+        try:
+            text = read()
+        except Exception:  # an OS API failing is "unavailable", never a crash
+            log.debug("%s unavailable", name, exc_info=True)
+            return None
+        if text is not None:
+            self._save(f"commands/{name}", text)
+        return text
+
     def _save(self, rel: str, text: str) -> None:
         if self.capture_dir is None:
             return
@@ -140,6 +156,10 @@ class ReplaySource:
 
     def command(self, name: str, argv: list[str]) -> str | None:
         del argv  # the capture stands for whatever was run
+        return _read(self.folder / "commands" / name)
+
+    def call(self, name: str, read: Callable[[], str | None]) -> str | None:
+        del read  # the capture stands for what the API answered
         return _read(self.folder / "commands" / name)
 
     def platform(self) -> str | None:

@@ -25,16 +25,36 @@ _INT = re.compile(r"[+-]?[0-9]{1,18}", re.ASCII)
 
 # Attribute files a battery reading uses; the provider reads the ones the uevent lacks.
 BATTERY_ATTRS = (
-    "status", "present", "capacity", "energy_full_design", "energy_full", "energy_now",
-    "charge_full_design", "charge_full", "charge_now", "voltage_min_design",
-    "voltage_now", "temp", "cycle_count", "manufacturer", "model_name", "technology",
+    "status",
+    "present",
+    "capacity",
+    "energy_full_design",
+    "energy_full",
+    "energy_now",
+    "charge_full_design",
+    "charge_full",
+    "charge_now",
+    "voltage_min_design",
+    "voltage_now",
+    "temp",
+    "cycle_count",
+    "manufacturer",
+    "model_name",
+    "technology",
 )
 MAINS_ATTRS = ("online",)
 # Older kernels (all the 2015-2018 captures in tests/replay/linux) leave TYPE out of
 # the uevent; these keys then tell a battery from an adapter.
 _BATTERY_KEYS = frozenset(
-    ("capacity", "energy_full", "energy_full_design", "energy_now",
-     "charge_full", "charge_full_design", "charge_now")
+    (
+        "capacity",
+        "energy_full",
+        "energy_full_design",
+        "energy_now",
+        "charge_full",
+        "charge_full_design",
+        "charge_now",
+    )
 )
 
 _KINDS = {"battery": "battery", "mains": "mains"}
@@ -54,7 +74,7 @@ def parse_uevent(text: str) -> dict[str, str]:
         key, sep, value = raw.strip().partition("=")
         if not sep or not key.startswith(_PREFIX) or len(key) == len(_PREFIX):
             continue
-        attrs[key[len(_PREFIX):].lower()] = value.strip()
+        attrs[key[len(_PREFIX) :].lower()] = value.strip()
     return attrs
 
 

@@ -12,8 +12,12 @@ _MAC = re.compile(r"(?:[0-9a-f]{2}:){5}[0-9a-f]{2}", re.ASCII | re.IGNORECASE)
 _CONNECTED = re.compile(r"^Connected to (\S+)(?: \(on (\S+)\))?")
 _ESCAPE = re.compile(r"(?:\\x[0-9a-fA-F]{2})+")
 # Most recent first: a link whose rx is HE and tx is VHT is an 802.11ax link.
-_GENERATIONS = (("EHT-MCS", "802.11be"), ("HE-MCS", "802.11ax"),
-                ("VHT-MCS", "802.11ac"), ("MCS", "802.11n"))
+_GENERATIONS = (
+    ("EHT-MCS", "802.11be"),
+    ("HE-MCS", "802.11ax"),
+    ("VHT-MCS", "802.11ac"),
+    ("MCS", "802.11n"),
+)
 _NO_NOISE = -256  # see ProcWireless
 
 
@@ -121,8 +125,11 @@ def parse_iw_link(text: str) -> IwLink | None:
         match = _CONNECTED.match(line)
         if match:
             bssid = match.group(1)
-            link = IwLink(True, interface=match.group(2),
-                          bssid=bssid.lower() if _MAC.fullmatch(bssid) else None)
+            link = IwLink(
+                True,
+                interface=match.group(2),
+                bssid=bssid.lower() if _MAC.fullmatch(bssid) else None,
+            )
         elif line.startswith(("Not connected", "Authenticated with")):
             # Authenticated but not associated carries no traffic yet.
             link = IwLink(False)

@@ -5,7 +5,9 @@ in mWh, cycle count, chemistry), then WMI (root\\wmi battery classes and
 Win32_Battery, via one fixed PowerShell script) for what the report lacks: charge
 state, percent, voltage, and the capacities when powercfg is unavailable. psutil's
 basics (percent, plugged) are asked only on the live machine.
-Wi-Fi: `netsh wlan show interfaces`, in whatever language Windows displays.
+Wi-Fi: `netsh wlan show interfaces`, in whatever language Windows displays; when it
+withholds the link (Windows 11 24H2 without location consent), the Native Wi-Fi
+API's state, RSSI and channel (`agent.winwlan`), which reveal no SSID or BSSID.
 
 Every input comes from the `Source`, so a capture folder replays the same pass.
 """
@@ -19,6 +21,7 @@ from dataclasses import replace
 from agent.model import BatteryReading, OsInfo, Reading, WifiReading
 from agent.parsers.windows_battery_report import parse_battery_report
 from agent.parsers.windows_netsh import parse_netsh_interfaces
+from agent.parsers.windows_wlanapi import parse_wlanapi
 from agent.parsers.windows_wmi import (
     WMI_BATTERY_SCRIPT,
     combine_wmi,
@@ -39,6 +42,7 @@ WMI_BATTERY = (
     ["powershell", "-NoProfile", "-NonInteractive", "-Command", WMI_BATTERY_SCRIPT],
 )
 NETSH_INTERFACES = ("netsh-wlan-show-interfaces.txt", ["netsh", "wlan", "show", "interfaces"])
+WLANAPI_LINK = "wlanapi-link.txt"
 
 
 class WindowsProvider:
@@ -89,7 +93,15 @@ class WindowsProvider:
 
     def _wifi(self) -> WifiReading | None:
         text = self._command(NETSH_INTERFACES)
-        return parse_netsh_interfaces(text) if text else None
+        reading = parse_netsh_interfaces(text) if text else None
+        if reading is None or not reading.ssid_hidden_by_os or reading.rssi_dbm is not None:
+            return reading
+        # netsh withheld the link: ask the API that does not reveal SSID or BSSID.
+        from agent.winwlan import read_link  # noqa: PLC0415 - Windows only, rarely needed
+
+        native = self.source.call(WLANAPI_LINK, read_link)
+        link = parse_wlanapi(native) if native else None
+        return link if link is not None else reading
 
 
 def _with_psutil(batteries: list[BatteryReading]) -> list[BatteryReading]:

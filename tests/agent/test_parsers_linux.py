@@ -5,6 +5,7 @@ tests/replay/linux (run by test_replay.py)."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -56,10 +57,13 @@ class FakeSource:
 
     def list_dir(self, path: str) -> list[str]:
         prefix = path.rstrip("/") + "/"
-        return sorted({p[len(prefix):].split("/")[0] for p in self.files if p.startswith(prefix)})
+        return sorted({p[len(prefix) :].split("/")[0] for p in self.files if p.startswith(prefix)})
 
     def command(self, name: str, argv: list[str]) -> str | None:
         self.argvs.append(argv)
+        return self.commands.get(name)
+
+    def call(self, name: str, read: Callable[[], str | None]) -> str | None:
         return self.commands.get(name)
 
 
@@ -127,10 +131,19 @@ def test_mains_online() -> None:
 
 def test_energy_battery_reading() -> None:
     attrs = {
-        "type": "Battery", "status": "Not charging", "present": "1", "cycle_count": "531",
-        "energy_full_design": "60000000", "energy_full": "50740000", "energy_now": "28930000",
-        "voltage_now": "12000000", "temp": "305", "manufacturer": "Sunwoda",
-        "model_name": "L20D4PC0", "technology": "Unknown", "serial_number": "12345",
+        "type": "Battery",
+        "status": "Not charging",
+        "present": "1",
+        "cycle_count": "531",
+        "energy_full_design": "60000000",
+        "energy_full": "50740000",
+        "energy_now": "28930000",
+        "voltage_now": "12000000",
+        "temp": "305",
+        "manufacturer": "Sunwoda",
+        "model_name": "L20D4PC0",
+        "technology": "Unknown",
+        "serial_number": "12345",
     }
     b = to_battery("BAT0", attrs, plugged=True)
     assert b is not None
@@ -159,8 +172,10 @@ def test_charge_battery_without_design_voltage_keeps_health() -> None:
 
 def test_charge_battery_uses_voltage_min_design_not_max() -> None:
     attrs = {
-        "charge_full_design": "4000000", "charge_full": "3000000",
-        "voltage_min_design": "11100000", "voltage_max_design": "12600000",
+        "charge_full_design": "4000000",
+        "charge_full": "3000000",
+        "voltage_min_design": "11100000",
+        "voltage_max_design": "12600000",
     }
     b = to_battery("BAT1", attrs)
     assert b is not None
@@ -285,9 +300,18 @@ def test_iw_link_comma_decimal_frequency_keeps_integer_part() -> None:
 @pytest.mark.parametrize(
     ("freq", "chan", "band"),
     [
-        (2412.0, 1, 2.4), (2472, 13, 2.4), (2484, 14, 2.4), (4920, 184, 5.0), (5180, 36, 5.0),
-        (5885, 177, 5.0), (5935, 2, 6.0), (5955, 1, 6.0), (7115, 233, 6.0),
-        (60480, None, None), (None, None, None), (float("nan"), None, None),
+        (2412.0, 1, 2.4),
+        (2472, 13, 2.4),
+        (2484, 14, 2.4),
+        (4920, 184, 5.0),
+        (5180, 36, 5.0),
+        (5885, 177, 5.0),
+        (5935, 2, 6.0),
+        (5955, 1, 6.0),
+        (7115, 233, 6.0),
+        (60480, None, None),
+        (None, None, None),
+        (float("nan"), None, None),
         (float("inf"), None, None),
     ],
 )
@@ -336,8 +360,10 @@ def test_provider_adapter_offline_gives_unplugged() -> None:
 def test_provider_merges_proc_and_iw() -> None:
     source = FakeSource(
         files={"proc/net/wireless": PROC_HEADER + "wlp2s0: 0000 40. -70. -92. 0 0 0 0 0 0\n"},
-        commands={"iw-dev-link.txt": "Connected to 00:11:22:33:44:55 (on wlp2s0)\n"
-                  "\tSSID: school\n\tfreq: 2437\n\tsignal: -69 dBm\n"},
+        commands={
+            "iw-dev-link.txt": "Connected to 00:11:22:33:44:55 (on wlp2s0)\n"
+            "\tSSID: school\n\tfreq: 2437\n\tsignal: -69 dBm\n"
+        },
     )
     wifi = LinuxProvider(source).read().wifi
     assert wifi is not None
@@ -424,7 +450,11 @@ def test_text_parsers_never_raise(text: str) -> None:
     assert link is None or isinstance(link.connected, bool)
     battery = to_battery("BAT0", parse_uevent(text))
     assert battery is None or battery.status in {
-        "charging", "discharging", "full", "not_charging", "unknown"
+        "charging",
+        "discharging",
+        "full",
+        "not_charging",
+        "unknown",
     }
 
 
@@ -439,7 +469,9 @@ def test_to_battery_never_raises_on_any_attribute_values(attrs: dict[str, str]) 
 @given(st.text())
 def test_provider_never_raises_when_every_file_holds_arbitrary_text(text: str) -> None:
     files = {
-        f"{BAT}/BAT0/uevent": text, f"{BAT}/BAT0/type": text, f"{BAT}/AC/uevent": text,
+        f"{BAT}/BAT0/uevent": text,
+        f"{BAT}/BAT0/type": text,
+        f"{BAT}/AC/uevent": text,
         "proc/net/wireless": text,
     }
     reading = LinuxProvider(FakeSource(files, {"iw-dev-link.txt": text})).read()

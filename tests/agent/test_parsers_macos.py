@@ -365,6 +365,10 @@ class FakeSource:
         self.asked.append(name)
         return self.outputs.get(name)
 
+    def call(self, name: str, read: Callable[[], str | None]) -> str | None:
+        self.asked.append(name)
+        return self.outputs.get(name)
+
 
 def test_complete_ioreg_spares_system_profiler() -> None:
     source = FakeSource({IOREG: capture("ioreg_intel_cycles46_charging", IOREG)})

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from agent.model import BatteryReading, WifiReading
 from agent.parsers.windows_battery_report import parse_battery_report
 from agent.parsers.windows_netsh import parse_netsh_interfaces
+from agent.parsers.windows_wlanapi import parse_wlanapi
 from agent.parsers.windows_wmi import (
     WmiBattery,
     combine_wmi,
@@ -144,6 +145,71 @@ def test_netsh_location_denied_any_language() -> None:
     wifi = parse_netsh_interfaces(text)
     assert wifi is not None
     assert (wifi.ssid_hidden_by_os, wifi.connected, wifi.signal_pct) == (True, False, None)
+
+
+LOCATION_DENIED_FR = (
+    "Il existe 1 interface sur le système :\n\nLes commandes de l'interpréteur "
+    "réseau ont besoin de l'autorisation de localisation.\n\n"
+    "ms-settings:privacy-location\n"
+)
+
+
+def test_wlanapi_dump_gives_signal_and_channel_with_ssid_hidden() -> None:
+    wifi = parse_wlanapi("state=1\r\nrssi=-67\r\nchannel=6\r\n")
+    assert wifi is not None
+    assert (wifi.connected, wifi.ssid_hidden_by_os, wifi.rssi_dbm, wifi.channel) == (
+        True,
+        True,
+        -67.0,
+        6,
+    )
+    assert (wifi.ssid, wifi.bssid, wifi.band_ghz) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "connected", "rssi", "channel"),
+    [
+        ("state=4\nrssi=-50\nchannel=11\n", False, None, None),  # disconnected: no link values
+        ("state=1\n", True, None, None),  # both queries refused by Windows
+        ("state=1\nrssi=12\nchannel=999\n", True, None, None),  # out of range: not a reading
+        ("state=1\nrssi=-61\nrssi=-20\n", True, -61.0, None),  # first value wins
+    ],
+)
+def test_wlanapi_dump_edge_cases(
+    text: str, connected: bool, rssi: float | None, channel: int | None
+) -> None:
+    wifi = parse_wlanapi(text)
+    assert wifi is not None
+    assert (wifi.connected, wifi.rssi_dbm, wifi.channel) == (connected, rssi, channel)
+
+
+@pytest.mark.parametrize("text", ["", "rssi=-60\n", "state=x\n", "\x00\xff garbage"])
+def test_wlanapi_dump_without_state_is_none(text: str) -> None:
+    assert parse_wlanapi(text) is None
+
+
+def test_provider_asks_the_wlan_api_only_when_netsh_withholds_the_link() -> None:
+    denied = FakeSource({NETSH: LOCATION_DENIED_FR, "wlanapi-link.txt": "state=1\nrssi=-72\n"})
+    wifi = WindowsProvider(denied)._wifi()
+    assert wifi is not None
+    assert (wifi.connected, wifi.ssid_hidden_by_os, wifi.rssi_dbm) == (True, True, -72.0)
+    assert "wlanapi-link.txt" in denied.calls
+
+    normal = FakeSource({NETSH: capture("netsh_fr_FR_win11_ax201", NETSH)})
+    assert WindowsProvider(normal)._wifi() is not None
+    assert "wlanapi-link.txt" not in normal.calls
+
+
+def test_provider_keeps_the_hidden_reading_when_the_wlan_api_is_unavailable() -> None:
+    wifi = WindowsProvider(FakeSource({NETSH: LOCATION_DENIED_FR}))._wifi()
+    assert wifi is not None
+    assert (wifi.ssid_hidden_by_os, wifi.connected, wifi.rssi_dbm) == (True, False, None)
+
+
+def test_native_wifi_reader_is_unavailable_off_windows() -> None:
+    from agent.winwlan import read_link  # noqa: PLC0415
+
+    assert read_link() is None
 
 
 @pytest.mark.parametrize(
@@ -385,6 +451,10 @@ class FakeSource:
         self.calls.append(name)
         if name == "boom":
             raise OSError("broken")
+        return self.outputs.get(name)
+
+    def call(self, name: str, read: Callable[[], str | None]) -> str | None:
+        self.calls.append(name)
         return self.outputs.get(name)
 
 
