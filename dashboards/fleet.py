@@ -13,6 +13,37 @@ BANDS = (
 )
 
 
+def forecast_panel() -> Json:
+    """Batteries predicted to cross 80 % / 60 % health in each term, summed over the
+    selected schools. Reads the collector's `forecast` points (tags school, term;
+    integer fields devices_below_80, devices_below_60): at every forecast run it
+    writes one point per school and term, zeros included, so the last point of
+    each (school, term) is the current forecast."""
+    latest = (
+        'SELECT last("devices_below_80") AS "b80", last("devices_below_60") AS "b60" '
+        f'FROM "forecast" WHERE $timeFilter AND {SCHOOLS} GROUP BY "school", "term"'
+    )
+    return panel(
+        "barchart",
+        "Forecast battery replacements per term",
+        [
+            target(
+                "A",
+                'SELECT sum("b80") AS "devices_below_80", sum("b60") AS "devices_below_60" '
+                f'FROM ({latest}) GROUP BY "term"',
+                fmt="table",
+            )
+        ],
+        (0, 28, 24, 9),
+        options={"xField": "term"},
+        description=(
+            "Batteries whose fitted health line crosses 80 % (watch) or 60 % (replace) "
+            "during each term, or in the holiday before it; 'before' = already crossed. "
+            "From the latest forecast of each school in the time range."
+        ),
+    )
+
+
 def fleet() -> Json:
     per_school = f'FROM "school_summary" WHERE $timeFilter AND {SCHOOLS}'
     panels = [
@@ -116,6 +147,7 @@ def fleet() -> Json:
             ],
             (16, 18, 8, 10),
         ),
+        forecast_panel(),
     ]
     # The school list comes from the summaries too: `SHOW TAG VALUES FROM device`
     # walks every device's series.

@@ -10,6 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 DATASOURCE = {"type": "influxdb", "uid": "${datasource}"}
+# The data source provisioned by provisioning/grafana/datasources/lordi.yaml: the
+# `datasource` variable starts on it, and any other InfluxDB source can be picked.
+DATASOURCE_UID = "lordi-influxdb"
+DATASOURCE_NAME = "Lordi InfluxDB"
 SCHEMA_VERSION = 39  # Grafana 11.x
 
 Json = dict[str, Any]
@@ -40,8 +44,10 @@ def panel(
     options: Json | None = None,
     transformations: list[Json] | None = None,
     custom: Json | None = None,
+    time_from: str = "",
 ) -> Json:
-    """A panel; `grid` is (x, y, w, h). Ids are assigned by `dashboard`."""
+    """A panel; `grid` is (x, y, w, h). Ids are assigned by `dashboard`.
+    `time_from` (e.g. "90d") replaces the dashboard's time range for this panel."""
     x, y, w, h = grid
     defaults: Json = {}
     if unit:
@@ -61,11 +67,14 @@ def panel(
         doc["description"] = description
     if transformations:
         doc["transformations"] = transformations
+    if time_from:
+        doc["timeFrom"] = time_from
     return doc
 
 
 def datasource_variable() -> Json:
     return {
+        "current": {"text": DATASOURCE_NAME, "value": DATASOURCE_UID},
         "label": "Data source",
         "name": "datasource",
         "query": "influxdb",

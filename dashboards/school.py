@@ -11,12 +11,70 @@ ONE_DEVICE = "\"school\" = '$school' AND \"device\" = '$device'"
 # Buckets of one day starting 07:30 Paris time (DST handled by tz()).
 FIRST_CLASS = "time(1d, 450m)"
 PARIS = "tz('Europe/Paris')"
+# Alerts are points written at each transition (measurement `alert`, see
+# open_alert_panels): an alert opened weeks ago has no point in a 7-day range, so
+# these panels look back further than the dashboard.
+ALERT_LOOKBACK_DAYS = 90
+ALERT_LOOKBACK = f"{ALERT_LOOKBACK_DAYS}d"
+
+
+def open_alert_panels() -> list[Json]:
+    """Open alerts of the school, from the collector's `alert` points: one per
+    transition, tags school, device, rule, category, severity; fields `open` (1 when
+    opened, 0 when resolved) and `alert_id`. An alert is open when the last point of
+    its (device, rule) says so: the engine keeps at most one alert per device and
+    rule at a time."""
+    last = (
+        'SELECT last("open") AS "open", "alert_id", "category", "severity" FROM "alert" '
+        f'WHERE $timeFilter AND {ONE_SCHOOL} GROUP BY "device", "rule"'
+    )
+    by_category = (
+        'SELECT last("open") AS "open", "alert_id" FROM "alert" '
+        f'WHERE $timeFilter AND {ONE_SCHOOL} GROUP BY "device", "rule", "category"'
+    )
+    return [
+        panel(
+            "table",
+            "Open alerts",
+            [
+                target(
+                    "A",
+                    'SELECT "alert_id", "category", "severity" '
+                    f'FROM ({last}) WHERE "open" = 1 GROUP BY "device", "rule"',
+                    fmt="table",
+                )
+            ],
+            (0, 0, 16, 8),
+            description=(
+                f"Alerts whose last transition in the last {ALERT_LOOKBACK_DAYS} days opened them; "
+                "time is when they opened. An alert open for longer without any "
+                "transition is missing here: `lordi alerts` is the complete worklist."
+            ),
+            transformations=[{"id": "organize", "options": {"renameByName": {"Time": "opened"}}}],
+            time_from=ALERT_LOOKBACK,
+        ),
+        panel(
+            "stat",
+            "Open alerts per category",
+            [
+                target(
+                    "A",
+                    'SELECT count("alert_id") AS "open_alerts" '
+                    f'FROM ({by_category}) WHERE "open" = 1 GROUP BY "category"',
+                    alias="$tag_category",
+                )
+            ],
+            (16, 0, 8, 8),
+            time_from=ALERT_LOOKBACK,
+        ),
+    ]
 
 
 def school() -> Json:
     battery = f'FROM "battery" WHERE $timeFilter AND {ONE_SCHOOL}'
     wifi = f'FROM "wifi" WHERE $timeFilter AND {ONE_SCHOOL} AND "on_school_network" = 1'
     panels = [
+        *open_alert_panels(),
         panel(
             "table",
             "Laptops",
@@ -34,7 +92,7 @@ def school() -> Json:
                     fmt="table",
                 ),
             ],
-            (0, 0, 12, 12),
+            (0, 8, 12, 12),
             description="Last health and cycle count; B's time is the last report (last seen).",
             transformations=[
                 {"id": "merge", "options": {}},
@@ -52,7 +110,7 @@ def school() -> Json:
                     fmt="table",
                 )
             ],
-            (12, 0, 12, 12),
+            (12, 8, 12, 12),
         ),
         panel(
             "table",
@@ -66,7 +124,7 @@ def school() -> Json:
                     fmt="table",
                 )
             ],
-            (0, 12, 12, 10),
+            (0, 20, 12, 10),
             description="Reports on the school network only; bssid_hash identifies the AP.",
         ),
         panel(
@@ -80,7 +138,7 @@ def school() -> Json:
                     alias="$tag_bssid_hash",
                 )
             ],
-            (12, 12, 12, 10),
+            (12, 20, 12, 10),
             unit="dBm",
         ),
         panel(
@@ -96,7 +154,7 @@ def school() -> Json:
                     f"GROUP BY {FIRST_CLASS} fill(none) {PARIS}",
                 )
             ],
-            (0, 22, 24, 9),
+            (0, 30, 24, 9),
             unit="percent",
             description=(
                 "Per laptop and day, the battery percent of its first report at or after "
@@ -111,7 +169,7 @@ def school() -> Json:
     return dashboard(
         "lordi-school",
         "Lordi - School",
-        "One school's laptops, access points and morning charge levels.",
+        "One school's open alerts, laptops, access points and morning charge levels.",
         [school_var],
         panels,
     )

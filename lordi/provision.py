@@ -7,6 +7,10 @@ topics, so enrolment only adds a line to the password file (through the real
 was measured instead: Mosquitto 2.0.11 loads `user` blocks in quadratic time
 (40,000 devices: 8 s per start or SIGHUP, with the broker frozen), whereas
 200,000 password lines load in 0.4 s. Details: docs/broker.md.
+
+`--asset-tag` records the laptop's inventory tag in the registry's
+`[schools.<UAI>.asset_tags]` table, which the collector's alert e-mails and
+escalation packets read (`Registry.asset_tag`); `lookup_asset_tag` reads it back.
 """
 
 from __future__ import annotations
@@ -108,6 +112,85 @@ def add_school(registry: Path, args: argparse.Namespace) -> None:
     _write_atomic(registry, new_text)
 
 
+def _asset_tags_header(uai: str) -> re.Pattern[str]:
+    """`[schools.<UAI>.asset_tags]`, with the spacing and quoting TOML allows."""
+    key = rf'(?:{uai}|"{uai}"|\'{uai}\')'
+    tags = r'(?:asset_tags|"asset_tags"|\'asset_tags\')'
+    return re.compile(rf"^\s*\[\s*schools\s*\.\s*{key}\s*\.\s*{tags}\s*\]\s*(?:#.*)?$")
+
+
+def with_asset_tag(registry: Path, uai: str, device: str, tag: str | None) -> str | None:
+    """The registry's text with `device = tag` in `[schools.<UAI>.asset_tags]` (the
+    table the alert e-mails and escalation packets read), or None when there is
+    nothing to change. The rest of the file is kept as it is; the result is checked
+    with the collector's registry loader. Refuses a tag another laptop of the school
+    already has (two laptops with one sticker send the technician to the wrong one)."""
+    from collector.notify.registry import (  # noqa: PLC0415 - pydantic here only
+        ASSET_TAG_PATTERN,
+        parse_registry,
+    )
+
+    if tag is None:
+        return None
+    if not re.fullmatch(ASSET_TAG_PATTERN, tag):
+        raise ProvisionError(f"--asset-tag: expected 1-64 of [0-9A-Za-z_./-] (got {tag!r})")
+    text = registry.read_text(encoding="utf-8")
+    school = tomllib.loads(text).get("schools", {}).get(uai)
+    if school is None:
+        raise ProvisionError(f"{registry}: no school {uai}; add it with `provision school`")
+    tags: dict[str, str] = school.get("asset_tags", {})
+    owner = next((d for d, t in tags.items() if t == tag and d != device), None)
+    if owner is not None:
+        raise ProvisionError(f"asset tag {tag} is already laptop {owner}'s (school {uai})")
+    if tags.get(device) == tag:
+        return None
+    lines = text.splitlines(keepends=True)
+    entry = f"{_toml_str(device)} = {_toml_str(tag)}\n"
+    header = next((i for i, ln in enumerate(lines) if _asset_tags_header(uai).match(ln)), None)
+    if header is None and tags:
+        raise ProvisionError(
+            f"{registry}: schools.{uai}.asset_tags is not written as a "
+            f"[schools.{uai}.asset_tags] table; add {entry.strip()!r} by hand"
+        )
+    if header is None:
+        new_text = text.rstrip("\n") + f"\n\n[schools.{uai}.asset_tags]\n{entry}"
+    else:
+        new_text = "".join(_put_in_table(lines, header, device, entry))
+    try:
+        data = tomllib.loads(new_text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProvisionError(f"the new asset tag line is not valid TOML ({exc})") from None
+    if parse_registry(data, source=str(registry)).asset_tag(uai, device) != tag:
+        raise ProvisionError(f"{registry}: could not place the asset tag of {device}")
+    return new_text
+
+
+def _put_in_table(lines: list[str], header: int, device: str, entry: str) -> list[str]:
+    """Replace the device's line in the table starting at `header`, or add it after
+    the table's last key."""
+    own_key = re.compile(rf"""^\s*(?:{device}|"{device}"|'{device}')\s*=""")
+    last = header
+    for i in range(header + 1, len(lines)):
+        stripped = lines[i].strip()
+        if stripped.startswith("["):
+            break
+        if own_key.match(lines[i]):
+            return [*lines[:i], entry, *lines[i + 1 :]]
+        if stripped and not stripped.startswith("#"):
+            last = i
+    if not lines[last].endswith("\n"):
+        lines[last] += "\n"
+    return [*lines[: last + 1], entry, *lines[last + 1 :]]
+
+
+def lookup_asset_tag(registry: Path, uai: str, device: str) -> str | None:
+    """A laptop's asset tag as recorded at enrolment (None if it has none): a fresh
+    read of the registry file, for a process that did not load it at start-up."""
+    school = tomllib.loads(registry.read_text(encoding="utf-8")).get("schools", {}).get(uai, {})
+    tag = school.get("asset_tags", {}).get(device)
+    return str(tag) if tag is not None else None
+
+
 @contextmanager
 def locked(broker_dir: Path) -> Iterator[None]:
     """One enrolment at a time: mosquitto_passwd rewrites the whole file, two would race."""
@@ -186,8 +269,8 @@ def enrol_device(args: argparse.Namespace) -> str:
     from agent.config import load_config  # noqa: PLC0415
     from collector.notify.registry import load_registry  # noqa: PLC0415
 
-    broker_dir, out = Path(args.broker_dir), Path(args.out)
-    ssids = list(load_registry(Path(args.registry)).school(args.school).ssids)
+    broker_dir, out, registry = Path(args.broker_dir), Path(args.out), Path(args.registry)
+    ssids = list(load_registry(registry).school(args.school).ssids)
     with locked(broker_dir):
         known = enrolled(broker_dir)
         device = args.device or new_device_id()
@@ -195,6 +278,8 @@ def enrol_device(args: argparse.Namespace) -> str:
             raise ProvisionError(f"--device: expected 1-64 of [0-9A-Za-z_-] (got {device!r})")
         if device in known:
             raise ProvisionError(f"device {device} is already enrolled (school {known[device]})")
+        # Checked before anything is written: a refused tag enrols nothing.
+        tagged = with_asset_tag(registry, args.school, device, args.asset_tag)
         password = secrets.token_urlsafe(24)  # 192 bits
         _write_atomic(out, agent_config(args, device, password, ssids), mode=0o600)
         try:
@@ -205,6 +290,8 @@ def enrol_device(args: argparse.Namespace) -> str:
         except BaseException:
             out.unlink(missing_ok=True)  # no config file for a device the broker does not know
             raise
+        if tagged is not None:
+            _write_atomic(registry, tagged)
     return device
 
 
@@ -217,6 +304,16 @@ def revoke_device(broker_dir: Path, device: str) -> str:
     return school
 
 
+def cmd_asset_tag(args: argparse.Namespace) -> int:
+    registry = Path(args.registry)
+    text = with_asset_tag(registry, args.school, args.device, args.tag)
+    if text is not None:
+        _write_atomic(registry, text)
+    print(f"device {args.device} (school {args.school}): asset tag {args.tag}; "
+          "restart the collector to load it")  # fmt: skip
+    return 0
+
+
 def cmd_school(args: argparse.Namespace) -> int:
     add_school(Path(args.registry), args)
     print(f"school {args.uai} added to {args.registry}; restart the collector to load it")
@@ -226,6 +323,8 @@ def cmd_school(args: argparse.Namespace) -> int:
 def cmd_device(args: argparse.Namespace) -> int:
     device = enrol_device(args)
     print(f"device {device} enrolled in school {args.school}; agent config: {args.out}")
+    if args.asset_tag:
+        print(f"asset tag {args.asset_tag} recorded in {args.registry}; restart the collector")
     print(reload_broker(args.broker_pid, Path(args.pid_file) if args.pid_file else None))
     return 0
 
@@ -280,8 +379,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     d.add_argument("--port", type=int, default=8883)
     d.add_argument("--ca-file", help="CA certificate path on the laptop (default: OS store)")
     d.add_argument("--bssid-key-file", help="file holding the region's privacy.bssid_key")
+    d.add_argument("--asset-tag", help="the region's inventory tag (sticker) of this laptop")
     _broker_options(d)
     d.set_defaults(func=_run(cmd_device))
+    t = acts.add_parser("asset-tag", help="record or change an enrolled laptop's asset tag")
+    for flag in ("--registry", "--school", "--device", "--tag"):
+        t.add_argument(flag, required=True)
+    t.set_defaults(func=_run(cmd_asset_tag))
     r = acts.add_parser("revoke", help="remove a device's broker credentials")
     r.add_argument("--device", required=True)
     _broker_options(r)

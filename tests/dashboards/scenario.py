@@ -103,3 +103,64 @@ def samples(fleet: list[Laptop], on: list[date]) -> list[tuple[str, str, Sample]
 
 def line_protocol(items: list[tuple[str, str, Sample]]) -> list[str]:
     return [line for s, d, smp in items for line in to_lines(s, d, "1.0.0", smp)]
+
+
+# --- Series the collector's alerting and forecast write (not built from samples) ---
+
+# (school index, device, rule, category, severity, alert id, [(days ago, open)])
+ALERTS = (
+    (1, "d1", "battery_replace", "battery", "critical", 1, [(30.0, 1)]),  # opened a month ago
+    (1, "d2", "wifi_weak", "wifi", "warning", 2, [(5.0, 1), (4.0, 0)]),  # resolved
+    (1, "d2", "battery_watch", "battery", "warning", 7, [(6.0, 1)]),
+    (1, "d3", "device_silent", "silent", "info", 3, [(3.0, 1)]),
+    (1, "d1", "charging_fault", "charging", "warning", 4, [(2.0, 1), (1.0, 0)]),
+    (1, "d1", "charging_fault", "charging", "warning", 6, [(0.5, 1)]),  # opened again
+    (1, AP_A, "wifi_ap_fault", "network", "warning", 8, [(2.0, 1)]),  # subject: the AP
+    (1, AP_B, "wifi_ap_fault", "network", "warning", 9, [(2.0, 1), (1.5, 0)]),
+    (2, "d4", "battery_replace", "battery", "critical", 5, [(1.0, 1)]),
+    (1, "d3", "battery_hot", "charging", "warning", 10, [(120.0, 1)]),  # beyond the lookback
+)
+
+
+def alert_lines(s1: str, s2: str, now: datetime) -> list[str]:
+    """The `alert` points (one per transition) of the agreed line-protocol schema."""
+    lines = []
+    for which, device, rule, category, severity, alert_id, events in ALERTS:
+        school = s1 if which == 1 else s2
+        for days_ago, is_open in events:
+            ts_ms = int((now - timedelta(days=days_ago)).timestamp() * 1000)
+            lines.append(
+                f"alert,category={category},device={device},rule={rule},school={school},"
+                f"severity={severity} alert_id={alert_id}i,open={is_open}i {ts_ms}"
+            )
+    return lines
+
+
+# (school index, term, devices_below_80, devices_below_60) of two forecast runs: the
+# first day's run is superseded by the last day's (same school and term).
+TERM_1, TERM_2 = "2026-2027 P1 (rentrée-Toussaint)", "2026-2027 P2 (Toussaint-Noël)"
+FORECASTS = {
+    0: [(1, TERM_1, 9, 9), (1, TERM_2, 9, 9), (2, TERM_1, 9, 9)],
+    2: [
+        (1, TERM_1, 2, 1),
+        (1, TERM_2, 1, 0),
+        (2, TERM_1, 3, 2),
+        (2, TERM_2, 0, 0),
+        (1, "before", 0, 1),
+    ],
+}
+
+
+def forecast_lines(s1: str, s2: str, on: list[date]) -> list[str]:
+    """The `forecast` points (tags school, term) written at 06:00 on days 0 and 2."""
+    lines = []
+    for day_index, rows in FORECASTS.items():
+        ts_ms = int(at(on[day_index], time(6, 0)).timestamp() * 1000)
+        for which, term, below_80, below_60 in rows:
+            school = s1 if which == 1 else s2
+            term_tag = term.replace(" ", r"\ ").replace(",", r"\,")
+            lines.append(
+                f"forecast,school={school},term={term_tag} "
+                f"devices_below_60={below_60}i,devices_below_80={below_80}i {ts_ms}"
+            )
+    return lines

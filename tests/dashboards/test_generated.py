@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dashboards.generate import generated, main, render, round_trip
-from dashboards.panels import queries
+from dashboards.panels import DATASOURCE_UID, queries
 
 DIR = Path(__file__).resolve().parents[2] / "dashboards"
 NAMES = ["fleet.json", "school.json", "device.json"]
@@ -42,6 +42,7 @@ def test_influxql_with_datasource_and_school_variables(name: str) -> None:
     variables = {v["name"]: v for v in doc["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "influxdb"
+    assert variables["datasource"]["current"]["value"] == DATASOURCE_UID
     assert 'WITH KEY = "school"' in variables["school"]["query"]
     for panel in doc["panels"]:
         assert panel["datasource"] == {"type": "influxdb", "uid": "${datasource}"}
@@ -54,7 +55,7 @@ def test_influxql_with_datasource_and_school_variables(name: str) -> None:
 
 def test_fleet_reads_only_summaries() -> None:
     for title, _ref, query in queries(generated()["fleet.json"]):
-        assert "summary" in query, title
+        assert "summary" in query or 'FROM "forecast"' in query, title
         for raw in ('"battery"', '"wifi"', '"device"'):
             assert f"FROM {raw}" not in query, title
 
@@ -62,3 +63,13 @@ def test_fleet_reads_only_summaries() -> None:
 def test_output_is_stable() -> None:
     assert render(generated()["fleet.json"]) == render(generated()["fleet.json"])
     assert main(["--check"]) == 0
+
+
+def test_alert_panels_look_back_beyond_the_dashboard_range() -> None:
+    """An alert opened weeks ago has its only point then: a 7-day range would hide it."""
+    panels = {p["title"]: p for p in generated()["school.json"]["panels"]}
+    for title in ("Open alerts", "Open alerts per category"):
+        assert panels[title]["timeFrom"] == "90d"
+        assert 'FROM "alert"' in panels[title]["targets"][0]["query"]
+    fleet = {p["title"]: p for p in generated()["fleet.json"]["panels"]}
+    assert "timeFrom" not in fleet["Forecast battery replacements per term"]

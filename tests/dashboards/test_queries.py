@@ -5,7 +5,13 @@ for the known scenario of `scenario.py`, plus the per-school summaries built fro
 the same samples by `collector.summaries`. Grafana's macros are substituted as
 Grafana does for InfluxQL: `$timeFilter` -> `time >= <from>ms and time <= <to>ms`,
 `$__interval` -> `1h`, `$school` / `$device` -> the selected value (a multi-value
-selection inside `/^$school$/` becomes `(A|B)`).
+selection inside `/^$school$/` becomes `(A|B)`). A panel with a relative time of
+its own (`timeFrom`, e.g. "90d") gets `time >= now() - 90d and time <= now()`, as
+Grafana writes it for a relative range.
+
+The `alert` and `forecast` series (written by the collector's alerting and
+forecast, not derived from samples) are loaded from `scenario.alert_lines` /
+`scenario.forecast_lines` in the agreed line-protocol schema.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 import urllib.request
-from datetime import date, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -35,6 +41,8 @@ def world(stack: LocalStack) -> dict[str, Any]:
     days = scenario.days()
     items = scenario.samples(scenario.laptops(s1, s2), days)
     lines = scenario.line_protocol(items) + summary_lines(items)
+    lines += scenario.alert_lines(s1, s2, datetime.now(UTC))
+    lines += scenario.forecast_lines(s1, s2, days)
     _post(f"{stack.influx_url}/query?q=CREATE%20DATABASE%20{DB}", b"")
     _post(f"{stack.influx_url}/write?db={DB}&precision=ms", "\n".join(lines).encode())
     start = scenario.at(days[0], time(0, 0))
@@ -52,9 +60,16 @@ def _post(url: str, body: bytes) -> None:
         assert resp.status in (200, 204)
 
 
-def substitute(query: str, world: dict[str, Any], school: str, device: str = "") -> str:
+def substitute(
+    query: str, world: dict[str, Any], school: str, device: str = "", time_from: str = ""
+) -> str:
+    window = (
+        f"time >= now() - {time_from} and time <= now()"
+        if time_from
+        else f"time >= {world['from']}ms and time <= {world['to']}ms"
+    )
     return (
-        query.replace("$timeFilter", f"time >= {world['from']}ms and time <= {world['to']}ms")
+        query.replace("$timeFilter", window)
         .replace("$__interval", "1h")
         .replace("$school", school)
         .replace("$device", device)
@@ -73,10 +88,13 @@ def run_dashboard(
     stack: LocalStack, name: str, world: dict[str, Any], school: str, device: str = ""
 ) -> Rows:
     out: Rows = {}
-    for title, ref, query in queries(generated()[name]):
-        series = run(stack, substitute(query, world, school, device))
-        assert series, f"{name}: {title} ({ref}) returned no data"
-        out[f"{title}/{ref}"] = series
+    for panel in generated()[name]["panels"]:
+        title = panel["title"]
+        for t in panel["targets"]:
+            query = substitute(t["query"], world, school, device, panel.get("timeFrom", ""))
+            series = run(stack, query)
+            assert series, f"{name}: {title} ({t['refId']}) returned no data"
+            out[f"{title}/{t['refId']}"] = series
     return out
 
 
@@ -102,7 +120,7 @@ def test_every_dashboard_has_queries() -> None:
 def test_fleet(stack: LocalStack, world: dict[str, Any]) -> None:
     s1, s2 = world["s1"], world["s2"]
     rows = run_dashboard(stack, "fleet.json", world, f"({s1}|{s2})")
-    assert len(rows) == 7
+    assert len(rows) == 8
     reporting = {
         s["tags"]["school"]: set(column(s, "devices"))
         for s in rows["Devices reporting per school/A"]
@@ -135,17 +153,51 @@ def test_fleet(stack: LocalStack, world: dict[str, Any]) -> None:
         for s in rows["Wi-Fi disconnects per school/A"]
     }
     assert disc == {s1: [1] * 6 + [2] * 3, s2: [0] * 9}
+    forecast = table(rows["Forecast battery replacements per term/A"], "term")
+    # The last run (day 2) of each school and term, summed over the two schools; the
+    # day-0 run's 9s are superseded.
+    assert {k: [v["devices_below_80"], v["devices_below_60"]] for k, v in forecast.items()} == {
+        scenario.TERM_1: [5, 3],
+        scenario.TERM_2: [1, 0],
+        "before": [0, 1],
+    }
 
 
 def test_fleet_single_school(stack: LocalStack, world: dict[str, Any]) -> None:
     rows = run_dashboard(stack, "fleet.json", world, world["s2"])
     (act,) = rows["Devices to act on (health < 60 %)/A"]
     assert act["values"][0][1:] == [1, 0]
+    forecast = table(rows["Forecast battery replacements per term/A"], "term")
+    assert {k: [v["devices_below_80"], v["devices_below_60"]] for k, v in forecast.items()} == {
+        scenario.TERM_1: [3, 2],
+        scenario.TERM_2: [0, 0],
+    }
 
 
 def test_school(stack: LocalStack, world: dict[str, Any]) -> None:
     rows = run_dashboard(stack, "school.json", world, world["s1"])
-    assert len(rows) == 6
+    assert len(rows) == 8
+    open_alerts = {
+        (s["tags"]["device"], s["tags"]["rule"]): s["values"][0][1:] for s in rows["Open alerts/A"]
+    }
+    # Resolved alerts (wifi_weak, the first charging_fault, AP_B's), the other school's,
+    # and one whose only transition is older than the 90-day lookback are not open here.
+    assert open_alerts == {
+        ("d1", "battery_replace"): [1, "battery", "critical"],  # opened 30 days ago
+        ("d2", "battery_watch"): [7, "battery", "warning"],
+        ("d3", "device_silent"): [3, "silent", "info"],
+        ("d1", "charging_fault"): [6, "charging", "warning"],  # the reopened one
+        (scenario.AP_A, "wifi_ap_fault"): [8, "network", "warning"],
+    }
+    opened = {
+        (s["tags"]["device"], s["tags"]["rule"]): s["values"][0][0] for s in rows["Open alerts/A"]
+    }
+    age_days = (datetime.now(UTC).timestamp() * 1000 - opened[("d1", "battery_replace")]) / 86.4e6
+    assert 29.9 < age_days < 30.1  # the row's time is when the alert opened
+    per_category = {
+        s["tags"]["category"]: column(s, "open_alerts") for s in rows["Open alerts per category/A"]
+    }
+    assert per_category == {"battery": [2], "charging": [1], "network": [1], "silent": [1]}
     laptops = table(rows["Laptops/A"], "device")
     assert {k: [v["health_pct"], v["cycles"]] for k, v in laptops.items()} == {
         "d1": [55.0, 400],

@@ -1,0 +1,159 @@
+"""docker-compose.yml, checked without a Docker engine (none runs on this machine).
+
+What is checked here: every file it mounts from the repository exists, the broker's
+mounts are where the committed mosquitto.conf looks, ports and host names agree
+between services, the collector's environment is accepted by the collector's own
+settings loader, health checks exist where `depends_on` waits for them, every named
+volume is declared, and no secret is written inline. What is not: pulling the images,
+starting the containers, the health-check commands inside the images (docs/server-stack.md).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from collector.config import load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+ETC = "${LORDI_ETC:-/etc/lordi}"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    return doc
+
+
+def binds(service: dict[str, Any]) -> dict[str, str]:
+    """container path -> host source of a service's bind mounts (short syntax)."""
+    out = {}
+    for volume in service.get("volumes", []):
+        source, target = volume.replace(ETC, "@ETC").split(":")[:2]
+        out[target] = source.replace("@ETC", ETC)
+    return out
+
+
+def test_services(compose: dict[str, Any]) -> None:
+    assert sorted(compose["services"]) == ["collector", "grafana", "influxdb", "mosquitto"]
+
+
+def test_repository_files_exist_and_operator_files_are_documented(compose: dict[str, Any]) -> None:
+    docs = (ROOT / "docs" / "server-stack.md").read_text(encoding="utf-8")
+    header = (ROOT / "docker-compose.yml").read_text(encoding="utf-8").split("services:")[0]
+    for name, service in compose["services"].items():
+        for target, source in binds(service).items():
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name}: {source} is not in the repository"
+            elif source.startswith(ETC):
+                rel = source.removeprefix(ETC + "/")
+                top = rel.split("/")[0]
+                assert f"$LORDI_ETC/{top}" in header, (name, source)
+                assert f"$LORDI_ETC/{top}" in docs, f"docs/server-stack.md: {source}"
+            else:
+                assert source in compose["volumes"], f"{name}: volume {source} not declared"
+                assert target.startswith("/"), target
+        for env_file in service.get("env_file", []):
+            assert env_file.startswith(ETC + "/") and env_file.endswith(".env"), env_file
+            assert f"$LORDI_ETC/{env_file.removeprefix(ETC + '/')}" in docs, env_file
+    used = {s for svc in compose["services"].values() for s in binds(svc).values()}
+    assert set(compose["volumes"]) <= used  # no forgotten volume
+
+
+def test_broker_mounts_match_mosquitto_conf(compose: dict[str, Any]) -> None:
+    conf = (ROOT / "provisioning" / "mosquitto" / "mosquitto.conf").read_text(encoding="utf-8")
+    settings = dict(
+        line.split(None, 1) for line in conf.splitlines() if line and not line.startswith("#")
+    )
+    mounts = binds(compose["services"]["mosquitto"])
+    assert mounts["/etc/mosquitto/mosquitto.conf"] == "./provisioning/mosquitto/mosquitto.conf"
+    assert mounts[settings["acl_file"]] == "./provisioning/mosquitto/acl"
+    assert str(Path(settings["password_file"]).parent) in mounts  # a folder: see below
+    for key in ("cafile", "certfile", "keyfile"):
+        assert str(Path(settings[key]).parent) in mounts, key
+    assert settings["persistence_location"].rstrip("/") in mounts
+    assert str(Path(settings["log_dest"].split()[1]).parent) in mounts
+    # The folder, not the file: the first enrolment creates `passwd` (a bind of a
+    # missing file would create a directory) and keeps its lock file beside it.
+    assert settings["password_file"] not in mounts
+    entry = " ".join(compose["services"]["mosquitto"]["entrypoint"])
+    assert "mosquitto -c /etc/mosquitto/mosquitto.conf" in entry
+    listener = re.search(r"^listener (\d+)$", conf, re.M)
+    assert listener is not None
+    assert compose["services"]["mosquitto"]["ports"] == [f"{listener[1]}:{listener[1]}"]
+
+
+def test_collector_reaches_broker_and_store(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    collector = compose["services"]["collector"]
+    env = collector["environment"]
+    for name in [k for k in os.environ if k.startswith("LORDI_")]:
+        monkeypatch.delenv(name)
+    for key, value in env.items():
+        monkeypatch.setenv(key, str(value))
+    # What collector.env holds in production (placeholders here).
+    monkeypatch.setenv("LORDI_COLLECTOR_MQTT__PASSWORD", "CHANGE-ME")
+    monkeypatch.setenv("LORDI_COLLECTOR_STORE__TOKEN", "CHANGE-ME")
+    mounts = binds(collector)
+    config = next(t for t, s in mounts.items() if s == "./provisioning/collector/collector.toml")
+    assert collector["command"][-1] == config
+    settings = load_settings(ROOT / "provisioning" / "collector" / "collector.toml")
+    assert (settings.mqtt.host, settings.mqtt.port, settings.mqtt.tls) == ("mosquitto", 8883, True)
+    assert settings.mqtt.ca_file is not None and str(settings.mqtt.ca_file) in mounts
+    assert compose["services"]["mosquitto"]["ports"] == [f"{settings.mqtt.port}:8883"]
+    assert settings.store.url == "http://influxdb:8086"
+    assert compose["services"]["influxdb"]["ports"] == ["8086:8086"]
+    assert str(settings.alerts.registry) in mounts
+    store_path = settings.alerts.store_url.removeprefix("sqlite:///")
+    assert mounts[str(Path(store_path).parent)] == "collector-state"
+    acl = (ROOT / "provisioning" / "mosquitto" / "acl").read_text(encoding="utf-8")
+    assert f"\nuser {settings.mqtt.username}\n" in acl  # a collector role exists for it
+    influx_env = compose["services"]["influxdb"]["environment"]
+    assert settings.store.org == influx_env["DOCKER_INFLUXDB_INIT_ORG"]
+    assert settings.store.bucket == influx_env["DOCKER_INFLUXDB_INIT_BUCKET"]
+    grafana_env = compose["services"]["grafana"]["environment"]
+    assert grafana_env["LORDI_INFLUX_URL"] == settings.store.url
+    assert grafana_env["LORDI_INFLUX_DB"] == settings.store.bucket  # the DBRP database
+
+
+def test_healthchecks_and_start_order(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in ("mosquitto", "influxdb", "grafana"):
+        check = services[name]["healthcheck"]
+        assert check["test"][0] in ("CMD", "CMD-SHELL") and check["retries"] >= 1, name
+    for name, service in services.items():
+        for dep, cond in service.get("depends_on", {}).items():
+            assert cond == {"condition": "service_healthy"}, (name, dep)
+            assert "healthcheck" in services[dep], f"{name} waits for {dep}, which has none"
+        assert service["restart"] == "unless-stopped", name
+
+
+def test_no_secret_inline(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        for key in service.get("environment", {}):
+            assert not re.search(r"PASSWORD|TOKEN|SECRET|SHARE_GROUP", key), (name, key)
+    text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    assert "CHANGE-ME" not in text
+
+
+def test_grafana_mounts_provisioning_and_dashboards(compose: dict[str, Any]) -> None:
+    mounts = binds(compose["services"]["grafana"])
+    assert mounts["/etc/grafana/provisioning"] == "./provisioning/grafana"
+    assert mounts["/var/lib/grafana/dashboards/lordi"] == "./dashboards"
+    image = compose["services"]["grafana"]["image"]
+    assert image.split(":")[1].startswith("11.")  # the dashboards' schema targets Grafana 11
+
+
+def test_dockerfile_installs_the_collector_extra() -> None:
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert 'pip install --no-cache-dir ".[collector]"' in text
+    for package in ("agent", "collector", "lordi", "dashboards"):
+        assert f"COPY {package} ./{package}" in text
+        assert (ROOT / package / "__init__.py").exists()
+    assert 'ENTRYPOINT ["lordi-collector"]' in text and "USER lordi" in text
