@@ -5,9 +5,21 @@ Per batch (after the time-series store confirmed it): every sample goes through 
 per-sample rules against its device's state, then the state folds the sample in.
 Every `sweep_interval_s` of sample time, the sweeps run over all states: silent
 devices, and the access-point / school correlation whose network findings replace
-the per-device Wi-Fi findings they cover. The engine turns findings into alerts;
-the notifier sends what the engine says must be sent. Nothing here reads the clock:
-`now` is given, so the same code runs live and over a simulated week.
+the per-device Wi-Fi findings they cover. The engine turns findings into alerts
+and, with a notifier, writes each notification to the store's outbox in the same
+transaction as the alert change; the outbox is delivered at once, and retried at
+every sweep (collector.notify.dispatch). Nothing here reads the clock: `now` is
+given, so the same code runs live and over a simulated week.
+
+Device state is saved (whole, collector.rules.persist) at every sweep for the
+devices that changed and by `stop()`; `restore()` reloads it at start, and a device
+this process has not seen is looked up in the store on its first sample (another
+collector sharing the PostgreSQL store may have saved it).
+
+`take_lines()` drains line protocol for the time series: the alerts' open/resolve
+changes (read back from the store's transitions, whoever made them) and, at most
+once per `forecast_interval_s` of sweeps, the devices predicted to cross 80 % / 60 %
+per school and term.
 """
 
 from __future__ import annotations
@@ -15,15 +27,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
+from collector.alerts.devices import SavedDevice
 from collector.alerts.engine import AlertEngine, LifecyclePolicy, Notification
-from collector.alerts.model import Finding
+from collector.alerts.model import Alert, Finding
+from collector.alerts.series import alert_lines, forecast_lines
 from collector.alerts.store import AlertStore
 from collector.contract import Sample
-from collector.notify.deliver import Channel, Notifier
-from collector.notify.payload import NotificationKind
+from collector.notify.deliver import Notifier
+from collector.notify.dispatch import OutboxDeliverer
 from collector.rules import (
     RULE_NAMES,
     DeviceState,
@@ -33,13 +47,16 @@ from collector.rules import (
     silent_devices,
     suppress_covered,
 )
-from collector.rules.forecast import FadeEstimator
+from collector.rules.calendar import DEFAULT_TERMS, Term
+from collector.rules.history import points
 from collector.rules.network import DEVICE_WIFI_RULES
+from collector.rules.persist import battery_model, from_document, saved_history, to_document
+from collector.rules.rollup import devices_by_term
 
 log = logging.getLogger(__name__)
 
 NETWORK_RULES = ("wifi_ap_fault", "wifi_school_fault")
-MAX_DELIVERY_ATTEMPTS = 12  # with a 5-minute sweep: an hour of retries
+DeviceKey = tuple[str, str]
 
 
 def lifecycle_from(config: RulesConfig) -> LifecyclePolicy:
@@ -59,29 +76,45 @@ class Alerting:
         store: AlertStore,
         notifier: Notifier | None = None,
         sweep_interval_s: float = 300.0,
+        *,
+        forecast_interval_s: float = 3600.0,
+        save_interval_s: float | None = None,
+        terms: Sequence[Term] = DEFAULT_TERMS,
     ) -> None:
         self.config = config
         self.store = store
         self.notifier = notifier
         self.rules = build_rules(config)
-        self.engine = AlertEngine(store, lifecycle_from(config))
-        self.states: dict[tuple[str, str], DeviceState] = {}
+        # Without a notifier (evaluation, tests) nothing would ever empty the outbox.
+        self.engine = AlertEngine(store, lifecycle_from(config), outbox=notifier is not None)
+        self.deliverer = (
+            None if notifier is None else OutboxDeliverer(store, notifier, enrich=self.with_history)
+        )
+        self.states: dict[DeviceKey, DeviceState] = {}
         self.sweep_interval = timedelta(seconds=sweep_interval_s)
+        self.forecast_interval = timedelta(seconds=forecast_interval_s)
+        # Device state is saved at the first sweep after this much time (default: every
+        # sweep); about 0.1 ms per changed device here (docs/alerts.md).
+        self.save_interval = timedelta(seconds=save_interval_s or sweep_interval_s)
+        self._last_save: datetime | None = None
+        self.terms = tuple(terms)
         self._last_sweep: datetime | None = None
+        self._last_forecast: datetime | None = None
         self._network_active: frozenset[str] = frozenset()
-        self._covered: frozenset[tuple[str, str]] = frozenset()
+        self._covered: frozenset[DeviceKey] = frozenset()
         self._lock = threading.Lock()  # the ingest thread and a sweep timer may both call
-        self.sent: list[Notification] = []  # what was handed to the notifier (tests, eval)
-        self._dirty: set[tuple[str, str]] = set()  # devices changed since the last save
-        # Deliveries that failed on some channels: (kind, alert id, channels, attempts),
-        # retried at each sweep until they succeed or MAX_DELIVERY_ATTEMPTS.
-        self.retries: list[tuple[NotificationKind, int, frozenset[Channel], int]] = []
+        self.sent: list[Notification] = []  # what the engine notified (tests, eval)
+        self._dirty: set[DeviceKey] = set()  # devices changed since the last save
+        self._lines: list[str] = []  # forecast points waiting for take_lines
+        self._feed_cursor = store.feed.last_id()  # status changes already turned into lines
 
     def on_samples(self, accepted: Iterable[tuple[str, str, Sample]], now: datetime) -> None:
         """Evaluate a confirmed batch; sweep too when the sweep interval has passed."""
         with self._lock:
+            batch = sorted(accepted, key=lambda a: a[2].ts)
+            self._load_unknown({(school, device) for school, device, _ in batch})
             findings: list[Finding] = []
-            for school, device, sample in sorted(accepted, key=lambda a: a[2].ts):
+            for school, device, sample in batch:
                 state = self.states.get((school, device))
                 if state is None:
                     state = DeviceState(device=device, school=school)
@@ -91,9 +124,38 @@ class Alerting:
                 self._dirty.add((school, device))
                 findings.extend(found)
             findings = self._covered_as_clear(findings)
-            if self._last_sweep is None or now - self._last_sweep >= self.sweep_interval:
+            sweeping = self._last_sweep is None or now - self._last_sweep >= self.sweep_interval
+            if sweeping:
                 findings += self._sweep_findings(now)
-            self._deliver(self.engine.process(findings, now))
+            self._notify(self.engine.process(findings, now), now, sweeping)
+
+    def sweep(self, now: datetime) -> None:
+        """Run the sweeps now (a timer calls this when no traffic arrives): silent
+        devices, network correlation, device saving, outbox retries, forecast."""
+        with self._lock:
+            self._notify(self.engine.process(self._sweep_findings(now), now), now, True)
+
+    def tick(self, now: datetime) -> bool:
+        """Sweep if the sweep interval has passed since the last sweep (call it from
+        the collector's loop so silent devices, outbox retries and saves happen even
+        when no telemetry arrives). True when it swept."""
+        with self._lock:
+            if self._last_sweep is not None and now - self._last_sweep < self.sweep_interval:
+                return False
+            self._notify(self.engine.process(self._sweep_findings(now), now), now, True)
+            return True
+
+    def stop(self) -> int:
+        """Save every changed device (call when the collector stops)."""
+        with self._lock:
+            return self._save_devices()
+
+    def take_lines(self) -> list[str]:
+        """Line protocol not yet taken: alert open/resolve changes, forecast counts."""
+        with self._lock:
+            changes, self._feed_cursor = self.store.feed.after(self._feed_cursor)
+            lines, self._lines = [*alert_lines(changes), *self._lines], []
+            return lines
 
     def _covered_as_clear(self, findings: list[Finding]) -> list[Finding]:
         """A device under a failing access point gets no Wi-Fi alert of its own: its
@@ -108,87 +170,114 @@ class Alerting:
         dropped = [f for f in findings if f not in kept]
         return kept + [replace(f, active=False) for f in dropped]
 
-    def sweep(self, now: datetime) -> None:
-        """Run the sweeps now (a timer calls this when no traffic arrives)."""
-        with self._lock:
-            self._deliver(self.engine.process(self._sweep_findings(now), now))
-
-    def _retry_deliveries(self) -> None:
-        if self.notifier is None or not self.retries:
-            return
-        pending, self.retries = self.retries, []
-        for kind, alert_id, channels, attempts in pending:
-            alert = self.store.get_alert(alert_id)
-            report = self.notifier.send(
-                kind,
-                alert,
-                self.store.transitions_of(alert_id),
-                only=channels,
-            )
-            failed = frozenset(report.failed_channels)
-            if failed and attempts + 1 < MAX_DELIVERY_ATTEMPTS:
-                self.retries.append((kind, alert_id, failed, attempts + 1))
-            elif failed:
-                log.error(
-                    "alert %s %s: giving up on %s after %d attempts",
-                    alert_id,
-                    kind,
-                    ", ".join(sorted(failed)),
-                    MAX_DELIVERY_ATTEMPTS,
-                )
+    # --- device state -------------------------------------------------------------
 
     def save_devices(self) -> int:
-        """Store each changed device's last sighting, battery model and fade estimate
-        (what `lordi alerts forecast` rolls up per school and term)."""
-        for school, device in sorted(self._dirty):
-            state = self.states[(school, device)]
-            batteries = {
-                name: {"model": b.model, "fade": asdict(b.fade)}
-                for name, b in state.batteries.items()
-            }
-            model = next((b.model for b in state.batteries.values() if b.model), None)
-            self.store.upsert_device(
-                school,
-                device,
-                battery_model=model,
-                last_seen=state.last_seen,
-                derived={"batteries": batteries},
-            )
-        saved, self._dirty = len(self._dirty), set()
-        return saved
+        """Store the whole rule state of each device changed since the last save."""
+        with self._lock:
+            return self._save_devices()
+
+    def _save_devices(self) -> int:
+        rows = [
+            SavedDevice(school, device, battery_model(state), state.last_seen, to_document(state))
+            for (school, device) in sorted(self._dirty)
+            if (state := self.states.get((school, device))) is not None
+        ]
+        self.store.device_states.put_many(rows)
+        self._dirty = set()
+        return len(rows)
 
     def restore(self) -> int:
-        """Reload what `save_devices` stored (last sighting, battery models and fade
-        estimates) after a restart: the silent-device sweep must still know the
-        laptops that stopped reporting, and forecasts keep their history. Trust and
-        duration state is not saved; it rebuilds from the next samples."""
-        count = 0
-        for record in self.store.list_devices():
-            state = DeviceState(
-                device=record.device, school=record.school, last_seen=record.last_seen
+        """Reload every saved device state after a restart: trust, conditions in
+        progress, fade estimates, capacity history, last sighting and Wi-Fi."""
+        with self._lock:
+            saved = self.store.device_states.all()
+            for record in saved:
+                self.states[(record.school, record.device)] = _from_saved(record)
+            # The network correlation's hysteresis: which network faults were active.
+            self._network_active = frozenset(
+                alert.key
+                for status in ("open", "acknowledged")
+                for alert in self.store.list_alerts(status=status)
+                if alert.rule in NETWORK_RULES
             )
-            for name, saved in record.derived.get("batteries", {}).items():
-                battery = state.battery(name)
-                battery.model = saved.get("model")
-                if "fade" in saved:
-                    battery.fade = FadeEstimator(**saved["fade"])
-            self.states[(record.school, record.device)] = state
-            count += 1
-        return count
+            return len(saved)
+
+    def _load_unknown(self, keys: set[DeviceKey]) -> None:
+        missing = [key for key in keys if key not in self.states]
+        if missing:
+            for key, record in self.store.device_states.get_many(missing).items():
+                self.states[key] = _from_saved(record)
+
+    def with_history(self, alert: Alert) -> Alert:
+        """The alert with its battery's weekly capacity history in the evidence (for
+        the escalation packet), from memory or, if this process does not hold the
+        device, from the store."""
+        name = alert.evidence.get("battery")
+        if alert.subject != "battery" or alert.device is None or not isinstance(name, str):
+            return alert
+        state = self.states.get((alert.school, alert.device))
+        if state is not None and name in state.batteries:
+            history = points(state.batteries[name].history)
+        else:
+            record = self.store.device_states.get_many([(alert.school, alert.device)])
+            saved = record.get((alert.school, alert.device))
+            history = saved_history(saved.derived, name) if saved else []
+        if not history:
+            return alert
+        return replace(alert, evidence={**alert.evidence, "capacity_history": history})
+
+    # --- sweeps ---------------------------------------------------------------------
 
     def _sweep_findings(self, now: datetime) -> list[Finding]:
         self._last_sweep = now
-        self.save_devices()
-        self._retry_deliveries()
+        if self._last_save is None or now - self._last_save >= self.save_interval:
+            self._last_save = now
+            self._save_devices()
         states = self.states.values()
         network = correlate_network(states, now, self.config, self._network_active)
         self._network_active, self._covered = network.active_keys, network.covered
-        silent = silent_devices(states, now, self.config.device_silent.school_days)
+        silent = self._seen_elsewhere(
+            silent_devices(states, now, self.config.device_silent.school_days)
+        )
         for finding in silent:
-            state = self.states.get((finding.school, finding.device or ""))
+            key = (finding.school, finding.device or "")
+            state = self.states.get(key)
             if state is not None:
                 state.record([finding])
+                self._dirty.add(key)
+        self._forecast(now)
         return [*network.findings, *silent, *self._clear_covered_wifi(now)]
+
+    def _seen_elsewhere(self, silent: list[Finding]) -> list[Finding]:
+        """Drop "silent" findings for devices the store says reported later than this
+        process saw (another collector sharing the store got their messages), and
+        take that later sighting; then judge those devices again."""
+        active = [(f.school, f.device) for f in silent if f.active and f.device]
+        if not active:
+            return silent
+        newer: set[DeviceKey] = set()
+        for key, record in self.store.device_states.get_many(active).items():
+            state = self.states.get(key)
+            if (
+                state
+                and record.last_seen
+                and (not state.last_seen or record.last_seen > state.last_seen)
+            ):
+                state.last_seen = record.last_seen
+                newer.add(key)
+        if not newer:
+            return silent
+        kept = [f for f in silent if (f.school, f.device) not in newer]
+        rejudged = [self.states[key] for key in sorted(newer)]
+        days = self.config.device_silent.school_days
+        return kept + silent_devices(rejudged, silent[0].at, days)
+
+    def _forecast(self, now: datetime) -> None:
+        if self._last_forecast is not None and now - self._last_forecast < self.forecast_interval:
+            return
+        self._last_forecast = now
+        self._lines += forecast_lines(devices_by_term(self.states.values(), self.terms), now)
 
     def _clear_covered_wifi(self, now: datetime) -> list[Finding]:
         """Clear findings for the Wi-Fi conditions of devices the network fault covers."""
@@ -214,23 +303,13 @@ class Alerting:
                     )
         return out
 
-    def _deliver(self, notifications: Sequence[Notification]) -> None:
-        for note in notifications:
-            self.sent.append(note)
-            if self.notifier is None:
-                continue
-            transitions = self.store.transitions_of(note.alert.id)
-            # A reminder of an unacknowledged alert goes out as the "opened" message again.
-            kind: NotificationKind = "opened" if note.kind == "reminder" else note.kind
-            report = self.notifier.send(kind, note.alert, transitions)
-            if not report.ok:
-                # The alert and its transitions are stored; the failed channels are
-                # retried at the next sweeps (in memory: a restart forgets them).
-                failed = frozenset(report.failed_channels)
-                log.warning(
-                    "alert %s %s: delivery failed on %s; will retry",
-                    note.alert.id,
-                    note.kind,
-                    ", ".join(sorted(failed)),
-                )
-                self.retries.append((kind, note.alert.id, failed, 1))
+    def _notify(self, notifications: Sequence[Notification], now: datetime, retry: bool) -> None:
+        """The engine already put the notifications in the outbox: send them now
+        (and, at a sweep, whatever earlier failures are due again)."""
+        self.sent.extend(notifications)
+        if self.deliverer is not None and (notifications or retry):
+            self.deliverer.deliver_due(now)
+
+
+def _from_saved(record: SavedDevice) -> DeviceState:
+    return from_document(record.school, record.device, record.last_seen, record.derived)

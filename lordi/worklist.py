@@ -17,8 +17,20 @@ from pathlib import Path
 from collector.alerts.model import Alert
 from collector.alerts.store import AlertStore
 
-CSV_FIELDS = ("id", "school", "device", "rule", "category", "severity", "status", "opened_at",
-              "summary", "action", "acknowledged_by", "escalated_to")
+CSV_FIELDS = (
+    "id",
+    "school",
+    "device",
+    "rule",
+    "category",
+    "severity",
+    "status",
+    "opened_at",
+    "summary",
+    "action",
+    "acknowledged_by",
+    "escalated_to",
+)
 
 
 def _store(args: argparse.Namespace) -> AlertStore:
@@ -54,15 +66,17 @@ def to_csv(alerts: list[Alert]) -> str:
     writer = csv.writer(out)
     writer.writerow(CSV_FIELDS)
     for a in alerts:
-        writer.writerow([a.opened_at.isoformat() if f == "opened_at" else getattr(a, f)
-                         for f in CSV_FIELDS])
+        writer.writerow(
+            [a.opened_at.isoformat() if f == "opened_at" else getattr(a, f) for f in CSV_FIELDS]
+        )
     return out.getvalue()
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     store = _store(args)
-    alerts = [a for a in store.list_alerts(school=args.school)
-              if args.all or a.status != "resolved"]
+    alerts = [
+        a for a in store.list_alerts(school=args.school) if args.all or a.status != "resolved"
+    ]
     if args.csv:
         text = to_csv(alerts)
         if args.csv == "-":
@@ -93,17 +107,38 @@ def cmd_escalate(args: argparse.Namespace) -> int:
     from collector.config import load_settings  # noqa: PLC0415
 
     settings = load_settings(Path(args.config) if args.config else None)
-    alerting = build_alerting(settings.model_copy(
-        update={"alerts": settings.alerts.model_copy(update={"enabled": True})}))
+    alerting = build_alerting(
+        settings.model_copy(update={"alerts": settings.alerts.model_copy(update={"enabled": True})})
+    )
     assert alerting is not None and alerting.notifier is not None
     store = alerting.store
-    alert = store.get_alert(args.id)
+    # The packet carries the battery's weekly capacity history from the saved state.
+    alert = alerting.with_history(store.get_alert(args.id))
     report = alerting.notifier.send("escalated", alert, store.transitions_of(alert.id))
     party = report.escalated_to or "?"
     store.escalate(alert.id, party, args.by, note=args.note or "")
-    print(f"#{alert.id} escaladée vers {party}: "
-          + ("envoyé" if report.ok else f"échec sur {', '.join(sorted(report.failed_channels))}"))
+    print(
+        f"#{alert.id} escaladée vers {party}: "
+        + ("envoyé" if report.ok else f"échec sur {', '.join(sorted(report.failed_channels))}")
+    )
     return 0 if report.ok else 1
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    """Notifications not delivered yet (pending) or given up (failed)."""
+    rows = [r for r in _store(args).outbox.rows() if r.status != "sent"]
+    if not rows:
+        print("Aucune notification en attente.")
+    for r in rows:
+        state = "en attente" if r.status == "pending" else "abandonnée"
+        channels = ", ".join(r.channels) if r.channels else "tous les canaux"
+        print(
+            f"alerte #{r.alert_id} {r.kind} — {state} après {r.attempts} essai(s), "
+            f"prochain essai {r.next_attempt_at:%d/%m %H:%M} UTC ({channels})"
+        )
+        if r.last_error:
+            print(f"    dernière erreur : {r.last_error}")
+    return 1 if any(r.status == "failed" for r in rows) else 0
 
 
 def cmd_forecast(args: argparse.Namespace) -> int:
@@ -119,8 +154,10 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     ]
     counts = forecast_by_term(estimates, DEFAULT_TERMS, args.threshold)
     names = {"before": "déjà passée", "after": "après l'année scolaire"}
-    print(f"Batteries passant sous {args.threshold:g} % par période "
-          f"({len(estimates)} batterie(s) suivie(s)) :")
+    print(
+        f"Batteries passant sous {args.threshold:g} % par période "
+        f"({len(estimates)} batterie(s) suivie(s)) :"
+    )
     order = ["before", *(t.name for t in DEFAULT_TERMS), "after"]
     for school in sorted(counts):
         parts = [f"{names.get(n, n)}: {counts[school][n]}" for n in order if n in counts[school]]
@@ -157,3 +194,5 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     f = acts.add_parser("forecast", help="batteries to replace per school and school term")
     f.add_argument("--threshold", type=float, default=60.0, help="health %% to forecast")
     f.set_defaults(func=cmd_forecast)
+    o = acts.add_parser("outbox", help="notifications not delivered yet, or given up")
+    o.set_defaults(func=cmd_outbox)

@@ -22,6 +22,13 @@ Per alert key (see `Finding.key`):
   later in the list) wins; a finding older than the last one seen for its key is
   ignored (late replays cannot rewind a key).
 
+Notifications: `process` returns them; with `outbox=True` each one is also written
+to the store's outbox in the transaction that changes the alert (open, resolve), so
+a crash or a mail outage cannot separate the change from its notification; a
+reminder changes nothing and is enqueued alone (a crash between that and saving
+the timers can repeat a reminder, never lose one). collector.notify.dispatch
+sends the outbox.
+
 The engine reads no clock. Its state lives in the store (`engine_state`), so the
 lifecycle survives restarts and collectors sharing a PostgreSQL database see the same
 timers. Two collectors racing to open a key get one alert (the store's unique index)
@@ -92,9 +99,19 @@ class Notification:
 
 
 class AlertEngine:
-    def __init__(self, store: AlertStore, policy: LifecyclePolicy | None = None) -> None:
+    """With `outbox=True`, every notification is also written to the store's outbox
+    in the transaction that makes the alert change (a reminder, which changes
+    nothing, in its own); a deliverer sends it from there."""
+
+    def __init__(
+        self, store: AlertStore, policy: LifecyclePolicy | None = None, *, outbox: bool = False
+    ) -> None:
         self._store = store
         self._policy = policy or LifecyclePolicy()
+        self._outbox = outbox
+
+    def _kind(self, kind: NotificationKind) -> NotificationKind | None:
+        return kind if self._outbox else None
 
     def process(self, findings: Sequence[Finding], now: datetime) -> list[Notification]:
         """Apply a batch of findings, then fire every timer expired by `now`."""
@@ -161,7 +178,9 @@ class AlertEngine:
             note += f" ; réouverte moins de {_human(timing.repeat_interval_s)} après sa résolution"
             alert = self._reopen(recent, finding, now, note)
         else:
-            alert, created = self._store.try_open_alert(finding, now, note)
+            alert, created = self._store.try_open_alert(
+                finding, now, note, notify=self._kind("opened")
+            )
             if created:
                 state.last_notified_at, state.last_notified_kind = now, "opened"
                 notifications.append(Notification("opened", alert, finding.evidence))
@@ -202,14 +221,21 @@ class AlertEngine:
         assert state.alert_id is not None and state.clear_since is not None
         note = f"condition absente depuis {_iso(state.clear_since)}"
         state.alert_open, state.clear_since = False, None
+        # Not when the technician's last news already says "resolved".
+        notify = state.last_notified_kind != "resolved"
         try:
             alert = self._store.resolve(
-                state.alert_id, "engine", note=note, evidence=finding.evidence, at=now
+                state.alert_id,
+                "engine",
+                note=note,
+                evidence=finding.evidence,
+                at=now,
+                notify=self._kind("resolved") if notify else None,
             )
         except InvalidTransition:
             return []  # resolved meanwhile, by a person or another collector
-        if state.last_notified_kind == "resolved":
-            return []  # the technician's last news already says "resolved"
+        if not notify:
+            return []
         state.last_notified_at, state.last_notified_kind = now, "resolved"
         return [Notification("resolved", alert, finding.evidence)]
 
@@ -232,6 +258,8 @@ class AlertEngine:
             return []
         state.last_notified_at, state.last_notified_kind = now, "reminder"
         state.due_at = _reminder_due(state, timing)
+        if self._outbox:
+            self._store.enqueue(alert.id, "reminder", now)
         return [Notification("reminder", alert, finding.evidence)]
 
 

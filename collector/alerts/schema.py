@@ -141,3 +141,27 @@ devices = sa.Table(
     # Small derived state the rules keep per device (e.g. the fade regression sums).
     sa.Column("derived", sa.JSON, nullable=False),
 )
+
+# Notifications to send, written in the same transaction as the alert change that
+# causes them (the transactional outbox): a crash or an SMTP outage between the
+# transition and the e-mail cannot lose the e-mail. `status` is pending, sent or
+# failed (gave up); a pending row is claimed by one collector until `claimed_until`.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "alert_id", sa.Integer, sa.ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("kind", sa.String(16), nullable=False),  # opened, resolved, reminder, ...
+    sa.Column("channels", sa.JSON),  # channels still to deliver; NULL: every planned one
+    sa.Column("status", sa.String(8), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("claimed_by", sa.String(64)),
+    sa.Column("claimed_until", UtcDateTime),
+    sa.Column("sent_at", UtcDateTime),
+    sa.Column("last_error", sa.Text),
+)
+sa.Index("ix_outbox_due", outbox.c.status, outbox.c.next_attempt_at)

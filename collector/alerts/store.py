@@ -23,7 +23,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, Row
 
 from collector.alerts import schema
+from collector.alerts.devices import DeviceStates
+from collector.alerts.feed import TransitionFeed
 from collector.alerts.model import Alert, Finding, Status, Transition
+from collector.alerts.outbox import Outbox, enqueue
 from collector.alerts.schema import alerts, devices, engine_state, transitions
 
 # Which status changes are legal; comments and escalations keep the status.
@@ -98,6 +101,9 @@ class AlertStore:
         )
         if self._dialect == "sqlite":
             sa.event.listen(self._engine, "connect", _sqlite_pragmas)
+        self.outbox = Outbox(self._engine)
+        self.device_states = DeviceStates(self._engine)
+        self.feed = TransitionFeed(self._engine)
 
     def close(self) -> None:
         self._engine.dispose()
@@ -114,9 +120,17 @@ class AlertStore:
         return self.try_open_alert(finding, at, note, by)[0]
 
     def try_open_alert(
-        self, finding: Finding, at: datetime, note: str = "", by: str = "engine"
+        self,
+        finding: Finding,
+        at: datetime,
+        note: str = "",
+        by: str = "engine",
+        *,
+        notify: str | None = None,
     ) -> tuple[Alert, bool]:
-        """(alert, True) when this call created it; (existing alert, False) otherwise."""
+        """(alert, True) when this call created it; (existing alert, False) otherwise.
+        With `notify`, a notification of that kind enters the outbox in the same
+        transaction as the new alert (none when the alert already existed)."""
         at = _now(at)
         values = {
             "key": finding.key, "rule": finding.rule, "subject": finding.subject,
@@ -136,6 +150,8 @@ class AlertStore:
                 self._record(
                     conn, Transition(alert_id, at, None, "open", by, note, finding.evidence)
                 )
+                if notify is not None:
+                    enqueue(conn, alert_id, notify, at)
                 return self._get(conn, alert_id), True
         except sa.exc.IntegrityError:
             existing = self.find_open(finding.key)
@@ -178,8 +194,10 @@ class AlertStore:
         note: str = "",
         evidence: Mapping[str, Any] | None = None,
         at: datetime | None = None,
+        notify: str | None = None,
     ) -> Alert:
-        """Change the alert's status and record the transition with its evidence."""
+        """Change the alert's status and record the transition with its evidence; with
+        `notify`, enqueue a notification of that kind in the same transaction."""
         at = _now(at)
         try:
             with self._engine.begin() as conn:
@@ -202,6 +220,8 @@ class AlertStore:
                         alert_id, at, current.status, to_status, by, note, dict(evidence or {})
                     ),
                 )
+                if notify is not None:
+                    enqueue(conn, alert_id, notify, at)
                 return self._get(conn, alert_id)
         except sa.exc.IntegrityError as exc:  # only a re-open can collide with another alert
             other = self.find_open(self.get_alert(alert_id).key)
@@ -223,8 +243,17 @@ class AlertStore:
         note: str = "",
         evidence: Mapping[str, Any] | None = None,
         at: datetime | None = None,
+        notify: str | None = None,
     ) -> Alert:
-        return self.transition(alert_id, "resolved", by, note=note, evidence=evidence, at=at)
+        return self.transition(
+            alert_id, "resolved", by, note=note, evidence=evidence, at=at, notify=notify
+        )
+
+    def enqueue(self, alert_id: int, kind: str, at: datetime) -> None:
+        """A notification without a status change (a reminder, an escalation)."""
+        with self._engine.begin() as conn:
+            self._get(conn, alert_id)  # a precise error for an unknown id
+            enqueue(conn, alert_id, kind, _now(at))
 
     def comment(self, alert_id: int, by: str, text: str, *, at: datetime | None = None) -> Alert:
         """A comment is a transition that keeps the status, so the history is one list."""

@@ -45,6 +45,10 @@ Channel = Literal[
 # The school's current open alerts, e.g. the alert store's query. It must already
 # reflect the event being sent.
 OpenAlertsSource = Callable[[str], Iterable[Alert]]
+# (UAI, device id) -> asset tag, consulted when the registry has none for the device:
+# the hook for an inventory kept elsewhere (e.g. the alert store's devices.asset_tag,
+# filled at enrolment).
+AssetTagSource = Callable[[str, str], str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +109,10 @@ class Notifier:
         settings: NotifySettings,
         open_alerts: OpenAlertsSource | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        asset_tags: AssetTagSource | None = None,
     ) -> None:
         self.registry = registry
+        self._asset_tags = asset_tags
         self.settings = settings
         self._book: OpenAlertBook | None = None
         if open_alerts is None:
@@ -115,6 +121,13 @@ class Notifier:
         self._open_alerts = open_alerts
         self._clock = clock
 
+    def asset_tag(self, uai: str, device: str | None) -> str | None:
+        """The registry's tag, else the `asset_tags` source's (None: unknown)."""
+        tag = self.registry.asset_tag(uai, device)
+        if tag is None and device is not None and self._asset_tags is not None:
+            tag = self._asset_tags(uai, device)
+        return tag
+
     def context(self, alert: Alert) -> AlertContext:
         the_route = route(alert, self.registry)
         school = self.registry.schools.get(alert.school)
@@ -122,7 +135,7 @@ class Notifier:
         return AlertContext(
             route=the_route,
             town=school.town if school else None,
-            asset_tag=self.registry.asset_tag(alert.school, alert.device),
+            asset_tag=self.asset_tag(alert.school, alert.device),
             dashboard_url=url,
         )
 
@@ -218,7 +231,7 @@ class Notifier:
 
     def _mqtt_sender(self, uai: str) -> tuple[str, Callable[[], str | None]]:
         topic = alert_topic(uai)
-        pairs = [(a, self.registry.asset_tag(a.school, a.device)) for a in self._open_alerts(uai)]
+        pairs = [(a, self.asset_tag(a.school, a.device)) for a in self._open_alerts(uai)]
         state = alert_topic_state(pairs)
         broker = self.settings.alert_topic
         return topic, lambda: channels.publish_retained(broker, topic, state)

@@ -48,9 +48,25 @@ class AlertTopicSettings(_Section):
     timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
 
 
+class OutboxSettings(_Section):
+    """Retries of the delivery outbox (collector.alerts.outbox): a notification that
+    failed on some channels is tried again on those only, after `retry_initial_s`,
+    doubling up to `retry_max_s`, at most `max_attempts` times in all (the defaults
+    keep trying for about a day). Retries run at the collector's sweeps."""
+
+    retry_initial_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+    retry_max_s: Annotated[float, Field(gt=0, le=86_400)] = 3600.0
+    max_attempts: Annotated[int, Field(ge=1, le=1000)] = 30
+    # A claimed row is this collector's for that long (then another may take it):
+    # longer than a whole delivery (every channel's timeout) takes.
+    lease_s: Annotated[float, Field(gt=0, le=86_400)] = 300.0
+    batch: Annotated[int, Field(ge=1, le=10_000)] = 100  # rows claimed at a time
+
+
 class NotifySettings(_Section):
     smtp: SmtpSettings = SmtpSettings()
     alert_topic: AlertTopicSettings = AlertTopicSettings()
+    outbox: OutboxSettings = OutboxSettings()
     webhook_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
     # Link printed in e-mails; `{device}` and `{school}` are replaced. Points to the
     # Grafana device dashboard of the deployment.

@@ -42,6 +42,12 @@ class Term:
     name: str
     start: date
     end: date
+    # Short name for time-series tags and dashboards, e.g. "2026-27 T2"; the name if empty.
+    code: str = ""
+
+    @property
+    def tag(self) -> str:
+        return self.code or self.name
 
     def __post_init__(self) -> None:
         if self.end < self.start:
@@ -71,12 +77,15 @@ DEFAULT_HOLIDAYS: tuple[DateRange, ...] = (
     DateRange(_d("2027-07-03"), _d("2027-08-31")),
 )
 
+# Codes T1..T4 number the periods between holidays (not the three "trimestres"):
+# they tag the `forecast` series (docs/alerts.md).
 DEFAULT_TERMS: tuple[Term, ...] = (
-    Term("2026-2027 P1 (rentrée-Toussaint)", _d("2026-09-01"), _d("2026-10-16")),
-    Term("2026-2027 P2 (Toussaint-Noël)", _d("2026-11-02"), _d("2026-12-18")),
-    Term("2026-2027 P3 (Noël-hiver)", _d("2027-01-04"), _d("2027-02-19")),  # end UNVERIFIED
+    Term("2026-2027 P1 (rentrée-Toussaint)", _d("2026-09-01"), _d("2026-10-16"), "2026-27 T1"),
+    Term("2026-2027 P2 (Toussaint-Noël)", _d("2026-11-02"), _d("2026-12-18"), "2026-27 T2"),
+    # end UNVERIFIED (the winter holiday's start)
+    Term("2026-2027 P3 (Noël-hiver)", _d("2027-01-04"), _d("2027-02-19"), "2026-27 T3"),
     # Spans the spring holiday, whose zone C dates are not known here (UNVERIFIED).
-    Term("2026-2027 P4 (hiver-été)", _d("2027-03-08"), _d("2027-07-02")),
+    Term("2026-2027 P4 (hiver-été)", _d("2027-03-08"), _d("2027-07-02"), "2026-27 T4"),
 )
 
 

@@ -130,7 +130,9 @@ class BatteryHot(RuleTiming):
     and for discharge up to 60 °C (Battery University BU-410 "Charging at High and
     Low Temperatures"; cell datasheets such as Panasonic NCR18650B); 50 °C at the
     pack sensor is past the charging limit with a margin for sensor placement, and
-    early enough to act before the discharge cut-off."""
+    early enough to act before the discharge cut-off. UNVERIFIED: 50 °C is this
+    project's choice, and the limits above were not re-checked against the cited
+    sources (docs/alerts.md, "Unverified values")."""
 
     min_duration_s: Seconds = 300
     clear_duration_s: Seconds = 600

@@ -1,7 +1,8 @@
 """What the rules remember about each device between samples.
 
 Small and constant-size per device (250,000 devices must fit well under 1 GB):
-slots dataclasses, no history, strings shared between devices where they repeat
+slots dataclasses, no per-sample history (the weekly capacity history is bounded
+and packed in bytes, see history.py), strings shared between devices where they repeat
 (`sys.intern` on battery models and access-point hashes).
 
 Order per sample, owned by the caller (the alert engine):
@@ -25,9 +26,11 @@ from collector.alerts.model import Finding
 from collector.contract import Battery, Sample, Wifi
 from collector.rules.config import Trust
 from collector.rules.forecast import FadeEstimator
+from collector.rules.history import add_point
 from collector.rules.trust import (
     CAPACITY_REASONS,
     COLLAPSE,
+    CYCLE_REASONS,
     DEFAULT_TRUST,
     battery_trust,
     health_of,
@@ -54,6 +57,7 @@ class BatteryState:
     zero_cycle_start_health_pct: float | None = None  # health when that streak began
     untrusted_samples: int = 0
     fade: FadeEstimator = field(default_factory=FadeEstimator)
+    history: bytes = b""  # weekly capacity points, packed (collector.rules.history)
 
     def update(self, battery: Battery, ts: datetime, trust: Trust = DEFAULT_TRUST) -> None:
         reasons = battery_trust(self, battery, trust)
@@ -69,6 +73,14 @@ class BatteryState:
             self.fade.add(ts, health)
             self.last_health_pct = health
             self.last_ts = ts
+            self.history = add_point(
+                self.history,
+                ts,
+                full_capacity_mwh=battery.full_capacity_mwh,
+                design_capacity_mwh=battery.design_capacity_mwh,
+                health_pct=health,
+                cycle_count=None if CYCLE_REASONS.intersection(reasons) else battery.cycle_count,
+            )
         self._update_cycles(battery.cycle_count, health)
         if battery.model is not None:
             self.model = _intern(battery.model)

@@ -125,3 +125,24 @@ def test_a_restarted_collector_still_finds_laptops_that_went_silent(tmp_path: Pa
     restarted.sweep(monday + timedelta(days=4, hours=9))  # Friday evening
     alerts = [(a.device, a.rule) for a in store.list_alerts(school=SCHOOL)]
     assert alerts == [("dev-quiet", "device_silent")]
+
+
+def test_outbox_lists_what_was_not_delivered(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'alerts.sqlite3'}"
+    _fill(url)
+    store = AlertStore(url)
+    assert _lordi(url, "outbox").stdout == "Aucune notification en attente.\n"
+    store.enqueue(1, "opened", datetime(2026, 11, 30, 8, 0, tzinfo=UTC))
+    [row] = store.outbox.claim(datetime(2026, 11, 30, 8, 0, tzinfo=UTC))
+    store.outbox.retry(
+        row.id, ["email_level1"], "email_level1: Connection error",
+        datetime(2026, 11, 30, 8, 1, tzinfo=UTC),
+    )  # fmt: skip
+    store.close()
+    out = _lordi(url, "outbox")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "alerte #1 opened — en attente après 1 essai(s), prochain essai 30/11 08:01 UTC "
+        "(email_level1)",
+        "    dernière erreur : email_level1: Connection error",
+    ]

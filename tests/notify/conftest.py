@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,13 +59,14 @@ def _smtp_ready(port: int) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def smtp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpServer]:
-    """`python -m aiosmtpd` with its Maildir handler: a real SMTP server process."""
-    root = tmp_path_factory.mktemp("smtp")
+@contextmanager
+def running_smtp(root: Path, port: int | None = None) -> Iterator[SmtpServer]:
+    """`python -m aiosmtpd` with its Maildir handler: a real SMTP server process on
+    `port` (a free one by default), stopped on exit."""
+    root.mkdir(parents=True, exist_ok=True)
     maildir = root / "Maildir"
-    port = free_port()
-    log = (root / "aiosmtpd.log").open("wb")
+    port = port or free_port()
+    log = (root / "aiosmtpd.log").open("ab")
     cmd = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}"]
     cmd += ["-c", "aiosmtpd.handlers.Mailbox", str(maildir)]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
@@ -79,6 +81,12 @@ def smtp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpServer
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def smtp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpServer]:
+    with running_smtp(tmp_path_factory.mktemp("smtp")) as server:
+        yield server
 
 
 @dataclass

@@ -39,8 +39,9 @@ def test_a_worn_battery_reaches_the_technicians_mailbox_within_2_s(
     try:
         assert collector.connected.wait(10)
         healthy = minimal_sample(recent(10), health=61.0)  # worn, not yet to replace
-        publish(stack, f"lordi/v1/{SCHOOL}/{DEVICE}/telemetry",
-                [envelope(SCHOOL, DEVICE, [healthy])])
+        publish(
+            stack, f"lordi/v1/{SCHOOL}/{DEVICE}/telemetry", [envelope(SCHOOL, DEVICE, [healthy])]
+        )
         assert wait_stored(stack, SCHOOL, 1) >= 1
         smtp_server.wait_for(2, timeout_s=1.0)  # 61 %: a "watch" alert and its e-mail
         smtp_server.clear()

@@ -1,5 +1,5 @@
-"""A delivery that fails on one channel is retried at the next sweep, and only on
-that channel (real HTTP server answering 500, then 200)."""
+"""A delivery that fails on one channel stays in the outbox and is retried at the
+next sweep, on that channel only (real HTTP server answering 500, then 200)."""
 
 from __future__ import annotations
 
@@ -31,13 +31,18 @@ def test_failed_webhook_is_retried_at_the_next_sweep(
     sample = Sample.model_validate_json(json.dumps(minimal_sample(recent(5), health=50.0)))
     now = datetime.now(UTC)
     alerting.on_samples([("0340001A", "dev-0340001A-0002", sample)], now)
-    assert [(kind, ch) for kind, _, ch, _ in alerting.retries] == [
-        ("opened", frozenset({"webhook_helpdesk"}))
-    ]
+    [row] = store.outbox.rows()
+    assert (row.kind, row.status, row.channels, row.attempts) == (
+        "opened", "pending", ("webhook_helpdesk",), 1
+    )  # fmt: skip
+    assert row.last_error is not None and "webhook_helpdesk" in row.last_error
     first = len(webhook_server.requests)
     webhook_server.status = 200
+    alerting.sweep(now + timedelta(seconds=30))  # before the backoff: not retried yet
+    assert len(webhook_server.requests) == first
     alerting.sweep(now + timedelta(minutes=5))
-    assert alerting.retries == []
+    [row] = store.outbox.rows()
+    assert (row.status, row.attempts) == ("sent", 1)
     retried = webhook_server.requests[first:]
     assert [r["path"] for r in retried] == ["/helpdesk?token=tok-123"]
     assert retried[0]["json"]["event"] == "opened"

@@ -7,6 +7,7 @@ import tracemalloc
 from datetime import timedelta
 
 from collector.rules import DeviceState, RulesConfig, build_rules
+from collector.rules.history import HISTORY_WEEKS, add_point
 from tests.rules.factory import SCHOOL, T0, battery, sample, wifi
 
 DEVICES = 10_000
@@ -47,3 +48,29 @@ def test_state_per_device_is_small() -> None:
     assert len(states) == DEVICES
     assert states[-1].batteries["BAT0"].fade.n == 3
     assert 200 < per_device < BUDGET_BYTES_PER_DEVICE
+
+
+def test_a_full_capacity_history_stays_within_budget() -> None:
+    """Half a year of weekly capacity points on every battery (the worst case)."""
+    states = _fleet()
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for st in states:
+        bat = st.batteries["BAT0"]
+        for week in range(HISTORY_WEEKS):
+            bat.history = add_point(
+                bat.history,
+                T0 + timedelta(weeks=week),
+                full_capacity_mwh=45_000.0 - week,
+                design_capacity_mwh=50_000.0,
+                health_pct=90.0 - week / 10,
+                cycle_count=100 + week,
+            )
+    gc.collect()
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    added = sum(s.size_diff for s in after.compare_to(before, "filename")) / DEVICES
+    print(f"\nfull capacity history: {added:.0f} more bytes per device")
+    assert len(states[0].batteries["BAT0"].history) == 18 * HISTORY_WEEKS
+    assert added < 600  # packed points, not 26 dicts

@@ -1,0 +1,155 @@
+"""The delivery outbox: notifications stored with the alert change that causes them.
+
+`enqueue(conn, ...)` runs inside the store's transaction that opens, resolves or
+re-opens the alert, so the notification exists exactly when the change does. A
+deliverer then `claim`s due rows, sends them and marks each one `sent`, or
+`retry`s it later with only the channels that failed, or gives up (`failed`).
+
+Several collectors on one PostgreSQL database: `claim` selects due rows with
+`FOR UPDATE SKIP LOCKED` and leases them (`claimed_by`, `claimed_until`) in one
+short transaction, so two collectors never take the same row, and a collector that
+dies mid-delivery leaves its rows to the others once the lease expires (the e-mail
+may then go out twice: at-least-once is the guarantee past a crash *during* a send).
+SQLite serialises writers, so there a single collector is assumed.
+
+Times are the caller's `now` (the collector's clock), like everything in the engine.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from collector.alerts.schema import outbox
+
+OutboxStatus = Literal["pending", "sent", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    alert_id: int
+    kind: str
+    channels: tuple[str, ...] | None  # None: every channel the notifier plans
+    status: OutboxStatus
+    created_at: datetime
+    next_attempt_at: datetime
+    attempts: int
+    sent_at: datetime | None = None
+    last_error: str | None = None
+
+
+def enqueue(
+    conn: Connection,
+    alert_id: int,
+    kind: str,
+    at: datetime,
+    channels: Collection[str] | None = None,
+) -> None:
+    """Add a pending notification, inside the caller's transaction."""
+    conn.execute(
+        outbox.insert().values(
+            alert_id=alert_id,
+            kind=kind,
+            channels=None if channels is None else sorted(channels),
+            status="pending",
+            created_at=at,
+            next_attempt_at=at,
+            attempts=0,
+        )
+    )
+
+
+def _to_row(row: sa.Row[Any]) -> OutboxRow:
+    m = row._mapping
+    channels = m["channels"]
+    return OutboxRow(
+        id=m["id"],
+        alert_id=m["alert_id"],
+        kind=m["kind"],
+        channels=None if channels is None else tuple(channels),
+        status=m["status"],
+        created_at=m["created_at"],
+        next_attempt_at=m["next_attempt_at"],
+        attempts=m["attempts"],
+        sent_at=m["sent_at"],
+        last_error=m["last_error"],
+    )
+
+
+class Outbox:
+    """The outbox table of one alert store; `owner` names this collector's claims."""
+
+    def __init__(self, engine: Engine, owner: str | None = None) -> None:
+        self._engine = engine
+        self.owner = owner or uuid.uuid4().hex[:16]
+
+    def claim(self, now: datetime, limit: int = 100, lease_s: float = 300.0) -> list[OutboxRow]:
+        """Take up to `limit` due rows (oldest first) for `lease_s` seconds."""
+        free = sa.or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until <= now)
+        due = (
+            sa.select(outbox.c.id)
+            .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now, free)
+            .order_by(outbox.c.next_attempt_at, outbox.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite renders nothing
+        )
+        with self._engine.begin() as conn:
+            ids = list(conn.execute(due).scalars())
+            if not ids:
+                return []
+            lease = {"claimed_by": self.owner, "claimed_until": now + timedelta(seconds=lease_s)}
+            conn.execute(outbox.update().where(outbox.c.id.in_(ids)).values(lease))
+            rows = conn.execute(
+                outbox.select().where(outbox.c.id.in_(ids)).order_by(outbox.c.id)
+            ).all()
+        return [_to_row(r) for r in rows]
+
+    def mark_sent(self, row_id: int, now: datetime) -> bool:
+        """The row was delivered on every channel; False if our lease was lost."""
+        return self._finish(row_id, {"status": "sent", "sent_at": now, "last_error": None})
+
+    def retry(
+        self,
+        row_id: int,
+        channels: Collection[str],
+        error: str,
+        next_attempt_at: datetime,
+        give_up: bool = False,
+    ) -> bool:
+        """Some channels failed: try those again at `next_attempt_at`, or give up."""
+        values: dict[str, Any] = {
+            "channels": sorted(channels),
+            "last_error": error[:2000],
+            "attempts": outbox.c.attempts + 1,
+            "next_attempt_at": next_attempt_at,
+        }
+        if give_up:
+            values["status"] = "failed"
+        return self._finish(row_id, values)
+
+    def _finish(self, row_id: int, values: dict[str, Any]) -> bool:
+        values = {**values, "claimed_by": None, "claimed_until": None}
+        query = outbox.update().where(
+            outbox.c.id == row_id, outbox.c.claimed_by == self.owner, outbox.c.status == "pending"
+        )
+        with self._engine.begin() as conn:
+            return conn.execute(query.values(values)).rowcount == 1
+
+    def rows(self, status: OutboxStatus | None = None) -> list[OutboxRow]:
+        query = outbox.select().order_by(outbox.c.id)
+        if status is not None:
+            query = query.where(outbox.c.status == status)
+        with self._engine.connect() as conn:
+            return [_to_row(r) for r in conn.execute(query)]
+
+    def pending_count(self) -> int:
+        query = sa.select(sa.func.count()).where(outbox.c.status == "pending")
+        with self._engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())

@@ -1,0 +1,107 @@
+"""Delivering the outbox: claim due notifications, send them, record the outcome.
+
+One pass (`deliver_due(now)`) claims up to `OutboxSettings.batch` due rows, sends
+each with the `Notifier` (restricted to the channels still owed), then marks the
+row sent, or schedules the failed channels again with exponential backoff, or gives
+up after `max_attempts`. The alert is read back from the store at sending time, so
+a late e-mail shows the alert as it is now. `enrich` may add to the alert before it
+is rendered (the collector adds the battery's capacity history from device state).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import cast
+
+from collector.alerts.model import Alert
+from collector.alerts.outbox import OutboxRow
+from collector.alerts.store import AlertNotFound, AlertStore
+from collector.notify.deliver import Channel, Notifier
+from collector.notify.payload import NotificationKind
+from collector.notify.settings import OutboxSettings
+
+log = logging.getLogger(__name__)
+
+Enrich = Callable[[Alert], Alert]
+
+
+@dataclass(slots=True)
+class PassResult:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0  # given up
+
+    def __iadd__(self, other: PassResult) -> PassResult:
+        self.sent += other.sent
+        self.retried += other.retried
+        self.failed += other.failed
+        return self
+
+
+def backoff_s(attempts: int, settings: OutboxSettings) -> float:
+    """Delay before the next try after `attempts` failed ones (1, 2, ...)."""
+    return float(min(settings.retry_initial_s * 2 ** max(attempts - 1, 0), settings.retry_max_s))
+
+
+def notification_kind(kind: str) -> NotificationKind:
+    # A reminder of an unacknowledged alert goes out as the "opened" message again.
+    return "opened" if kind == "reminder" else cast(NotificationKind, kind)
+
+
+class OutboxDeliverer:
+    def __init__(
+        self,
+        store: AlertStore,
+        notifier: Notifier,
+        settings: OutboxSettings | None = None,
+        enrich: Enrich | None = None,
+    ) -> None:
+        self.store = store
+        self.notifier = notifier
+        self.settings = settings or notifier.settings.outbox
+        self._enrich = enrich
+
+    def deliver_due(self, now: datetime) -> PassResult:
+        """Send every due row, batch after batch, until none is left."""
+        total = PassResult()
+        while True:
+            rows = self.store.outbox.claim(now, self.settings.batch, self.settings.lease_s)
+            for row in rows:
+                total += self._deliver(row, now)
+            if len(rows) < self.settings.batch:
+                return total
+
+    def _deliver(self, row: OutboxRow, now: datetime) -> PassResult:
+        try:
+            alert = self.store.get_alert(row.alert_id)
+        except AlertNotFound:  # deleted by hand: nothing left to say
+            self.store.outbox.retry(row.id, (), "alert deleted", now, give_up=True)
+            return PassResult(failed=1)
+        if self._enrich is not None:
+            alert = self._enrich(alert)
+        only = None if row.channels is None else cast(set[Channel], set(row.channels))
+        kind = notification_kind(row.kind)
+        report = self.notifier.send(kind, alert, self.store.transitions_of(alert.id), only=only)
+        if report.ok:
+            self.store.outbox.mark_sent(row.id, now)
+            return PassResult(sent=1)
+        failed = sorted(report.failed_channels)
+        error = "; ".join(f"{r.channel}: {r.error}" for r in report.results if not r.ok)
+        attempts = row.attempts + 1
+        give_up = attempts >= self.settings.max_attempts
+        retry_at = now + timedelta(seconds=backoff_s(attempts, self.settings))
+        self.store.outbox.retry(row.id, failed, error, retry_at, give_up=give_up)
+        if give_up:
+            log.error(
+                "alert %s %s: giving up on %s after %d attempts",
+                alert.id, row.kind, ", ".join(failed), attempts,
+            )  # fmt: skip
+            return PassResult(failed=1)
+        log.warning(
+            "alert %s %s: delivery failed on %s; retry at %s",
+            alert.id, row.kind, ", ".join(failed), retry_at.isoformat(timespec="seconds"),
+        )  # fmt: skip
+        return PassResult(retried=1)

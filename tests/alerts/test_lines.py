@@ -1,0 +1,117 @@
+"""Alert status changes and forecast counts as line protocol for Grafana
+(`Alerting.take_lines`), on SQLite and the real PostgreSQL server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from collector.alerting import Alerting
+from collector.alerts.feed import StatusChange
+from collector.alerts.series import alert_line, forecast_lines
+from collector.rules import DeviceState, RulesConfig
+from collector.rules.calendar import DEFAULT_TERMS
+from collector.rules.rollup import devices_by_term
+from tests.alerts.helpers import Database
+from tests.rules.factory import T0, battery, sample, step
+
+SCHOOL, DEVICE = "0341234A", "dev-1"
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def test_open_and_resolve_become_points_once(db: Database) -> None:
+    alerting = Alerting(RulesConfig(), db())
+    alerting.on_samples([(SCHOOL, DEVICE, sample(T0, [battery(50.0)]))], T0)
+    later = T0 + timedelta(minutes=5)
+    alerting.on_samples([(SCHOOL, DEVICE, sample(later, [battery(85.0)]))], later)
+    alerting.sweep(later + timedelta(hours=1))  # clear for an hour: resolved
+    tags = f"category=hardware,device={DEVICE},rule=battery_replace,school={SCHOOL}"
+    assert alerting.take_lines() == [
+        f"alert,{tags},severity=warning open=1i,alert_id=1i {_ms(T0)}",
+        f"alert,{tags},severity=warning open=0i,alert_id=1i {_ms(later + timedelta(hours=1))}",
+    ]
+    assert alerting.take_lines() == []  # drained
+
+
+def test_changes_made_by_people_count_and_comments_do_not(db: Database) -> None:
+    alerting = Alerting(RulesConfig(), db())
+    alerting.on_samples([(SCHOOL, DEVICE, sample(T0, [battery(50.0)]))], T0)
+    assert len(alerting.take_lines()) == 1
+    store = alerting.store
+    store.acknowledge(1, "Mme Martin", at=T0 + timedelta(minutes=1))
+    store.comment(1, "Mme Martin", "batterie commandée", at=T0 + timedelta(minutes=2))
+    assert alerting.take_lines() == []
+    store.resolve(1, "Mme Martin", at=T0 + timedelta(days=2))  # from the worklist
+    [line] = alerting.take_lines()
+    assert line.endswith(f" open=0i,alert_id=1i {_ms(T0 + timedelta(days=2))}")
+
+
+def test_network_alerts_have_no_device_tag_and_tags_are_escaped() -> None:
+    change = StatusChange(
+        transition_id=7, alert_id=3, at=T0, opened=True, school="0341234A", device=None,
+        rule="wifi_ap_fault", category="network", severity="critical",
+    )  # fmt: skip
+    assert alert_line(change) == (
+        "alert,category=network,rule=wifi_ap_fault,school=0341234A,severity=critical "
+        f"open=1i,alert_id=3i {_ms(T0)}"
+    )
+    lines = forecast_lines({"03 41,=A": {"2026-27 T2": [3, 1]}}, T0)
+    assert lines == [
+        rf"forecast,school=03\ 41\,\=A,term=2026-27\ T2 devices_below_80=3i,devices_below_60=1i {_ms(T0)}"
+    ]
+
+
+def _fading(device: str, school: str, start_pct: float, slope_per_day: float) -> DeviceState:
+    st = DeviceState(device=device, school=school)
+    for day in range(35):
+        step(st, sample(T0 + timedelta(days=day), [battery(start_pct + slope_per_day * day)]))
+    return st
+
+
+def test_devices_counted_in_the_term_of_their_first_crossing() -> None:
+    states = [
+        # 80 % on day 50 (22 Dec, Christmas holiday: counts with the term after it);
+        # 60 % on day 250 (July 2027, after the last term: not counted).
+        _fading("dev-a", "0341234A", 85.0, -0.1),
+        # 80 % on day -50 (13 Sep, term 1); 60 % on day 150 (1 Apr 2027, term 4).
+        _fading("dev-b", "0341234A", 75.0, -0.1),
+        _fading("dev-c", "0340001A", 90.0, 0.0),  # a flat estimate: listed, no crossing
+        DeviceState(device="dev-d", school="0310003C"),  # no estimate: school not listed
+    ]
+    counts = devices_by_term(states, DEFAULT_TERMS)
+    assert counts == {
+        "0341234A": {
+            "2026-27 T1": [1, 0], "2026-27 T2": [0, 0], "2026-27 T3": [1, 0],
+            "2026-27 T4": [0, 1],
+        },
+        "0340001A": {"2026-27 T1": [0, 0], "2026-27 T2": [0, 0], "2026-27 T3": [0, 0],
+                     "2026-27 T4": [0, 0]},
+    }  # fmt: skip
+
+
+def test_forecast_points_at_most_once_per_forecast_interval(db: Database) -> None:
+    alerting = Alerting(RulesConfig(), db(), sweep_interval_s=60, forecast_interval_s=3600)
+    for day in range(35):
+        ts = T0 + timedelta(days=day)
+        alerting.on_samples([(SCHOOL, DEVICE, sample(ts, [battery(85.0 - 0.1 * day)]))], ts)
+    alerting.take_lines()
+    now = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
+    alerting.sweep(now)
+    alerting.sweep(now + timedelta(minutes=5))  # a sweep, but within the hour
+    lines = alerting.take_lines()
+    assert lines == [
+        f"forecast,school={SCHOOL},term=2026-27\\ T{n} "
+        f"devices_below_80={int(n == 3)}i,devices_below_60=0i {_ms(now)}"
+        for n in (1, 2, 3, 4)
+    ]
+    alerting.sweep(now + timedelta(hours=1))
+    assert len(alerting.take_lines()) == 4
+
+
+def test_tick_sweeps_only_when_the_interval_has_passed(db: Database) -> None:
+    alerting = Alerting(RulesConfig(), db(), sweep_interval_s=300)
+    assert alerting.tick(T0)  # never swept yet
+    assert not alerting.tick(T0 + timedelta(seconds=299))
+    assert alerting.tick(T0 + timedelta(seconds=300))
