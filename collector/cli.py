@@ -18,6 +18,8 @@ from collector.config import CollectorSettings, ConfigError, load_settings
 from collector.contract import Envelope
 from collector.validate import MessageRejected, check_message
 
+log = logging.getLogger(__name__)
+
 SCHEMA_FILE = Path(__file__).resolve().parent / "schema" / "telemetry-v1.schema.json"
 
 
@@ -59,6 +61,16 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fresh_asset_tag(registry: Path, uai: str, device: str | None) -> str | None:
+    from collector.notify.registry import load_registry  # noqa: PLC0415
+
+    try:
+        return load_registry(registry).asset_tag(uai, device)
+    except Exception as exc:  # a registry being edited must not stop a notification
+        log.warning("asset tag of %s/%s unknown: registry unreadable (%s)", uai, device, exc)
+        return None
+
+
 def build_alerting(settings: CollectorSettings) -> Alerting | None:
     """The rules, alert store and notifier, when `[alerts] enabled = true`."""
     cfg = settings.alerts
@@ -77,6 +89,9 @@ def build_alerting(settings: CollectorSettings) -> Alerting | None:
         open_alerts=lambda uai: [
             a for a in store.list_alerts(school=uai) if a.status != "resolved"
         ],
+        # A laptop enrolled (`lordi provision device --asset-tag`) after this collector
+        # started: read the registry again, only when a notification needs the tag.
+        asset_tags=lambda uai, device: _fresh_asset_tag(cfg.registry, uai, device),
     )
     alerting = Alerting(cfg.rules, store, notifier, cfg.sweep_interval_s)
     alerting.restore()
