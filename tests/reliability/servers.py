@@ -1,0 +1,375 @@
+"""Processes the fault tests start, kill and restart: the collector as its own
+process, a private PostgreSQL cluster, and a publisher that keeps sending telemetry
+through broker restarts. Each one is stopped by the test that started it (by PID)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+
+from lordi import vm
+from lordi.stack import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+_STATS = re.compile(rb"stats (\{[^\n]*\})")
+
+
+# -- what the store holds ---------------------------------------------------------------
+
+
+def stored_timestamps(vm_url: str, school: str) -> dict[str, list[int]]:
+    """device -> timestamps (ms) of its `device_report` points, as VictoriaMetrics exports them."""
+    vm.force_flush(vm_url)
+    out: dict[str, list[int]] = {}
+    for row in vm.export(vm_url, f'device_report{{school="{school}"}}'):
+        out.setdefault(row["metric"]["device"], []).extend(row["timestamps"])
+    return out
+
+
+def stored_total(vm_url: str, school: str) -> int:
+    return sum(len(t) for t in stored_timestamps(vm_url, school).values())
+
+
+def wait_until(pred: Callable[[], bool], timeout_s: float, step_s: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step_s)
+    return pred()
+
+
+def wait_stored_total(vm_url: str, school: str, expected: int, timeout_s: float) -> int:
+    n = [0]
+
+    def enough() -> bool:
+        n[0] = stored_total(vm_url, school)
+        return n[0] >= expected
+
+    wait_until(enough, timeout_s, 0.5)
+    return n[0]
+
+
+def duplicates(stamps: dict[str, list[int]]) -> int:
+    return sum(len(t) - len(set(t)) for t in stamps.values())
+
+
+# -- the collector as a process ----------------------------------------------------------
+
+
+def write_collector_config(
+    path: Path, more: dict[str, dict[str, Any]] | None = None, **sections: dict[str, Any]
+) -> Path:
+    """A collector TOML file from {section: {key: value}} (values: str, int, float, bool);
+    `more` for dotted sections such as "alerts.notify.smtp"."""
+    sections = {**sections, **(more or {})}
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int | float):
+            return repr(v)
+        return json.dumps(str(v))  # a TOML basic string is a JSON string
+
+    lines: list[str] = []
+    for section, keys in sections.items():
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {value(v)}" for k, v in keys.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@dataclass
+class CollectorProcess:
+    """`lordi-collector run --config FILE` (the console script's `collector.cli:main`)."""
+
+    config: Path
+    log: Path
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    def start(self) -> None:
+        self._offset = self.log.stat().st_size if self.log.exists() else 0
+        env = {**os.environ, "PYTHONPATH": str(REPO), **self.env}
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "collector.cli",
+                    "run",
+                    "--config",
+                    str(self.config),
+                    "--stats-interval",
+                    "1",
+                ],
+                cwd=REPO,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        self.starts += 1
+
+    def this_run(self) -> bytes:
+        """What the current process wrote to the log so far."""
+        return self.log.read_bytes()[self._offset :]
+
+    def wait_subscribed(self, timeout_s: float = 60) -> bool:
+        return wait_until(lambda: b"subscribed to" in self.this_run(), timeout_s, 0.1)
+
+    def last_stats(self) -> dict[str, int]:
+        found = _STATS.findall(self.this_run())
+        return dict(json.loads(found[-1])) if found else {}
+
+    def signal(self, sig: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.signal(signal.SIGCONT)  # a paused process must die too
+            self.signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self, timeout_s: float = 30) -> int | None:
+        """SIGTERM (a clean stop), SIGKILL if it does not stop in time."""
+        if self.proc is None:
+            return None
+        self.signal(signal.SIGCONT)
+        self.signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            return None
+
+
+# -- a publisher that outlives broker restarts ------------------------------------------------
+
+
+def sample_at(ts: datetime, health: float = 80.0) -> dict[str, Any]:
+    return {
+        "ts": ts.isoformat().replace("+00:00", "Z"),
+        "os": {"platform": "linux"},
+        "batteries": [
+            {"name": "BAT0", "present": True, "status": "discharging", "health_pct": health}
+        ],
+    }
+
+
+def envelope(school: str, device: str, samples: list[dict[str, Any]]) -> bytes:
+    doc = {
+        "schema": 1,
+        "device": device,
+        "school": school,
+        "agent_version": "rel-test",
+        "samples": samples,
+    }
+    return json.dumps(doc).encode()
+
+
+class SteadyPublisher:
+    """Publishes QoS 1 telemetry at a steady pace from a thread, like a fleet would:
+    `devices` devices, `per_message` samples per message, every sample a distinct
+    timestamp. A message counts as sent only once the broker acknowledged it; one that
+    was not (broker down, connection lost) is sent again, as an agent's spool does."""
+
+    def __init__(
+        self,
+        port: int,
+        school: str,
+        *,
+        devices: int = 5,
+        per_message: int = 5,
+        interval_s: float = 0.02,
+        start: datetime | None = None,
+    ) -> None:
+        self.school, self.devices, self.per_message = school, devices, per_message
+        self.interval_s = interval_s
+        self.start_ts = start or (datetime.now(UTC) - timedelta(days=2)).replace(microsecond=0)
+        self.sent_samples = 0
+        self.sent_messages = 0
+        self.resent = 0
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"steady-{school}", protocol=mqtt.MQTTv5
+        )
+        client.on_connect = lambda c, u, f, r, p: self._connected.set()
+        client.on_disconnect = lambda c, u, f, r, p: self._connected.clear()
+        client.reconnect_delay_set(min_delay=1, max_delay=2)
+        self._client = client
+        self._port = port
+        self._thread = threading.Thread(target=self._run, name="steady-publisher", daemon=True)
+
+    def begin(self) -> None:
+        self._client.connect_async("127.0.0.1", self._port)
+        self._client.loop_start()
+        self._thread.start()
+
+    def _message(self, n: int) -> bytes:
+        device = f"dev-{n % self.devices}"
+        first = (n // self.devices) * self.per_message
+        samples = [
+            sample_at(self.start_ts + timedelta(seconds=first + k)) for k in range(self.per_message)
+        ]
+        return envelope(self.school, device, samples)
+
+    def _send(self, payload: bytes) -> None:
+        topic_device = json.loads(payload)["device"]
+        topic = f"lordi/v1/{self.school}/{topic_device}/telemetry"
+        while not self._stop.is_set():
+            if not self._connected.wait(0.5):
+                continue
+            info = self._client.publish(topic, payload, qos=1)
+            if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                with contextlib.suppress(RuntimeError, ValueError):
+                    info.wait_for_publish(10)
+                if info.is_published():
+                    return
+            self.resent += 1
+            time.sleep(0.2)
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            self._send(self._message(n))
+            if self._stop.is_set():
+                break
+            n += 1
+            self.sent_messages = n
+            self.sent_samples = n * self.per_message
+            time.sleep(self.interval_s)
+
+    def finish(self, timeout_s: float = 30) -> None:
+        """Stop after the message in hand was acknowledged (or the time ran out)."""
+        self._stop.set()
+        self._thread.join(timeout_s)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+# -- a private PostgreSQL cluster -------------------------------------------------------------
+
+
+def postgres_bin() -> Path:
+    """The newest installed PostgreSQL server's bin folder (Debian layout)."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
+    if not found:
+        which = shutil.which("initdb")
+        if which is None:
+            raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) not found")
+        return Path(which).parent
+    return found[-1].parent
+
+
+class PostgresCluster:
+    """initdb + pg_ctl in a temporary folder, on a free loopback port, trust auth.
+    As root, the server runs as the `postgres` account (initdb refuses root)."""
+
+    def __init__(self) -> None:
+        self.bin = postgres_bin()
+        self.root = Path(tempfile.mkdtemp(prefix="lordi-pg-"))
+        self.data = self.root / "data"
+        self.port = free_port()
+        self.log = self.root / "postgres.log"
+        self._user = None
+        if os.geteuid() == 0:
+            name = "postgres" if _user_exists("postgres") else "nobody"
+            self._user = name
+            entry = pwd.getpwnam(name)
+            os.chown(self.root, entry.pw_uid, entry.pw_gid)
+        self.root.chmod(0o755)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *argv: str, timeout_s: float = 120) -> None:
+        cmd = [str(self.bin / argv[0]), *argv[1:]]
+        if self._user is not None:
+            cmd = ["runuser", "-u", self._user, "--", *cmd]
+        done = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            cwd=self.root,
+        )
+        if done.returncode != 0:
+            tail = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+            raise RuntimeError(f"{argv[0]} failed: {done.stdout}{done.stderr}\n{tail}")
+
+    def init(self) -> None:
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
+
+    def start(self) -> None:
+        opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root}"
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            opts,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
+
+    def destroy(self) -> None:
+        try:
+            self.stop("immediate")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
