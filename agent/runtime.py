@@ -73,6 +73,7 @@ class Agent:
         now = self.clock()
         reading = self.provider.read()
         self.last_reading = reading
+        dropped = self.spool.take_dropped()
         self.wifi.observe(reading.wifi, now.timestamp())
         sample = build_sample(
             reading,
@@ -81,10 +82,13 @@ class Agent:
             wifi_summary=self.wifi.summary(),
             agent_health={
                 "spool_pending": self.spool.pending(),
-                "spool_dropped": self.spool.take_dropped(),
+                "spool_dropped": dropped,
             },
         )
-        self.spool.put(json.dumps(sample, separators=(",", ":")), now.timestamp())
+        if not self.spool.put(json.dumps(sample, separators=(",", ":")), now.timestamp()):
+            # Not spooled (full disk): the put counted this sample as dropped; the
+            # count it carried goes back too, to travel with the next one.
+            self.spool.add_dropped(dropped)
         return sample
 
     def pump(self) -> None:

@@ -6,10 +6,18 @@ never corrupts the file (with synchronous=NORMAL it may lose the last few
 commits, which is the price of not waking the disk on every sample). Samples are
 sent oldest first, in batches bounded in count and bytes. The spool is bounded by
 age and size; what had to be dropped is counted and reported in the next sample.
+
+A full disk (SQLITE_FULL) or a failing one never stops the agent: a sample that
+cannot be written is counted as dropped (in memory, since the disk cannot take
+the counter either) and reported like the others; an acknowledgement that cannot
+be recorded leaves the samples spooled, to be sent again (the store keeps one
+point per series and timestamp, so a resend is not a duplicate).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -20,6 +28,8 @@ CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL 
                                   body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +51,44 @@ class Spool:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._unsaved_drops = 0  # drops the disk could not record (full disk)
+        self._failing = False
 
     def put(self, body: str, ts: float) -> int:
+        """The sample's id, or 0 when the disk refused it (then it counts as dropped)."""
         with self._lock:
-            cur = self._db.execute("INSERT INTO spool (ts, body) VALUES (?, ?)", (ts, body))
-            self._enforce_limits(ts)
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                cur = self._db.execute("INSERT INTO spool (ts, body) VALUES (?, ?)", (ts, body))
+                self._enforce_limits(ts)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                self._unsaved_drops += 1
+                self._disk_failed("sample not spooled", exc)
+                return 0
+            self._disk_ok()
             return int(cur.lastrowid or 0)
+
+    def add_dropped(self, count: int) -> None:
+        """Count `count` more samples as dropped (e.g. a drop count taken for a
+        sample that could not be spooled, so it is reported with the next one)."""
+        with self._lock:
+            self._unsaved_drops += count
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(sqlite3.Error):  # no transaction left open
+            self._db.execute("ROLLBACK")
+
+    def _disk_failed(self, what: str, exc: sqlite3.Error) -> None:
+        if not self._failing:  # once per episode, not every 30 s
+            log.error("spool write failed (%s): %s; counting what is lost", what, exc)
+        self._failing = True
+
+    def _disk_ok(self) -> None:
+        if self._failing:
+            log.warning("spool writes work again")
+        self._failing = False
 
     def _enforce_limits(self, now: float) -> None:
         dropped = self._db.execute(
@@ -88,21 +130,33 @@ class Spool:
         if not ids:
             return
         with self._lock:
-            self._db.execute(
-                f"DELETE FROM spool WHERE id IN ({','.join('?' * len(ids))})",  # noqa: S608
-                ids,
-            )
+            try:
+                self._db.execute(
+                    f"DELETE FROM spool WHERE id IN ({','.join('?' * len(ids))})",  # noqa: S608
+                    ids,
+                )
+            except sqlite3.Error as exc:  # kept, sent again: the same points in the store
+                self._disk_failed("acknowledgement not recorded", exc)
 
     def pending(self) -> int:
         with self._lock:
             return self._count()
 
     def take_dropped(self) -> int:
-        """Samples dropped by the bounds since the last call (reported once)."""
+        """Samples dropped (bounds, full disk) since the last call (reported once)."""
         with self._lock:
-            row = self._db.execute("SELECT value FROM counters WHERE name='dropped'").fetchone()
-            self._db.execute("DELETE FROM counters WHERE name='dropped'")
-        return int(row[0]) if row else 0
+            dropped, self._unsaved_drops = self._unsaved_drops, 0
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                row = self._db.execute(
+                    "SELECT value FROM counters WHERE name='dropped'"
+                ).fetchone()
+                self._db.execute("DELETE FROM counters WHERE name='dropped'")
+                self._db.execute("COMMIT")
+            except sqlite3.Error:  # the counter stays on disk for a later call
+                self._rollback()
+                return dropped
+        return dropped + (int(row[0]) if row else 0)
 
     def close(self) -> None:
         with self._lock:

@@ -35,5 +35,7 @@ def to_dead_letter(letter: DeadLetter, now: datetime | None = None) -> bytes:
         "received_at": (now or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
         "payload": payload,
     }
-    # allow_nan: a rejected sample may hold the NaN that got it rejected.
-    return json.dumps(doc, ensure_ascii=False, allow_nan=True, default=str).encode()
+    # allow_nan: a rejected sample may hold the NaN that got it rejected. ensure_ascii:
+    # it may also hold a lone surrogate ("\ud800"), which has no UTF-8 encoding; as a
+    # JSON escape it is kept as sent (tests/reliability corpus: lone_surrogate_*).
+    return json.dumps(doc, ensure_ascii=True, allow_nan=True, default=str).encode("ascii")

@@ -198,3 +198,26 @@ def test_kill_9_mid_write_leaves_an_intact_spool(tmp_path: Path) -> None:
     assert all(b == '{"n":%d,"pad":"%s"}' % (i, "x" * 200) for i, b in rows)  # noqa: UP031
     assert spool.put("after", float(len(ids) + 1)) == len(ids) + 1
     spool.close()
+
+
+def test_a_full_disk_drops_and_counts_instead_of_raising(tmp_path: Path) -> None:
+    """SQLITE_FULL (here from a page cap; tests/reliability does it with a real full
+    file system): put() returns 0 and counts the sample, nothing raises, and writes
+    work again once there is room."""
+    spool = Spool(tmp_path / "spool.sqlite3")
+    pages = spool._db.execute("PRAGMA page_count").fetchone()[0]
+    spool._db.execute(f"PRAGMA max_page_count={pages + 2}")
+    body = "x" * 3000
+    ids = [spool.put(body, 1000.0 + i) for i in range(20)]
+    assert 0 in ids, "the page cap never filled"
+    refused = ids.count(0)
+    kept = [i for i in ids if i]
+    assert spool.pending() == len(kept)
+    spool.add_dropped(5)  # a count that a refused sample was carrying
+    assert spool.take_dropped() == refused + 5
+    assert spool.take_dropped() == 0
+    spool.ack(kept)  # deleting frees pages
+    spool._db.execute("PRAGMA max_page_count=1000000")
+    assert spool.put(body, 2000.0) > 0
+    assert spool.pending() == 1
+    spool.close()

@@ -94,11 +94,6 @@ def _fill(folder: Path) -> int:
     return written
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="agent/spool.py Spool.put lets sqlite3.OperationalError (SQLITE_FULL) out; "
-    "Agent.take_sample and agent/service.py run() do not catch it: the service dies",
-)
 @pytest.mark.timeout(300)
 def test_agent_survives_a_full_disk_counts_what_it_lost_and_recovers(
     private_stack: LocalStack, small_disk: Path
