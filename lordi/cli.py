@@ -37,10 +37,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         print(json.dumps(dashboards.run(), indent=None if args.json else 2))
         return 0
+    if args.what in ("storm", "state", "peer"):
+        import importlib  # noqa: PLC0415
+
+        result = importlib.import_module(f"lordi.bench.{args.what}").from_args(args)
+        print(json.dumps(result, indent=None if args.json else 2))
+        return 0 if all(result["meets_targets"].values()) else 1
     if args.what == "ingest":
         from lordi.bench import ingest  # noqa: PLC0415
 
-        result = ingest.run(args.messages, args.per_message)
+        devices = 200 if args.devices is None else args.devices  # 0: one per message
+        result = ingest.run(args.messages, args.per_message, args.collectors, devices)
         result["pipeline"].pop("collector_stats", None)
     else:
         from lordi.bench import agent as bench_agent  # noqa: PLC0415
@@ -74,15 +81,22 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("bench", help="benchmarks printing JSON figures")
     p.add_argument(
         "what",
-        choices=["agent", "ingest", "dashboards"],
-        help="agent: footprint vs Glances; ingest: throughput; dashboards: fleet query cost",
+        choices=["agent", "ingest", "dashboards", "storm", "state", "peer"],
+        help="agent: footprint vs Glances; ingest: throughput; dashboards: fleet query cost; "
+        "storm: reconnect storm; state: device state at region size; peer: other pipelines",
     )
     p.add_argument("--messages", type=int, default=4000, help="ingest: messages to send")
     p.add_argument("--per-message", type=int, default=50, help="ingest: samples per message")
+    p.add_argument("--collectors", type=int, default=1, help="ingest: collector processes")
     p.add_argument("--json", action="store_true", help="one line of JSON")
     p.add_argument("--seconds", type=float, default=120, help="measurement window")
     p.add_argument("--warmup", type=float, default=15, help="seconds before measuring")
     p.add_argument("--no-glances", action="store_true", help="skip the Glances comparison")
+    p.add_argument("--devices", type=int, help="storm: 5,000; state: 250,000 (defaults)")
+    p.add_argument("--backlog", type=int, default=96, help="storm: spooled samples per device")
+    p.add_argument("--spread-s", type=float, default=0.0, help="storm: random wait before drain")
+    p.add_argument("--rounds", type=int, default=3, help="state: samples per device")
+    p.add_argument("--peers", default="node-red", help="peer: comma-separated peers to run")
     p.set_defaults(func=cmd_bench)
     p = sub.add_parser("eval", help="score the failing-device rules on a simulated fleet")
     p.add_argument("what", choices=["rules"])
@@ -100,6 +114,14 @@ def main(argv: list[str] | None = None) -> int:
 
     add_alerts(sub)
     add_provision(sub)
+    from lordi.grafana import add_parser as add_grafana  # noqa: PLC0415
+    from lordi.retention import add_parser as add_retention  # noqa: PLC0415
+
+    add_grafana(sub)
+    add_retention(sub)
+    from lordi.simulate import add_parser as add_simulate  # noqa: PLC0415
+
+    add_simulate(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415

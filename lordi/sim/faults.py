@@ -32,7 +32,8 @@ class Faults:
     charger_share: float = 0.03
     silent_share: float = 0.02
     lie_share: float = 0.04
-    failing_ap_school_index: int = 1  # which school loses an access point
+    failing_ap_school_index: int = 1  # which school loses an access point (the first)
+    failing_aps: int = 1  # access points that fail, one per school from that index
 
 
 def inject(fleet: Fleet, start: datetime, faults: Faults, seed: int = 11) -> None:
@@ -51,14 +52,18 @@ def inject(fleet: Fleet, start: datetime, faults: Faults, seed: int = 11) -> Non
             hw.lie = rng.choice(["full_gt_design", "collapse"])
             hw.lie_at = start + timedelta(days=2, hours=10)
     schools = sorted({v.school for v in fleet.laptops})
-    target = schools[faults.failing_ap_school_index % len(schools)]
-    ap = next(v.hardware.ap for v in fleet.laptops if v.school == target)
-    ap.base_rssi_dbm, ap.drop_prob = -84.0, 0.35
+    for k in range(min(faults.failing_aps, len(schools))):
+        target = schools[(faults.failing_ap_school_index + k) % len(schools)]
+        ap = next(v.hardware.ap for v in fleet.laptops if v.school == target)
+        ap.base_rssi_dbm, ap.drop_prob = -84.0, 0.35
 
 
-def ground_truth(fleet: Fleet, failing: set[tuple[str, str]] | None = None) -> GroundTruth:
+def ground_truth(
+    fleet: Fleet, failing: set[tuple[str, str]] | None = None, watch_cycles: float | None = None
+) -> GroundTruth:
     """What a correct rule set flags at the end of the run (call it after the run:
-    battery health fades a little during the week)."""
+    battery health fades a little during the week). `watch_cycles`: also "watch" a
+    healthy pack past that cycle count (the rule's default rating is 1000)."""
     truth = GroundTruth()
     for v in fleet.laptops:
         hw = v.hardware
@@ -76,7 +81,7 @@ def ground_truth(fleet: Fleet, failing: set[tuple[str, str]] | None = None) -> G
             truth.device_alerts.add((hw.device, "charging_fault"))
         if hw.health_pct < REPLACE_BELOW:
             truth.device_alerts.add((hw.device, "battery_replace"))
-        elif hw.health_pct < WATCH_BELOW:
+        elif hw.health_pct < WATCH_BELOW or (watch_cycles and hw.cycles >= watch_cycles):
             truth.device_alerts.add((hw.device, "battery_watch"))
     return truth
 

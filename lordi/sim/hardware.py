@@ -44,6 +44,12 @@ class SimLaptop:
     charges_at_home: bool = True
     charger_broken: bool = False
     plugged: bool = False
+    # Wear and habits (defaults: the original week-long model, no calendar ageing).
+    cycle_fade_pct: float = FADE_PCT_PER_CYCLE  # health lost per full cycle
+    calendar_fade_pct_per_day: float = 0.0  # ageing whether used or not
+    home_charge_prob: float | None = None  # None: `charges_at_home` decides every night
+    plug_below_pct: float = 25.0  # in class, plugs in below this charge...
+    plug_prob: float = 0.3  # ...when the socket is free (chance per look)
     # Injected lies (ground truth: "untrusted", must never raise a battery alert):
     # "full_gt_design" reports a full charge 130 % of design for ever;
     # "collapse" reports one absurd reading (30 % health) at `lie_at`, then normal.
@@ -57,22 +63,31 @@ class SimLaptop:
             return
         hours = max(0.0, (now - self._last).total_seconds() / 3600)
         self._last = now
+        if self.calendar_fade_pct_per_day:
+            self.health_pct = max(
+                5.0, self.health_pct - self.calendar_fade_pct_per_day * hours / 24
+            )
         if hours > NIGHT_GAP_H:  # overnight: charged at home, or not
             self.plugged = False
-            if self.charges_at_home and not self.charger_broken:
+            if self._charges_tonight() and not self.charger_broken:
                 self.percent = 100.0
             return
         # In class: plugged now and then when the socket is free and charge is low.
-        self.plugged = (self.percent < 25 and self.rng.random() < 0.3) or (
-            self.plugged and self.percent < 95
-        )
+        self.plugged = (
+            self.percent < self.plug_below_pct and self.rng.random() < self.plug_prob
+        ) or (self.plugged and self.percent < 95)
         if self.plugged and not self.charger_broken:
             self.percent = min(100.0, self.percent + CHARGE_PCT_PER_H * hours)
         else:
             drop = DISCHARGE_PCT_PER_H * hours * 100 / max(self.health_pct, 20)
             self.percent = max(0.0, self.percent - drop)
             self.cycles += drop / 100
-            self.health_pct = max(5.0, self.health_pct - FADE_PCT_PER_CYCLE * drop / 100)
+            self.health_pct = max(5.0, self.health_pct - self.cycle_fade_pct * drop / 100)
+
+    def _charges_tonight(self) -> bool:
+        if self.home_charge_prob is None:
+            return self.charges_at_home
+        return self.rng.random() < self.home_charge_prob
 
     def _status(self) -> str:
         if self.plugged and self.charger_broken:

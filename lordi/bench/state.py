@@ -1,0 +1,276 @@
+"""`lordi bench state --json`: memory and CPU of the collector's device state for a
+region-sized fleet (design.md: 250,000 devices' state in <= 1 GB).
+
+The real objects: `collector.alerting.Alerting` (rules, `DeviceState` per device,
+lifecycle engine, a SQLite alert store in a temporary folder). The samples are
+realistic: built by the real agent code on simulated laptops (`lordi.sim`: worn
+packs, charging habits, access points, faults), then validated by the collector's
+`check_message` exactly as received; device i of the bench replays laptop
+i mod pool's samples under its own school and id, 5 minutes apart per round.
+
+Measured:
+- memory: RSS of this process (from /proc) before the first sample and after the
+  last round, and what tracemalloc sees retained after the first round (the
+  states, the engine's bookkeeping, interned strings; samples are garbage by then);
+- CPU per sample of the rules and the state (the per-sample loop of
+  `Alerting.on_samples`, in batches of 1,000), rounds 2.. only (every device
+  already known); validation is timed apart;
+- the whole `Alerting.on_samples` (engine and alert store included) on 2,000
+  devices: the first round opens an alert for every pack already worn, which is
+  what a collector meeting a fleet for the first time does;
+- one sweep's rules (access-point correlation, silent devices) over all states;
+- `save_devices` (each changed device upserted into the alert store at every sweep)
+  on a subset, extrapolated to all devices: an estimate, labelled as such;
+- the capacity history (one point per week, 26 kept) grows the state for half a
+  year: a probe of 2,000 devices fed weekly for 27 weeks gives the bytes per device
+  when full, and the RSS with full histories is estimated from it.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import tempfile
+import time
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from agent.sample import build_envelope, encode
+from collector.alerting import Alerting
+from collector.alerts.store import AlertStore
+from collector.contract import Sample
+from collector.rules import DeviceState, RulesConfig, correlate_network, silent_devices
+from collector.validate import check_message
+from lordi.bench.procstat import read
+from lordi.sim.faults import Faults, inject
+from lordi.sim.population import build_region, school_list
+
+TARGET_RSS_MB = 1024.0
+BATCH = 1000
+START = datetime(2026, 11, 16, 7, 0, tzinfo=UTC)  # a Monday, 8:00 in Paris
+
+
+def sample_pool(laptops: int, looks: int, seed: int = 7) -> list[dict[str, Any]]:
+    """`laptops` x `looks` wire samples from simulated laptops, 5 minutes apart."""
+    region = build_region(5, max(1, laptops // 5), START, seed)
+    inject(region.fleet, START, Faults(), seed=seed + 4)
+    pool: list[dict[str, Any]] = []
+    for k in range(looks):
+        region.fleet.clock.now = START + timedelta(minutes=5 * k)
+        pool.extend(v.agent.take_sample() for v in region.fleet.laptops)
+    return pool
+
+
+class Feed:
+    """Validated samples for device i at round r, as the collector receives them."""
+
+    def __init__(self, devices: int, pool: list[dict[str, Any]], schools: int = 220) -> None:
+        import random  # noqa: PLC0415
+
+        self.pool = pool
+        self.schools = [uai for uai, _ in school_list(schools, random.Random(1))]
+        self.devices = devices
+
+    def ids(self, i: int) -> tuple[str, str]:
+        school = self.schools[i % len(self.schools)]
+        return school, f"{school.lower()}-{i // len(self.schools):05d}"
+
+    def batch(self, first: int, count: int, ts: datetime) -> list[tuple[str, str, Sample]]:
+        stamp = ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+        out: list[tuple[str, str, Sample]] = []
+        for i in range(first, min(first + count, self.devices)):
+            school, device = self.ids(i)
+            sample = {**self.pool[i % len(self.pool)], "ts": stamp}
+            payload = encode(build_envelope(school, device, [sample]))
+            checked = check_message(f"lordi/v1/{school}/{device}/telemetry", payload)
+            out.extend((school, device, s) for s in checked.samples)
+        return out
+
+
+def fold(alerting: Alerting, accepted: list[tuple[str, str, Sample]]) -> int:
+    """The per-sample part of `Alerting.on_samples`, line for line: the rules against
+    the device's state, then the state folds the sample in. The engine's handling of
+    the findings (alert store I/O) is measured apart (`engine_cost`)."""
+    findings = 0
+    for school, device, sample in sorted(accepted, key=lambda a: a[2].ts):
+        state = alerting.states.get((school, device))
+        if state is None:
+            state = DeviceState(device=device, school=school)
+            alerting.states[(school, device)] = state
+        found = [f for rule in alerting.rules for f in rule.evaluate(state, sample, sample.ts)]
+        state.apply(sample, found, alerting.config.trust)
+        alerting._dirty.add((school, device))
+        findings += len(found)
+    return findings
+
+
+def _round(alerting: Alerting, feed: Feed, ts: datetime) -> tuple[float, float, int, int]:
+    """One sample per device; returns (validation s, rules+state s, samples, findings)."""
+    validate_s = state_s = 0.0
+    done = findings = 0
+    for first in range(0, feed.devices, BATCH):
+        t0 = time.process_time()
+        accepted = feed.batch(first, BATCH, ts)
+        t1 = time.process_time()
+        findings += fold(alerting, accepted)
+        state_s += time.process_time() - t1
+        validate_s += t1 - t0
+        done += len(accepted)
+    return validate_s, state_s, done, findings
+
+
+def engine_cost(pool: list[dict[str, Any]], work: Path, devices: int = 2000) -> dict[str, Any]:
+    """The whole `Alerting.on_samples` (rules, state, engine, SQLite alert store) for
+    `devices` devices: a first round (alerts open for what is already wrong) and a
+    second one (steady state)."""
+    store = AlertStore(f"sqlite:///{work / 'engine.sqlite3'}")
+    store.create_tables()
+    alerting = Alerting(RulesConfig(), store, sweep_interval_s=1e12)
+    feed = Feed(devices, pool)
+    out: dict[str, Any] = {"engine_devices": devices}
+    for r, name in enumerate(("first", "second")):
+        ts = START + timedelta(minutes=5 * r)
+        batches = [feed.batch(first, BATCH, ts) for first in range(0, devices, BATCH)]
+        t = time.process_time()
+        w = time.monotonic()
+        for accepted in batches:
+            alerting.on_samples(accepted, ts)
+        out[f"on_samples_{name}_round_cpu_us_per_sample"] = round(
+            (time.process_time() - t) * 1e6 / devices, 1
+        )
+        out[f"on_samples_{name}_round_wall_us_per_sample"] = round(
+            (time.monotonic() - w) * 1e6 / devices, 1
+        )
+    opened = len(store.list_alerts())
+    out["alerts_opened_first_round"] = opened
+    return out
+
+
+def history_probe(
+    pool: list[dict[str, Any]], work: Path, devices: int = 2000, weeks: int = 27
+) -> dict[str, Any]:
+    """Bytes per device once the capacity history is full (one point per ISO week,
+    26 weeks kept): `devices` devices fed one sample a week for `weeks` weeks, with
+    tracemalloc on. The main run feeds minutes apart, so its history holds a week."""
+    store = AlertStore(f"sqlite:///{work / 'history.sqlite3'}")
+    store.create_tables()
+    alerting = Alerting(RulesConfig(), store, sweep_interval_s=1e12)
+    feed = Feed(devices, pool)
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    first = 0
+    for week in range(weeks):
+        ts = START - timedelta(days=7 * (weeks - 1 - week))  # the collector refuses the future
+        for start in range(0, devices, BATCH):
+            fold(alerting, feed.batch(start, BATCH, ts))
+        alerting._dirty.clear()
+        if week == 0:
+            gc.collect()
+            first = tracemalloc.get_traced_memory()[0] - base
+    gc.collect()
+    full = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    return {
+        "history_probe_devices": devices,
+        "history_probe_weeks": weeks,
+        "bytes_per_device_first_week": round(first / devices),
+        "bytes_per_device_full_history": round(full / devices),
+    }
+
+
+def _rss_mb() -> float:
+    gc.collect()
+    return read(os.getpid()).rss_kb / 1024
+
+
+def measure(devices: int, rounds: int, work: Path, pool_laptops: int = 500) -> dict[str, Any]:
+    pool = sample_pool(pool_laptops, looks=4)
+    feed = Feed(devices, pool)
+    store = AlertStore(f"sqlite:///{work / 'alerts.sqlite3'}")
+    store.create_tables()
+    alerting = Alerting(RulesConfig(), store, sweep_interval_s=1e12)  # sweeps timed apart
+    engine = engine_cost(pool, work, min(devices, 2000))
+    history = history_probe(pool, work, min(devices, 2000))
+    rss0 = _rss_mb()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    t0 = time.monotonic()
+    _round(alerting, feed, START)  # creates every device's state
+    first_round_s = time.monotonic() - t0
+    gc.collect()
+    traced = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    rss1 = _rss_mb()
+    validate_s = state_s = 0.0
+    timed = findings = 0
+    for r in range(1, rounds):
+        v, s, n, f = _round(alerting, feed, START + timedelta(minutes=5 * r))
+        validate_s, state_s, timed, findings = validate_s + v, state_s + s, timed + n, findings + f
+    rss2 = _rss_mb()
+    now = START + timedelta(minutes=5 * rounds)
+    t = time.process_time()
+    network = correlate_network(alerting.states.values(), now, alerting.config)
+    silent = silent_devices(alerting.states.values(), now)
+    sweep_s = time.process_time() - t
+    save = _save_estimate(alerting, min(devices, 5000))
+    return {
+        "devices": len(alerting.states),
+        "rounds": rounds,
+        "rss_mb_before": round(rss0, 1),
+        "rss_mb_after_first_round": round(rss1, 1),
+        "rss_mb_after_last_round": round(rss2, 1),
+        "rss_mb_for_state": round(rss2 - rss0, 1),
+        "traced_mb_retained_after_first_round": round(traced / 2**20, 1),
+        "bytes_per_device_traced": round(traced / max(1, devices)),
+        "first_round_s_with_tracemalloc": round(first_round_s, 1),
+        "cpu_us_per_sample_rules_and_state": round(state_s * 1e6 / max(1, timed), 2),
+        "cpu_us_per_sample_envelope_and_validation": round(validate_s * 1e6 / max(1, timed), 2),
+        "samples_timed": timed,
+        "findings_per_sample": round(findings / max(1, timed), 3),
+        "sweep_rules_cpu_s_all_devices": round(sweep_s, 2),
+        "sweep_findings": len(network.findings) + len(silent),
+        **save,
+        **engine,
+        **history,
+        "rss_mb_with_full_history_estimate": round(
+            rss2
+            + devices
+            * (history["bytes_per_device_full_history"] - history["bytes_per_device_first_week"])
+            / 2**20,
+            1,
+        ),
+    }
+
+
+def _save_estimate(alerting: Alerting, subset: int) -> dict[str, Any]:
+    """`save_devices` on `subset` changed devices, extrapolated to every device."""
+    keys = list(alerting.states)[:subset]
+    alerting._dirty = set(keys)
+    t = time.monotonic()
+    alerting.save_devices()
+    per_device = (time.monotonic() - t) / max(1, len(keys))
+    return {
+        "save_devices_ms_per_device": round(per_device * 1000, 3),
+        "save_devices_s_all_devices_estimate": round(per_device * len(alerting.states), 1),
+    }
+
+
+def run(devices: int = 250_000, rounds: int = 3) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="lordi-bench-state-") as tmp:
+        result = measure(devices, max(2, rounds), Path(tmp))
+    result["cores"] = os.cpu_count()
+    result["target_rss_mb"] = TARGET_RSS_MB
+    result["meets_targets"] = {
+        "rss_mb_after_last_round": result["rss_mb_after_last_round"] <= TARGET_RSS_MB,
+        "rss_mb_with_full_history_estimate": result["rss_mb_with_full_history_estimate"]
+        <= TARGET_RSS_MB,
+    }
+    return result
+
+
+def from_args(args: Any) -> dict[str, Any]:
+    """`lordi bench state`: --devices (250,000), --rounds (3)."""
+    return run(args.devices or 250_000, args.rounds)

@@ -1,0 +1,276 @@
+"""`lordi bench storm --json`: Monday morning. Thousands of laptops reach the school
+network at once, each with a backlog spooled over the weekend, and drain it through
+a real private Mosquitto into the real collector and VictoriaMetrics.
+
+What is real: the broker, the collector process (`lordi-collector run`, manual
+acknowledgement after the store confirmed), the store; one MQTT v5 connection per
+virtual device, with the agent's client id, persistent session (clean start off,
+session expiry), Last Will, retained "online" status, and its drain: batches of at
+most 200 samples / 128 KB, at most 4 messages awaiting PUBACK, QoS 1, an optional
+random wait before draining (the agent's `drain_spread_s`, 60 s by default; 0
+here unless given: the worst case). Samples are built by the real agent code on
+simulated laptops (`lordi.sim`), re-stamped over the weekend for each device.
+
+What is simulated: every device lives in this one process (paho clients without
+their threads, driven by one selector loop: `lordi.sim.swarm`), so the storm's
+client side shares the cores with the broker, the collector and the store; its CPU
+is reported. TLS is off (the production broker's TLS handshakes, 20,000 at once,
+are not measured). One open file per device: the open-file limit per process
+(20,000 on the development machine) caps a run near 19,500 devices.
+
+Figures: time from the first connection to the last sample counted in the store,
+peak of Mosquitto's `$SYS/broker/store/messages/count` (messages held: queued for
+the collector, in flight, and the retained statuses, one per device; sampled every
+second: `sys_interval 1` on the bench's own stack, 10 s on another) and of its
+resident memory, samples sent (PUBACKed) /
+stored (counted back by PromQL) / lost / duplicated (written more than once by
+the collector, from its final stats line).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from lordi import vm
+from lordi.bench.procstat import read
+from lordi.bench.state import sample_pool
+from lordi.demo import CollectorProcess
+from lordi.sim.swarm import BATCH_SAMPLES, Swarm
+from lordi.stack import LocalStack
+
+CONNECTS_PER_TURN = 200  # new connections opened between two turns of the loop
+
+
+class StormStack(LocalStack):
+    """The local stack with Mosquitto publishing its $SYS figures every second."""
+
+    def mosquitto_conf(self) -> Path:
+        conf = super().mosquitto_conf()
+        with conf.open("a", encoding="utf-8") as out:
+            out.write("sys_interval 1\n")
+        return conf
+
+
+class BrokerWatch:
+    """$SYS figures and Mosquitto's resident memory, sampled while the storm runs."""
+
+    def __init__(self, port: int, broker_pid: int | None) -> None:
+        self.peak_stored = 0
+        self.peak_clients = 0
+        self.peak_rss_mb = 0.0
+        self.samples = 0
+        self.pid = broker_pid
+        self._stop = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe(
+            [("$SYS/broker/store/messages/count", 0), ("$SYS/broker/clients/connected", 0)]
+        )
+        self.client.loop_start()
+        self._thread = threading.Thread(target=self._rss, daemon=True)
+        self._thread.start()
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        value = int(msg.payload or b"0")
+        if msg.topic.endswith("count"):
+            self.samples += 1
+            self.peak_stored = max(self.peak_stored, value)
+        else:
+            self.peak_clients = max(self.peak_clients, value)
+
+    def _rss(self) -> None:
+        while self.pid and not self._stop.wait(0.5):
+            try:
+                self.peak_rss_mb = max(self.peak_rss_mb, read(self.pid).rss_kb / 1024)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self._stop.set()
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def start_collector(stack: LocalStack, run_id: str) -> CollectorProcess:
+    """`lordi-collector run` with its own share group: a stack shared with other runs
+    may hold sessions of stopped collectors, which Mosquitto keeps in a group's
+    round-robin (docs/server-stack.md)."""
+    name = f"storm-collector-{run_id}"
+    log = stack.root / f"{name}.log"
+    env = {
+        **stack.env(),
+        "LORDI_COLLECTOR_MQTT__CLIENT_ID": name,
+        "LORDI_COLLECTOR_MQTT__SHARE_GROUP": f"storm{run_id}",
+    }
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "collector.cli", "run", "--stats-interval", "600"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    collector = CollectorProcess(proc, log)
+    deadline = time.monotonic() + 30
+    while b"subscribed to" not in log.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            collector.stop()
+            raise RuntimeError(f"collector did not start:\n{log.read_text()[-2000:]}")
+        time.sleep(0.1)
+    return collector
+
+
+def stored_count(vm_url: str, run_id: str) -> int:
+    vm.force_flush(vm_url)
+    rows = vm.query(
+        vm_url, f'sum(count_over_time(device_report{{device=~"storm{run_id}-.*"}}[10d]))'
+    )
+    return int(rows[0]["value"]) if rows else 0
+
+
+def raise_fd_limit(needed: int) -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if needed > hard:
+        raise ValueError(f"{needed} devices need {needed} sockets; this process may open {hard}")
+    return hard
+
+
+def drive(storm: Swarm, stack: LocalStack, timeout_s: float) -> dict[str, Any]:
+    expected = sum(d.backlog for d in storm.devices)
+    t0 = storm.t0 = time.monotonic()
+    me0 = read(os.getpid()).cpu_s
+    waiting = list(storm.devices)
+    stored, last_poll, drained_at, last_misc = 0, 0.0, None, t0
+    while time.monotonic() - t0 < timeout_s:
+        for dev in waiting[:CONNECTS_PER_TURN]:
+            storm.connect(dev)
+        waiting = waiting[CONNECTS_PER_TURN:]
+        storm.turn(0.01 if waiting else 0.1)
+        now = time.monotonic()
+        if storm.spread_s:
+            storm.pending_holds(now)
+        if storm.disconnects:
+            storm.retry(now)
+        if now - last_misc > 5:
+            for dev in storm.devices:
+                dev.client.loop_misc()
+            last_misc = now
+        if storm.all_acked_at is None and storm.done():
+            storm.all_acked_at = now - t0
+        if now - last_poll > 1.0:
+            last_poll = now
+            stored = stored_count(stack.vm_url, storm.run_id)
+            if stored >= expected:
+                drained_at = time.monotonic() - t0
+                break
+    cpu_s = read(os.getpid()).cpu_s - me0
+    return {
+        "expected": expected,
+        "stored": stored,
+        "drain_s": drained_at,
+        "storm_process_cpu_s": round(cpu_s, 1),
+        "storm_process_rss_mb": round(read(os.getpid()).rss_kb / 1024, 1),
+    }
+
+
+def run(
+    devices: int = 5000,
+    backlog: int = 96,
+    spread_s: float = 0.0,
+    timeout_s: float = 900.0,
+    stack: LocalStack | None = None,
+) -> dict[str, Any]:
+    raise_fd_limit(devices + 200)
+    own = stack is None
+    stack = stack or StormStack()
+    if own:
+        stack.start()
+    run_id = uuid.uuid4().hex[:6]
+    collector = start_collector(stack, run_id)
+    watch = BrokerWatch(
+        stack.mqtt_port, stack.procs["mosquitto"].pid if "mosquitto" in stack.procs else None
+    )
+    storm: Swarm | None = None
+    try:
+        weekend = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
+        storm = Swarm(
+            "127.0.0.1",
+            stack.mqtt_port,
+            devices,
+            backlog,
+            pool=sample_pool(200, 4),
+            start=weekend,
+            spread_s=spread_s,
+            run_id=run_id,
+        )
+        result = drive(storm, stack, timeout_s)
+        sent = storm.sent
+        storm.close()
+    finally:
+        watch.close()
+        collector.stop()
+        stats = _final_stats(collector.log)
+        if own:
+            stack.stop()
+    expected, stored = result.pop("expected"), result.pop("stored")
+    drain = result.pop("drain_s")
+    return {
+        "devices": devices,
+        "backlog_samples_per_device": backlog,
+        "spread_s": spread_s,
+        "messages_per_device": -(-backlog // BATCH_SAMPLES),
+        "samples_expected": expected,
+        "samples_sent_acked": sent,
+        "samples_stored": stored,
+        "lost": sent - stored if drain is not None else expected - stored,
+        "duplicated": max(0, stats.get("samples_written", stored) - expected),
+        "time_to_drain_s": None if drain is None else round(drain, 1),
+        "all_connected_s": None
+        if storm is None or storm.connected_at is None
+        else round(storm.connected_at, 1),
+        "all_acked_by_broker_s": None
+        if storm is None or storm.all_acked_at is None
+        else round(storm.all_acked_at, 1),
+        "samples_per_s": None if drain is None else round(stored / drain),
+        "connect_errors": 0 if storm is None else storm.connect_errors,
+        "disconnects": 0 if storm is None else storm.disconnects,
+        "peak_broker_stored_messages": watch.peak_stored,
+        "broker_sys_samples": watch.samples,
+        "peak_clients_connected": watch.peak_clients,
+        "peak_broker_rss_mb": round(watch.peak_rss_mb, 1),
+        **result,
+        "collector_stats": stats,
+        "cores": os.cpu_count(),
+        "meets_targets": {
+            "lost": drain is not None and sent == stored,
+            "drained": drain is not None,
+        },
+    }
+
+
+def _final_stats(log: Path) -> dict[str, Any]:
+    text = log.read_text(errors="replace")
+    if "stopped; stats " not in text:
+        return {}
+    return dict(json.loads(text.rsplit("stopped; stats ", 1)[1].splitlines()[0]))
+
+
+def from_args(args: Any) -> dict[str, Any]:
+    """`lordi bench storm`: --devices (5,000), --backlog (96), --spread-s (0)."""
+    return run(args.devices or 5000, args.backlog, args.spread_s)

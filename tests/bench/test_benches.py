@@ -1,0 +1,64 @@
+"""Smoke tests of `lordi bench storm / state / peer` at tiny sizes: the code paths run
+against the real servers and count right. No timing is asserted: the figures are
+the benchmarks' business (BENCHMARKS.md), not the tests'."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from lordi.bench import peer, state, storm
+from lordi.sim.swarm import Backlog
+from lordi.stack import LocalStack
+
+
+def test_storm_drains_every_backlog_into_the_store(stack: LocalStack) -> None:
+    result = storm.run(devices=30, backlog=250, stack=stack, timeout_s=120)
+    # 250 samples: a batch of 200 and one of 50, as the agent drains.
+    assert result["messages_per_device"] == 2
+    assert result["samples_expected"] == 30 * 250
+    assert result["samples_sent_acked"] == result["samples_stored"] == 30 * 250
+    assert result["lost"] == 0 and result["duplicated"] == 0
+    assert result["disconnects"] == 0 and result["connect_errors"] == 0
+    assert result["collector_stats"]["messages"] == 60
+    assert result["peak_clients_connected"] in (0, *range(30, 40))  # $SYS every 10 s here
+    assert result["meets_targets"] == {"lost": True, "drained": True}
+
+
+def test_storm_backlog_restamps_the_pool() -> None:
+    pool = ['{"ts":"2026-11-16T07:00:00Z","os":{"platform":"windows"}}']
+    backlog = Backlog(pool, datetime(2026, 11, 14, 8, 0, tzinfo=UTC), 3)
+    bodies = [json.loads(backlog.body(7, i)) for i in range(3)]
+    assert [b["ts"] for b in bodies] == [
+        "2026-11-14T08:00:00Z",
+        "2026-11-14T08:05:00Z",
+        "2026-11-14T08:10:00Z",
+    ]
+    assert all(b["os"] == {"platform": "windows"} for b in bodies)
+
+
+def test_state_bench_runs_on_a_small_fleet() -> None:
+    result = state.run(devices=300, rounds=2)
+    assert result["devices"] == 300
+    assert result["samples_timed"] == 300
+    assert result["traced_mb_retained_after_first_round"] > 0
+    assert result["engine_devices"] == 300
+
+
+def test_state_feed_gives_each_device_its_own_id() -> None:
+    pool = state.sample_pool(10, 1)
+    feed = state.Feed(500, pool)
+    ids = {feed.ids(i) for i in range(500)}
+    assert len(ids) == 500
+    accepted = feed.batch(0, 5, state.START)
+    assert [s.ts for _, _, s in accepted] == [state.START] * 5
+
+
+def test_peer_flow_is_wired_mqtt_to_function_to_influxdb() -> None:
+    nodes: dict[str, dict[str, Any]] = {n["id"]: n for n in peer.flows(1883, 8428)}
+    assert nodes["in"]["qos"] == "1" and nodes["in"]["wires"] == [["fn"]]
+    assert nodes["fn"]["wires"] == [["out"]]
+    assert nodes["out"]["influxdb"] == "influx"
+    assert nodes["influx"]["port"] == "8428"
+    json.dumps(list(nodes.values()))  # what Node-RED reads
