@@ -59,12 +59,35 @@ class StoreSettings(_Section):
     timeout_ms: Annotated[int, Field(ge=100)] = 10_000
 
 
+class RateLimitSettings(_Section):
+    """Per-device message rate limit (collector/ratelimit.py)."""
+
+    enabled: bool = True
+    # Messages a device may send at once. Must cover what the broker redelivers in
+    # one go after a collector outage: up to mqtt.session_expiry_s (7 days) of
+    # reports, 20,160 at the fastest interval (30 s); a spool drain is ~300.
+    device_burst_messages: Annotated[int, Field(ge=1, le=1_000_000)] = 20_160
+    # Sustained messages per second per device; a laptop reports at most every 30 s.
+    device_messages_per_s: Annotated[float, Field(gt=0, le=10_000)] = 1.0
+    # Buckets kept at most (idle devices are forgotten first): ~370 bytes each.
+    max_tracked_devices: Annotated[int, Field(ge=1, le=10_000_000)] = 300_000
+
+
 class IngestSettings(_Section):
-    # Messages per write batch (each holds 1..500 samples); receive_maximum also bounds it.
-    max_batch_messages: Annotated[int, Field(ge=1, le=100_000)] = 5000
+    # A write batch closes at whichever comes first: this many messages (each holds
+    # 1..500 samples), this many accepted samples (~1 KB of line protocol each), or
+    # linger_ms after its first message. Several batches are in flight at once (one
+    # being validated, others being written), so a batch should stay well under
+    # mqtt.receive_maximum messages.
+    max_batch_messages: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    max_batch_samples: Annotated[int, Field(ge=1, le=1_000_000)] = 5000
     linger_ms: Annotated[int, Field(ge=0, le=10_000)] = 50
+    # Concurrent write requests to the store (one HTTP connection each). Batches are
+    # still acknowledged strictly in the order they were received.
+    store_connections: Annotated[int, Field(ge=1, le=16)] = 2
     retry_initial_s: Annotated[float, Field(gt=0)] = 0.5
     retry_max_s: Annotated[float, Field(gt=0)] = 30.0
+    rate_limit: RateLimitSettings = RateLimitSettings()
 
 
 class AlertSettings(_Section):

@@ -1,4 +1,9 @@
-"""One batch of MQTT messages -> line protocol and dead letters (no I/O here)."""
+"""MQTT messages -> one write batch of line protocol and dead letters (no I/O here).
+
+A batch is built message by message (`Batch.add`), so the ingest thread validates
+while it waits for more messages to fill the batch, and can close it on a sample
+budget (the write size) rather than on a message count.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,8 @@ from typing import Protocol
 
 from collector.contract import Sample
 from collector.deadletter import DeadLetter
-from collector.lineproto import to_lines
+from collector.lineproto import append_lines, version_field
+from collector.ratelimit import DeviceRateLimiter
 from collector.validate import MessageRejected, check_message
 
 log = logging.getLogger(__name__)
@@ -26,11 +32,72 @@ class Batch:
     messages: int = 0
     rejected_messages: int = 0
     rejected_samples: int = 0
+    rate_limited_messages: int = 0
     dead_letters: list[DeadLetter] = field(default_factory=list)
     # (topic, first line, end line, samples) per message with accepted samples
     spans: list[tuple[str, int, int, int]] = field(default_factory=list)
     # the accepted samples themselves, for the rules once the store has them
     accepted: list[tuple[str, str, Sample]] = field(default_factory=list)
+
+    def add(
+        self,
+        topic: str,
+        payload: bytes,
+        limiter: DeviceRateLimiter | None = None,
+        now: float = 0.0,
+    ) -> None:
+        """Validate one message and append its lines, or its dead letters."""
+        self.messages += 1
+        if limiter is not None and self._rate_limited(topic, payload, limiter, now):
+            return
+        start = len(self.lines)
+        try:
+            self._check_and_encode(topic, payload)
+        except MessageRejected as exc:
+            self.dead_letters.append(DeadLetter(topic, exc.reason, payload))
+            self.rejected_messages += 1
+        except Exception as exc:  # a collector bug must not stop ingest nor lose the input
+            log.exception("could not handle a message on %s", topic)
+            del self.lines[start:]
+            reason = f"collector error: {type(exc).__name__}: {exc}"
+            self.dead_letters.append(DeadLetter(topic, reason, payload))
+            self.rejected_messages += 1
+
+    def _check_and_encode(self, topic: str, payload: bytes) -> None:
+        checked = check_message(topic, payload)
+        for rej in checked.rejected:
+            self.dead_letters.append(DeadLetter(topic, rej.reason, rej.raw, rej.index))
+            self.rejected_samples += 1
+        samples = checked.samples
+        if not samples:
+            return
+        school, device = checked.school, checked.device
+        lines = self.lines
+        start = len(lines)
+        version = version_field(checked.agent_version)
+        for sample in samples:
+            append_lines(lines, school, device, version, sample)
+        # Nothing below can fail: the message's lines, samples and span go together.
+        self.accepted.extend([(school, device, s) for s in samples])
+        self.sample_count += len(samples)
+        self.spans.append((topic, start, len(lines), len(samples)))
+
+    def _rate_limited(
+        self, topic: str, payload: bytes, limiter: DeviceRateLimiter, now: float
+    ) -> bool:
+        """Refuse the message when its device is over its rate. Keyed by the topic's
+        levels as they are: a malformed topic is still rejected by validation, and
+        still counts against the bucket of whatever it names."""
+        parts = topic.split("/")
+        if len(parts) != 5:
+            return False
+        verdict = limiter.check(parts[2], parts[3], now)
+        if verdict.allowed:
+            return False
+        reason = limiter.describe(parts[2], parts[3], verdict)
+        self.dead_letters.append(DeadLetter(topic, reason, payload))
+        self.rate_limited_messages += 1
+        return True
 
     def isolate(self, writer: Writer) -> None:
         """The store refused the batch: write message by message and dead-letter the
@@ -39,36 +106,24 @@ class Batch:
         from collector.store import StoreRejected  # noqa: PLC0415 - avoid a cycle
 
         written = 0
+        refused: list[DeadLetter] = []  # kept only if the whole pass completes
         for topic, start, end, samples in self.spans:
             try:
                 writer.write(self.lines[start:end])
                 written += samples
             except StoreRejected as exc:
-                self.dead_letters.append(DeadLetter(topic, str(exc), self.lines[start:end]))
-                self.rejected_messages += 1
+                refused.append(DeadLetter(topic, str(exc), self.lines[start:end]))
+        self.dead_letters.extend(refused)
+        self.rejected_messages += len(refused)
         self.sample_count = written
 
 
-def build_batch(messages: Sequence[tuple[str, bytes]]) -> Batch:
-    batch = Batch(messages=len(messages))
+def build_batch(
+    messages: Sequence[tuple[str, bytes]],
+    limiter: DeviceRateLimiter | None = None,
+    now: float = 0.0,
+) -> Batch:
+    batch = Batch()
     for topic, payload in messages:
-        try:
-            checked = check_message(topic, payload)
-        except MessageRejected as exc:
-            batch.dead_letters.append(DeadLetter(topic, exc.reason, payload))
-            batch.rejected_messages += 1
-            continue
-        for rej in checked.rejected:
-            batch.dead_letters.append(DeadLetter(topic, rej.reason, rej.raw, rej.index))
-            batch.rejected_samples += 1
-        if not checked.samples:
-            continue
-        start = len(batch.lines)
-        batch.accepted.extend((checked.school, checked.device, s) for s in checked.samples)
-        for sample in checked.samples:
-            batch.lines.extend(
-                to_lines(checked.school, checked.device, checked.agent_version, sample)
-            )
-        batch.sample_count += len(checked.samples)
-        batch.spans.append((topic, start, len(batch.lines), len(checked.samples)))
+        batch.add(topic, payload, limiter, now)
     return batch

@@ -2,7 +2,10 @@
 
 Built with plain string formatting, not influxdb-client's `Point`: measured on this
 machine, `Point` costs ~34 µs per sample, three times validation and writing
-together (design.md, "Known facts").
+together (design.md, "Known facts"). This is the collector's hottest code after
+validation, so each measurement's fields are spelled out one by one: a generic
+loop over field-name tuples cost 13.8 µs per bench sample, this 4-5 µs
+(BENCHMARKS.md).
 
 Series layout (the dashboards and the VictoriaMetrics names depend on it):
 - `device`       tags school, device; one point per sample (`report=1i`), OS and
@@ -12,7 +15,9 @@ Series layout (the dashboards and the VictoriaMetrics names depend on it):
 - `connectivity` tags school, device; broker RTT, DNS and gateway checks.
 Integers carry the `i` suffix and are always integers (InfluxDB 1.x fixes a field's
 type per shard); booleans are written as 0/1 integers so they can be averaged.
-Nulls are omitted. Timestamps are in milliseconds.
+Floats are written with `repr` (shortest round-trip form, always with a point or an
+exponent for a float; the contract makes every float field a float). Nulls are
+omitted. Timestamps are in milliseconds.
 """
 
 from __future__ import annotations
@@ -27,105 +32,147 @@ SSID_STATE_CODES = {"not_connected": 0, "school": 1, "other": 2, "hidden_by_os":
 
 # A backslash before the separator would escape it; tag values never need one.
 _TAG_ESCAPE = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\\": "/"})
+_TAG_SPECIAL = frozenset(", =\\")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
 
 def _tag(value: str) -> str:
+    if _TAG_SPECIAL.isdisjoint(value):
+        return value
     return value.translate(_TAG_ESCAPE)
 
 
 def _str(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _encode(
-    values: dict[str, Any],
-    floats: tuple[str, ...],
-    ints: tuple[str, ...],
-    strings: tuple[str, ...],
-    extra_ints: tuple[tuple[str, int], ...] = (),
-) -> str:
-    """Fields of one model, by name from its __dict__ (the hot path of the collector:
-    measured 17.7 us per sample with per-field tuples, see BENCHMARKS.md)."""
-    parts = [f"{k}={float(v)!r}" for k in floats if (v := values[k]) is not None]
-    parts += [f"{k}={int(v)}i" for k in ints if (v := values[k]) is not None]
-    parts += [f"{k}={v}i" for k, v in extra_ints]
-    parts += [f"{k}={_str(v)}" for k in strings if (v := values[k]) is not None]
-    return ",".join(parts)
-
-
-_BATTERY = (
-    (
-        "percent",
-        "design_capacity_mwh",
-        "full_capacity_mwh",
-        "health_pct",
-        "voltage_mv",
-        "temperature_c",
-    ),
-    ("present", "plugged", "cycle_count"),
-    ("status", "manufacturer", "technology"),
-)
-_WIFI = (
-    (
-        "rssi_dbm",
-        "signal_pct",
-        "noise_dbm",
-        "band_ghz",
-        "rx_rate_mbps",
-        "tx_rate_mbps",
-        "rssi_min_dbm",
-        "connected_s",
-    ),
-    ("connected", "on_school_network", "channel", "disconnects"),
-    ("ssid", "ssid_state", "radio", "interface"),
-)
+    if "\\" in value or '"' in value:
+        value = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{value}"'
 
 
 def _battery_fields(b: Battery) -> str:
-    floats, ints, strings = _BATTERY
-    return _encode(b.__dict__, floats, ints, strings, (("status_code", STATUS_CODES[b.status]),))
+    d = b.__dict__
+    out = []
+    if (v := d["percent"]) is not None:
+        out.append(f"percent={v!r}")
+    if (v := d["design_capacity_mwh"]) is not None:
+        out.append(f"design_capacity_mwh={v!r}")
+    if (v := d["full_capacity_mwh"]) is not None:
+        out.append(f"full_capacity_mwh={v!r}")
+    if (v := d["health_pct"]) is not None:
+        out.append(f"health_pct={v!r}")
+    if (v := d["voltage_mv"]) is not None:
+        out.append(f"voltage_mv={v!r}")
+    if (v := d["temperature_c"]) is not None:
+        out.append(f"temperature_c={v!r}")
+    out.append("present=1i" if d["present"] else "present=0i")
+    if (v := d["plugged"]) is not None:
+        out.append("plugged=1i" if v else "plugged=0i")
+    if (v := d["cycle_count"]) is not None:
+        out.append(f"cycle_count={v}i")
+    status = d["status"]
+    out.append(f'status_code={STATUS_CODES[status]}i,status="{status}"')
+    if (v := d["manufacturer"]) is not None:
+        out.append(f"manufacturer={_str(v)}")
+    if (v := d["technology"]) is not None:
+        out.append(f"technology={_str(v)}")
+    return ",".join(out)
+
+
+def _wifi_signal(d: dict[str, Any]) -> list[str]:
+    out = []
+    if (v := d["rssi_dbm"]) is not None:
+        out.append(f"rssi_dbm={v!r}")
+    if (v := d["signal_pct"]) is not None:
+        out.append(f"signal_pct={v!r}")
+    if (v := d["noise_dbm"]) is not None:
+        out.append(f"noise_dbm={v!r}")
+    if (v := d["band_ghz"]) is not None:
+        out.append(f"band_ghz={v!r}")
+    if (v := d["rx_rate_mbps"]) is not None:
+        out.append(f"rx_rate_mbps={v!r}")
+    if (v := d["tx_rate_mbps"]) is not None:
+        out.append(f"tx_rate_mbps={v!r}")
+    if (v := d["rssi_min_dbm"]) is not None:
+        out.append(f"rssi_min_dbm={v!r}")
+    if (v := d["connected_s"]) is not None:
+        out.append(f"connected_s={v!r}")
+    return out
 
 
 def _wifi_fields(w: Wifi) -> str:
-    floats, ints, strings = _WIFI
-    extra = (("ssid_state_code", SSID_STATE_CODES[w.ssid_state]),)
-    return _encode(w.__dict__, floats, ints, strings, extra)
+    d = w.__dict__
+    out = _wifi_signal(d)
+    out.append("connected=1i" if d["connected"] else "connected=0i")
+    if (v := d["on_school_network"]) is not None:
+        out.append("on_school_network=1i" if v else "on_school_network=0i")
+    if (v := d["channel"]) is not None:
+        out.append(f"channel={v}i")
+    if (v := d["disconnects"]) is not None:
+        out.append(f"disconnects={v}i")
+    state = d["ssid_state"]
+    out.append(f"ssid_state_code={SSID_STATE_CODES[state]}i")
+    if (v := d["ssid"]) is not None:
+        out.append(f"ssid={_str(v)}")
+    out.append(f'ssid_state="{state}"')
+    if (v := d["radio"]) is not None:
+        out.append(f"radio={_str(v)}")
+    if (v := d["interface"]) is not None:
+        out.append(f"interface={_str(v)}")
+    return ",".join(out)
 
 
 def _connectivity_fields(c: Connectivity) -> str:
-    return _encode(c.__dict__, ("broker_rtt_ms",), ("dns_ok", "gateway_ok"), ())
+    out = []
+    if (v := c.broker_rtt_ms) is not None:
+        out.append(f"broker_rtt_ms={v!r}")
+    if (v := c.dns_ok) is not None:
+        out.append("dns_ok=1i" if v else "dns_ok=0i")
+    if (v := c.gateway_ok) is not None:
+        out.append("gateway_ok=1i" if v else "gateway_ok=0i")
+    return ",".join(out)
 
 
-def _device_fields(sample: Sample, agent_version: str) -> str:
-    parts = [f"report=1i,batteries={len(sample.batteries)}i"]
+def _device_fields(sample: Sample, version_field: str) -> str:
+    out = f"report=1i,batteries={len(sample.batteries)}i"
     health = sample.agent
     if health is not None:
-        if health.spool_pending is not None:
-            parts.append(f"spool_pending={health.spool_pending}i")
-        if health.spool_dropped is not None:
-            parts.append(f"spool_dropped={health.spool_dropped}i")
-    parts.append(f"platform={_str(sample.os.platform)}")
-    if sample.os.release is not None:
-        parts.append(f"os_release={_str(sample.os.release)}")
-    parts.append(f"agent_version={_str(agent_version)}")
-    return ",".join(parts)
+        if (v := health.spool_pending) is not None:
+            out += f",spool_pending={v}i"
+        if (v := health.spool_dropped) is not None:
+            out += f",spool_dropped={v}i"
+    os = sample.os
+    out += f',platform="{os.platform}"'
+    if os.release is not None:
+        out += f",os_release={_str(os.release)}"
+    return f"{out},{version_field}"
 
 
 def to_lines(school: str, device: str, agent_version: str, sample: Sample) -> list[str]:
     """The line-protocol lines for one sample (ids are already validated as tag-safe)."""
+    return append_lines([], school, device, version_field(agent_version), sample)
+
+
+def version_field(agent_version: str) -> str:
+    """The `agent_version` string field, built once per message."""
+    return f"agent_version={_str(agent_version)}"
+
+
+def append_lines(
+    lines: list[str], school: str, device: str, version_field: str, sample: Sample
+) -> list[str]:
+    """`to_lines` into an existing list; `version_field` is `version_field(...)`."""
     ts = f" {(sample.ts - _EPOCH) // _MS}"
     base = f"school={school},device={device}"
-    lines = [f"device,{base} {_device_fields(sample, agent_version)}{ts}"]
+    lines.append(f"device,{base} {_device_fields(sample, version_field)}{ts}")
     for b in sample.batteries:
         tags = f"{base},battery={_tag(b.name)}"
         if b.model:
             tags += f",model={_tag(b.model)}"
         lines.append(f"battery,{tags} {_battery_fields(b)}{ts}")
-    if sample.wifi is not None:
-        tags = base + (f",bssid_hash={sample.wifi.bssid_hash}" if sample.wifi.bssid_hash else "")
-        lines.append(f"wifi,{tags} {_wifi_fields(sample.wifi)}{ts}")
+    wifi = sample.wifi
+    if wifi is not None:
+        tags = f"{base},bssid_hash={wifi.bssid_hash}" if wifi.bssid_hash else base
+        lines.append(f"wifi,{tags} {_wifi_fields(wifi)}{ts}")
     if sample.connectivity is not None:
         fields = _connectivity_fields(sample.connectivity)
         if fields:

@@ -16,6 +16,8 @@ class Stats:
     samples_written: int = 0
     rejected_messages: int = 0
     rejected_samples: int = 0
+    # refused by the per-device rate limit (dead-lettered with their payload)
+    rate_limited_messages: int = 0
     write_retries: int = 0
     acked: int = 0
     alerting_errors: int = 0
@@ -26,6 +28,7 @@ class Stats:
         self.samples_accepted += batch.sample_count
         self.rejected_messages += batch.rejected_messages
         self.rejected_samples += batch.rejected_samples
+        self.rate_limited_messages += batch.rate_limited_messages
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

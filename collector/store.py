@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Protocol
 
 from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
@@ -34,6 +35,14 @@ class StoreRejected(StoreError):
     """The store refused the data (4xx other than 429)."""
 
 
+class StoreWriter(Protocol):
+    """What the collector needs of a store (LineWriter; fakes in unit tests)."""
+
+    def write(self, lines: Sequence[str]) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class LineWriter:
     def __init__(
         self, url: str, token: str, org: str, bucket: str, timeout_ms: int = 10_000
@@ -48,6 +57,8 @@ class LineWriter:
         self._org = org
 
     def write(self, lines: Sequence[str]) -> None:
+        """Return once the store confirmed; safe to call from several threads (the
+        client's connection pool gives each concurrent request its own connection)."""
         if not lines:
             return
         try:

@@ -3,13 +3,22 @@ real store, beside the raw limits of the broker and the store measured in the sa
 run on the same machine.
 
 - pipeline: a publisher process sends N messages of K samples at QoS 1 (every
-  PUBACK awaited); a collector process (`lordi-collector run`) validates, writes to
-  VictoriaMetrics and acknowledges. Time from the first publish to the last sample
-  counted back in the store; lost = sent - stored; duplicated = samples the
-  collector wrote more than once (its own counter, read from its final stats line).
+  PUBACK awaited); C collector processes (`lordi-collector run`, one shared
+  subscription, each its own client id) validate, write to VictoriaMetrics and
+  acknowledge. Time from the first publish to the last sample counted back in the
+  store; lost = sent - stored; duplicated = samples the collectors wrote more than
+  once (their own counters, read from their final stats lines).
 - broker limit: the same messages to a subscriber that only counts them.
 - store limit: the collector's own line protocol for the same samples, posted in
-  bulk (5,000 lines a request) to VictoriaMetrics' /api/v2/write.
+  5,000-sample requests (the collector's batch) over as many connections as the
+  collectors use in all, to VictoriaMetrics' /api/v2/write.
+
+Message shape: with `devices` D > 0 the messages come from a fleet of D devices
+(message m from device m % D), whose series the store already knows: every device
+sends one message before the timed part (a fleet that reports every few minutes
+creates its series once). With D = 0 every message comes from a new device, so
+each message also creates ~30 new series in the store: measured, that costs
+VictoriaMetrics 35-50 µs per sample instead of ~20 and makes the store the limit.
 """
 
 from __future__ import annotations
@@ -22,27 +31,32 @@ import tempfile
 import textwrap
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from collector.config import IngestSettings, RateLimitSettings
 from collector.contract import Sample
 from collector.lineproto import to_lines
 from lordi import vm
 from lordi.stack import LocalStack
 
 SCHOOL = "0349999Z"
+# Sample times: a minute apart from here, so 50,000 samples per device stay in the past.
+# (Whole days: the publisher processes import this module at other times.)
+START_S = (int(time.time()) // 86_400 - 40) * 86_400
 
-PUBLISHER = textwrap.dedent('''
+PUBLISHER = textwrap.dedent("""
     import json, sys, time
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
     from lordi.bench.ingest import payloads
-    port, messages, per_message, offset = (int(a) for a in sys.argv[1:5])
+    port, messages, per_message, offset, devices, first = (int(a) for a in sys.argv[1:7])
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.max_inflight_messages_set(1000)
     client.connect("127.0.0.1", port)
     client.loop_start()
-    data = list(payloads(messages, per_message, offset))
+    data = list(payloads(messages, per_message, offset, devices, first))
     t0 = time.monotonic()
     infos = [client.publish(topic, body, qos=1) for topic, body in data]
     for info in infos:
@@ -50,9 +64,9 @@ PUBLISHER = textwrap.dedent('''
     print(json.dumps({"t0": t0, "seconds": time.monotonic() - t0,
                       "acked": sum(i.is_published() for i in infos)}), flush=True)
     client.disconnect(); client.loop_stop()
-''')
+""")
 
-COUNTER = textwrap.dedent('''
+COUNTER = textwrap.dedent("""
     import json, sys, threading, time
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
@@ -73,133 +87,282 @@ COUNTER = textwrap.dedent('''
     print("ready", flush=True)
     done.wait(300)
     print(json.dumps({"received": got[0], "seconds": time.monotonic() - got[1]}), flush=True)
-''')
+""")
 
 
 def _sample(device_index: int, n: int) -> dict[str, Any]:
-    ts = time.gmtime(time.time() - 86_400 * 3 + n * 60 + device_index % 60)
+    ts = time.gmtime(START_S + n * 60 + device_index % 60)
     return {
         "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", ts),
         "os": {"platform": "windows", "release": "10.0.22631"},
-        "batteries": [{"name": "BAT0", "present": True, "status": "discharging",
-                       "percent": 71.5, "plugged": False, "design_capacity_mwh": 57020.0,
-                       "full_capacity_mwh": 42490.0, "health_pct": 74.52, "cycle_count": 73,
-                       "voltage_mv": 11800.0, "temperature_c": 31.4, "model": "01AV430"}],
-        "wifi": {"interface": "Wi-Fi", "connected": True, "ssid": "LORDI-EDU",
-                 "ssid_state": "school", "on_school_network": True,
-                 "bssid_hash": "0123456789abcdef", "rssi_dbm": -61.0, "signal_pct": 78.0,
-                 "channel": 36, "band_ghz": 5.0, "rx_rate_mbps": 702.0, "tx_rate_mbps": 866.7,
-                 "radio": "802.11ac", "rssi_min_dbm": -70.0, "disconnects": 0,
-                 "connected_s": 300.0},
+        "batteries": [
+            {
+                "name": "BAT0",
+                "present": True,
+                "status": "discharging",
+                "percent": 71.5,
+                "plugged": False,
+                "design_capacity_mwh": 57020.0,
+                "full_capacity_mwh": 42490.0,
+                "health_pct": 74.52,
+                "cycle_count": 73,
+                "voltage_mv": 11800.0,
+                "temperature_c": 31.4,
+                "model": "01AV430",
+            }
+        ],
+        "wifi": {
+            "interface": "Wi-Fi",
+            "connected": True,
+            "ssid": "LORDI-EDU",
+            "ssid_state": "school",
+            "on_school_network": True,
+            "bssid_hash": "0123456789abcdef",
+            "rssi_dbm": -61.0,
+            "signal_pct": 78.0,
+            "channel": 36,
+            "band_ghz": 5.0,
+            "rx_rate_mbps": 702.0,
+            "tx_rate_mbps": 866.7,
+            "radio": "802.11ac",
+            "rssi_min_dbm": -70.0,
+            "disconnects": 0,
+            "connected_s": 300.0,
+        },
     }
 
 
-def payloads(messages: int, per_message: int, offset: int = 0) -> Any:
-    """(topic, body) per message; device i's samples are a minute apart (unique points)."""
+def payloads(
+    messages: int, per_message: int, offset: int = 0, devices: int = 0, first: int = 0
+) -> Any:
+    """(topic, body) per message; a device's samples are a minute apart (unique points),
+    numbered from `first`. devices=0: one device per message."""
     for m in range(messages):
-        device = f"bench-{offset + m:06d}"
-        samples = [_sample(offset + m, n) for n in range(per_message)]
-        body = {"schema": 1, "device": device, "school": SCHOOL, "agent_version": "bench",
-                "samples": samples}
+        index = offset + (m % devices if devices else m)
+        device = f"bench-{index:06d}"
+        n0 = first + (m // devices) * per_message if devices else first
+        samples = [_sample(index, n0 + n) for n in range(per_message)]
+        body = {
+            "schema": 1,
+            "device": device,
+            "school": SCHOOL,
+            "agent_version": "bench",
+            "samples": samples,
+        }
         yield f"lordi/v1/{SCHOOL}/{device}/telemetry", json.dumps(body).encode()
 
 
 def _run_json(argv: list[str], env: dict[str, str], timeout_s: float = 300) -> dict[str, Any]:
-    out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout_s,
-                         check=True).stdout
+    out = subprocess.run(
+        argv, env=env, capture_output=True, text=True, timeout=timeout_s, check=True
+    ).stdout
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
-def store_limit(stack: LocalStack, messages: int, per_message: int) -> dict[str, Any]:
-    lines = []
-    for _, body in payloads(messages, per_message, offset=10**5):
+def _publish(
+    stack: LocalStack,
+    env: dict[str, str],
+    messages: int,
+    per_message: int,
+    offset: int,
+    *,
+    devices: int,
+    first: int = 0,
+) -> dict[str, Any]:
+    argv = [str(a) for a in (stack.mqtt_port, messages, per_message, offset, devices, first)]
+    return _run_json([sys.executable, "-c", PUBLISHER, *argv], env)
+
+
+def _stored(stack: LocalStack) -> int:
+    vm.force_flush(stack.vm_url)
+    rows = vm.query(stack.vm_url, f'sum(count_over_time(device_report{{school="{SCHOOL}"}}[60d]))')
+    return int(rows[0]["value"]) if rows else 0
+
+
+def _wait_stored(stack: LocalStack, expected: int, timeout_s: float = 300) -> int:
+    deadline = time.monotonic() + timeout_s
+    stored = _stored(stack)
+    while stored < expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+        stored = _stored(stack)
+    return stored
+
+
+def _lines(messages: int, per_message: int, offset: int, devices: int, first: int) -> list[str]:
+    lines: list[str] = []
+    for _, body in payloads(messages, per_message, offset, devices, first):
         doc = json.loads(body)
         for s in doc["samples"]:
-            lines += to_lines(SCHOOL, doc["device"], "bench", Sample.model_validate(
-                {**s, "ts": s["ts"]}, strict=False))
-    chunks = ["\n".join(lines[i:i + 5000]).encode() for i in range(0, len(lines), 5000)]
-    t0 = time.monotonic()
-    for chunk in chunks:
+            lines += to_lines(
+                SCHOOL, doc["device"], "bench", Sample.model_validate(s, strict=False)
+            )
+    return lines
+
+
+def _post_all(url: str, lines: list[str], connections: int) -> None:
+    step = 5000 * 3  # 5,000 samples of 3 lines: the collector's batch
+    chunks = ["\n".join(lines[i : i + step]).encode() for i in range(0, len(lines), step)]
+
+    def post(chunk: bytes) -> None:
         req = urllib.request.Request(  # noqa: S310 - the local stack's http URL
-            f"{stack.vm_url}/api/v2/write?precision=ms", data=chunk, method="POST")
+            f"{url}/api/v2/write?precision=ms", data=chunk, method="POST"
+        )
         with urllib.request.urlopen(req, timeout=60):  # noqa: S310
             pass
+
+    with ThreadPoolExecutor(connections) as pool:
+        list(pool.map(post, chunks))
+
+
+def store_limit(
+    stack: LocalStack, messages: int, per_message: int, devices: int, connections: int
+) -> dict[str, Any]:
+    offset = 10**5
+    if devices:  # the same shape as the pipeline: series known before the timed part
+        _post_all(stack.vm_url, _lines(devices, 1, offset, devices, -1), connections)
+    lines = _lines(messages, per_message, offset, devices, 0)
+    t0 = time.monotonic()
+    _post_all(stack.vm_url, lines, connections)
     seconds = time.monotonic() - t0
     samples = messages * per_message
-    return {"samples_per_s": round(samples / seconds), "lines_per_sample":
-            round(len(lines) / samples, 2), "seconds": round(seconds, 2)}
+    return {
+        "samples_per_s": round(samples / seconds),
+        "lines_per_sample": round(len(lines) / samples, 2),
+        "connections": connections,
+        "seconds": round(seconds, 2),
+    }
 
 
-def broker_limit(stack: LocalStack, env: dict[str, str], messages: int,
-                 per_message: int) -> dict[str, Any]:
-    counter = subprocess.Popen([sys.executable, "-c", COUNTER, str(stack.mqtt_port),
-                                str(messages)], env=env, stdout=subprocess.PIPE, text=True)
+def broker_limit(
+    stack: LocalStack, env: dict[str, str], messages: int, per_message: int, devices: int
+) -> dict[str, Any]:
+    counter = subprocess.Popen(
+        [sys.executable, "-c", COUNTER, str(stack.mqtt_port), str(messages)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert counter.stdout is not None
     counter.stdout.readline()  # ready
     time.sleep(0.3)
-    _run_json([sys.executable, "-c", PUBLISHER, str(stack.mqtt_port), str(messages),
-               str(per_message), str(2 * 10**5)], env)
+    _publish(stack, env, messages, per_message, 2 * 10**5, devices=devices)
     result = json.loads(counter.communicate(timeout=300)[0].strip().splitlines()[-1])
-    return {"messages_per_s": round(result["received"] / result["seconds"]),
-            "samples_per_s": round(result["received"] * per_message / result["seconds"]),
-            "received": result["received"]}
+    return {
+        "messages_per_s": round(result["received"] / result["seconds"]),
+        "samples_per_s": round(result["received"] * per_message / result["seconds"]),
+        "received": result["received"],
+    }
 
 
-def pipeline(stack: LocalStack, env: dict[str, str], work: Path, messages: int,
-             per_message: int) -> dict[str, Any]:
-    log = work / "collector.log"
-    cenv = {**stack.env(), "LORDI_COLLECTOR_MQTT__CLIENT_ID": "bench-collector",
-            "LORDI_COLLECTOR_MQTT__SHARE_GROUP": "bench"}
-    with log.open("wb") as out:
-        collector = subprocess.Popen([sys.executable, "-m", "collector.cli", "run",
-                                      "--stats-interval", "600"], env=cenv, stdout=out,
-                                     stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
+def _start_collectors(
+    stack: LocalStack, work: Path, count: int, per_device: int
+) -> list[tuple[Any, Path]]:
+    # The rate limit stays on (its cost is part of the figure), with a burst that
+    # lets every bench device send all its messages at once.
+    burst = max(RateLimitSettings().device_burst_messages, per_device + 1)
+    started = []
+    for i in range(count):
+        log = work / f"collector-{i}.log"
+        cenv = {
+            **stack.env(),
+            "LORDI_COLLECTOR_MQTT__CLIENT_ID": f"bench-collector-{i}",
+            "LORDI_COLLECTOR_MQTT__SHARE_GROUP": "bench",
+            "LORDI_COLLECTOR_INGEST__RATE_LIMIT__DEVICE_BURST_MESSAGES": str(burst),
+        }
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "collector.cli", "run", "--stats-interval", "600"],
+                env=cenv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        started.append((proc, log))
+    deadline = time.monotonic() + 30
+    for _, log in started:
         while b"subscribed to" not in log.read_bytes():
             if time.monotonic() > deadline:
                 raise RuntimeError(log.read_text()[-2000:])
             time.sleep(0.1)
+    return started
+
+
+def pipeline(
+    stack: LocalStack,
+    env: dict[str, str],
+    work: Path,
+    messages: int,
+    per_message: int,
+    *,
+    collectors: int = 1,
+    devices: int = 0,
+) -> dict[str, Any]:
+    per_device = -(-messages // devices) if devices else 1
+    started = _start_collectors(stack, work, collectors, per_device)
+    try:
+        warm = 0
+        if devices:  # one untimed message per device: the store creates its series
+            _publish(stack, env, devices, 1, 0, devices=devices, first=-1)
+            warm = _wait_stored(stack, devices)
         expected = messages * per_message
-        t0 = time.monotonic()
-        published = _run_json([sys.executable, "-c", PUBLISHER, str(stack.mqtt_port),
-                               str(messages), str(per_message), "0"], env)
-        stored = 0
-        while time.monotonic() - t0 < 300:
-            vm.force_flush(stack.vm_url)
-            rows = vm.query(stack.vm_url,
-                            f'sum(count_over_time(device_report{{school="{SCHOOL}"}}[10d]))')
-            stored = int(rows[0]["value"]) if rows else 0
-            if stored >= expected:
-                break
-            time.sleep(0.2)
+        published = _publish(stack, env, messages, per_message, 0, devices=devices)
+        stored = _wait_stored(stack, warm + expected) - warm
         # From the publisher's first publish (CLOCK_MONOTONIC is shared by processes
         # on Linux): its start-up and payload building are not the collector's time.
         seconds = time.monotonic() - published["t0"]
     finally:
-        collector.terminate()
-        collector.wait(30)
-    stats = json.loads(log.read_text().rsplit("stopped; stats ", 1)[1].splitlines()[0])
-    return {"samples_per_s": round(stored / seconds), "messages_per_s":
-            round(messages * stored / expected / seconds), "seconds": round(seconds, 2),
-            "sent": expected, "acked_by_broker": published["acked"] * per_message,
-            "stored": stored, "lost": expected - stored,
-            "duplicated": max(0, stats["samples_written"] - expected),
-            "collector_stats": stats}
+        for proc, _ in started:
+            proc.terminate()
+        for proc, _ in started:
+            proc.wait(30)
+    stats = [
+        json.loads(log.read_text().rsplit("stopped; stats ", 1)[1].splitlines()[0])
+        for _, log in started
+    ]
+    written = sum(s["samples_written"] for s in stats) - warm
+    return {
+        "samples_per_s": round(stored / seconds),
+        "messages_per_s": round(messages * stored / expected / seconds),
+        "seconds": round(seconds, 2),
+        "sent": expected,
+        "acked_by_broker": published["acked"] * per_message,
+        "stored": stored,
+        "lost": expected - stored,
+        "duplicated": max(0, written - expected),
+        "collectors": collectors,
+        "written_by_collector": [s["samples_written"] for s in stats],
+        "collector_stats": stats,
+    }
 
 
-def run(messages: int = 4000, per_message: int = 50) -> dict[str, Any]:
+def run(
+    messages: int = 4000, per_message: int = 50, collectors: int = 1, devices: int = 200
+) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    connections = collectors * IngestSettings().store_connections
     with tempfile.TemporaryDirectory(prefix="lordi-bench-") as tmp, LocalStack() as stack:
-        result = pipeline(stack, env, Path(tmp), messages, per_message)
-        broker = broker_limit(stack, env, messages, per_message)
-        store = store_limit(stack, messages, per_message)
+        result = pipeline(
+            stack, env, Path(tmp), messages, per_message, collectors=collectors, devices=devices
+        )
+        broker = broker_limit(stack, env, messages, per_message, devices)
+        store = store_limit(stack, messages, per_message, devices, connections)
     limit = min(broker["samples_per_s"], store["samples_per_s"])
-    return {"pipeline": result, "broker_limit": broker, "store_limit": store,
-            "samples_per_s": result["samples_per_s"], "messages_per_s": result["messages_per_s"],
-            "lost": result["lost"], "duplicated": result["duplicated"],
-            "ratio_to_limit": round(result["samples_per_s"] / limit, 3),
-            "samples_per_message": per_message, "cores": os.cpu_count(),
-            "meets_targets": {"samples_per_s": result["samples_per_s"] >= 50_000,
-                              "ratio_to_limit": result["samples_per_s"] / limit >= 0.5,
-                              "lost": result["lost"] == 0}}
+    return {
+        "pipeline": result,
+        "broker_limit": broker,
+        "store_limit": store,
+        "samples_per_s": result["samples_per_s"],
+        "messages_per_s": result["messages_per_s"],
+        "lost": result["lost"],
+        "duplicated": result["duplicated"],
+        "ratio_to_limit": round(result["samples_per_s"] / limit, 3),
+        "samples_per_message": per_message,
+        "devices": devices or "one per message",
+        "collectors": collectors,
+        "cores": os.cpu_count(),
+        "meets_targets": {
+            "samples_per_s": result["samples_per_s"] >= 50_000,
+            "ratio_to_limit": result["samples_per_s"] / limit >= 0.5,
+            "lost": result["lost"] == 0,
+            "duplicated": result["duplicated"] == 0,
+        },
+    }
