@@ -24,8 +24,9 @@ MAX_CLOCK_AHEAD = timedelta(hours=1)
 
 ID_PATTERN = r"^[0-9A-Za-z_-]{1,64}$"
 UAI_PATTERN = r"^[0-9]{7}[A-Z]$"  # French school code: 7 digits and a check letter
-# Printable text only: no control characters (they break logs, CSV and line protocol).
-TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+# Printable text only: no C0/C1 control characters (they break logs, CSV, line protocol
+# and terminals: U+009B is an 8-bit escape; tests/reliability corpus).
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
 
 DeviceId = Annotated[str, Field(pattern=ID_PATTERN)]
 SchoolId = Annotated[str, Field(pattern=UAI_PATTERN)]

@@ -74,6 +74,7 @@ class Collector:
         # Per-school summaries for the fleet dashboard (its cost must not grow with
         # the fleet): accumulated from confirmed samples, written every minute.
         self.summaries = SchoolSummaries()
+        self._alert_lines: list[str] = []  # alert/forecast points the store did not take yet
         self._next_summary_flush = time.monotonic() + SUMMARY_FLUSH_S
         self.stats = Stats()
         self._queue: queue.Queue[Incoming] = queue.Queue()
@@ -221,6 +222,12 @@ class Collector:
         for thread in (self._thread, *self._writers):
             if thread.is_alive():
                 thread.join(max(0.0, deadline - time.monotonic()))
+        if self.alerting is not None:
+            try:
+                self.alerting.stop()  # save every changed device's rule state
+            except Exception:
+                self.stats.alerting_errors += 1
+                log.exception("device state not saved at stop")
         self._write_summaries(None)
         self._client.disconnect()
         self._client.loop_stop()
@@ -285,6 +292,7 @@ class Collector:
             except queue.Empty:
                 if self._ingest_done.is_set():
                     return
+                self._tick_alerting()
                 with self._commit:
                     self._maybe_write_summaries()
                 continue
@@ -325,17 +333,50 @@ class Collector:
             self._write_summaries(datetime.now(UTC))
 
     def _write_summaries(self, now: datetime | None) -> None:
-        """Write the finished summary intervals (all open ones when `now` is None)."""
+        """Write the finished summary intervals (all open ones when `now` is None),
+        and the alert transitions and forecasts for the dashboards."""
         lines = self.summaries.flush(now)
-        if not lines:
-            return
+        alert_lines = self._take_alert_lines()
         try:
-            self._writer.write(lines)
+            if lines:
+                self._writer.write(lines)
         except (StoreUnavailable, StoreRejected) as exc:
             # Summaries are derived data: a lost interval is logged, never retried
             # in the ingest path (the raw series still hold everything).
             self.stats.summary_write_errors += 1
             log.warning("school summaries not written (%s)", exc)
+        if not alert_lines:
+            return
+        try:
+            self._writer.write(alert_lines)
+        except StoreUnavailable as exc:  # kept for the next flush
+            self._alert_lines = alert_lines + self._alert_lines
+            log.warning("%d alert/forecast points not written yet (%s)", len(alert_lines), exc)
+        except StoreRejected as exc:
+            self.stats.summary_write_errors += 1
+            log.error("store refused %d alert/forecast points (%s)", len(alert_lines), exc)
+
+    def _take_alert_lines(self) -> list[str]:
+        lines, self._alert_lines = self._alert_lines, []
+        if self.alerting is None:
+            return lines
+        try:
+            return lines + self.alerting.take_lines()
+        except Exception:  # the alert database away: the transitions wait there
+            self.stats.alerting_errors += 1
+            log.exception("alert transitions not read")
+            return lines
+
+    def _tick_alerting(self) -> None:
+        """Sweeps (silent devices, outbox retries, saves) also when no telemetry
+        arrives; with telemetry, the batches' rules sweep on the same schedule."""
+        if self.alerting is None:
+            return
+        try:
+            self.alerting.tick(datetime.now(UTC))
+        except Exception:
+            self.stats.alerting_errors += 1
+            log.exception("alert sweep failed")
 
     def _run_rules(self, batch: Batch) -> None:
         """The rules see what the store has confirmed. Their failure (a bug, the alert

@@ -76,8 +76,12 @@ def describe(exc: ValidationError, prefix: str = "", secrets: frozenset[str] = f
     first = errors[0]
     where = _path(tuple(first["loc"]))
     if prefix:
-        where = prefix + ("" if where.startswith("[") or where == "message" else ".") + where
-        where = where.removesuffix(".message")
+        # "message" is pydantic's whole input: then the field is the prefix itself.
+        where = (
+            prefix
+            if where == "message"
+            else prefix + ("" if where.startswith("[") else ".") + where
+        )
     got = "" if first["type"] == "missing" else f" (got {_show(first.get('input'))})"
     if any(str(part) in secrets for part in first["loc"]):
         got = " (got <hidden>)"
@@ -125,7 +129,9 @@ def check_message(topic: str, payload: bytes) -> Checked:
 def _check_slowly(school: str, device: str, payload: bytes) -> Checked:
     try:
         doc = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:
+        # JSONDecodeError, UnicodeDecodeError, and Python's limit on the digits of an
+        # integer (a 5,000-digit number: tests/reliability corpus) are all ValueErrors.
         raise MessageRejected(f"payload: not JSON ({exc})") from None
     except RecursionError:
         raise MessageRejected("payload: JSON nested too deeply") from None

@@ -14,7 +14,13 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector.config import CollectorSettings, IngestSettings, MqttSettings, StoreSettings
+from collector.config import (
+    CollectorSettings,
+    IngestSettings,
+    MqttSettings,
+    RateLimitSettings,
+    StoreSettings,
+)
 from collector.service import Collector
 from lordi import vm
 from lordi.stack import LocalStack
@@ -34,7 +40,17 @@ def settings_for(
         # would leave sessions behind that swallow later tests' messages.
         mqtt=MqttSettings(port=stack.mqtt_port, client_id=client_id or "test-collector"),
         store=StoreSettings(url=stack.vm_url),
-        ingest=IngestSettings(**{"linger_ms": 20, "retry_initial_s": 0.2, **ingest}),
+        # The rate limit is off unless a test asks for it (tests/integration/
+        # test_ratelimit.py): the durability tests drive one device far faster than a
+        # laptop ever reports, which is exactly what the limit exists to stop.
+        ingest=IngestSettings(
+            **{
+                "linger_ms": 20,
+                "retry_initial_s": 0.2,
+                "rate_limit": RateLimitSettings(enabled=False),
+                **ingest,
+            }
+        ),
     )
 
 

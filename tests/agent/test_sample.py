@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from agent.model import BatteryReading, OsInfo, Reading
@@ -51,3 +52,27 @@ def test_sample_shape_and_timestamp() -> None:
         "connectivity": None,
         "agent": None,
     }
+
+
+def test_firmware_garbage_in_text_fields_does_not_cost_the_sample() -> None:
+    """NUL padding, an 8-bit escape and an over-long model name are cleaned on the
+    laptop: the collector's contract would reject the whole sample (health included)."""
+    from collector.contract import Sample  # noqa: PLC0415 - the contract is the judge
+
+    battery = BatteryReading(
+        name="\x00\x00",
+        design_capacity_mwh=50_000.0,
+        full_capacity_mwh=40_000.0,
+        health_pct=80.0,
+        manufacturer="SMP\x00\x00\x00",
+        model="5B10W13975" + "\x9b" + "X" * 80,
+        technology="\x01",
+    )
+    reading = Reading(os=OsInfo(platform="linux", release="6.1.0\n"), batteries=[battery])
+    sample = build_sample(reading, TS, POLICY)
+    model = Sample.model_validate_json(json.dumps(sample))
+    [out] = model.batteries
+    assert (out.name, out.manufacturer, out.technology) == ("battery0", "SMP", None)
+    assert out.model is not None and out.model.startswith("5B10W13975X") and len(out.model) == 64
+    assert out.health_pct == 80.0
+    assert model.os.release == "6.1.0"

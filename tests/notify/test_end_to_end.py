@@ -12,6 +12,7 @@ from collector.alerts.store import AlertStore
 from collector.notify.deliver import Notifier
 from collector.rules import RulesConfig
 from collector.service import Collector
+from lordi import vm
 from lordi.stack import LocalStack
 from tests.helpers import envelope, minimal_sample, publish, recent, settings_for, wait_stored
 from tests.notify.conftest import SmtpServer
@@ -62,3 +63,11 @@ def test_a_worn_battery_reaches_the_technicians_mailbox_within_2_s(
     [alert] = [a for a in store.list_alerts(school=SCHOOL) if a.rule == "battery_replace"]
     assert (alert.status, alert.device) == ("open", DEVICE)
     assert alert.evidence["health_pct"] == 59.0
+    # The collector wrote the transitions for the dashboards' open-alerts panels.
+    vm.force_flush(stack.vm_url)
+    opened = {
+        (r["metric"]["rule"], v)
+        for r in vm.export(stack.vm_url, f'alert_open{{school="{SCHOOL}",device="{DEVICE}"}}')
+        for v in r["values"]
+    }
+    assert ("battery_replace", 1) in opened and ("battery_watch", 1) in opened

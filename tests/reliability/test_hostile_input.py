@@ -147,43 +147,6 @@ def _xfail_if(case: Case, *stages: str) -> list[pytest.MarkDecorator]:
     return []
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(c, id=c.name, marks=_xfail_if(c, "deadletter"))
-        for c in load_cases("0341234A", "bad-0")
-        if c.known_bug
-    ],
-)
-def test_known_bug_case_is_dead_lettered_and_the_collector_goes_on(
-    private_stack: LocalStack, case: Case
-) -> None:
-    school = unique_school()
-    bad = next(c for c in load_cases(school, "bad-0") if c.name == case.name)
-    ts = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
-    dead = Subscriber(private_stack, DEAD_LETTERS)
-    collector = _collector(private_stack, "known-bug-collector")
-    try:
-        _publish_in_order(
-            private_stack.mqtt_port,
-            [
-                (bad.topic, bad.payload),
-                (
-                    f"lordi/v1/{school}/good-0/telemetry",
-                    envelope(school, "good-0", [sample_at(ts)]),
-                ),
-            ],
-        )
-        stored = wait_stored_total(private_stack.vm_url, school, 1, timeout_s=10)
-        lettered = dead.wait_for(lambda m: any(t == DEAD_LETTERS for t, _, _ in m), timeout_s=5)
-    finally:
-        collector.stop()
-        dead.close()
-    assert stored == 1, "the valid message after it was never stored"
-    assert lettered
-
-
 UNIT_CASES = load_cases("0341234A", "bad-{i}")
 
 
