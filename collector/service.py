@@ -21,7 +21,6 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -32,15 +31,14 @@ from paho.mqtt.reasoncodes import ReasonCode
 from collector.alerting import Alerting
 from collector.config import CollectorSettings
 from collector.deadletter import to_dead_letter
+from collector.derived import Derived
 from collector.ingest import Batch
 from collector.ratelimit import DeviceRateLimiter
 from collector.stats import Stats
 from collector.store import LineWriter, StoreRejected, StoreUnavailable, StoreWriter
-from collector.summaries import SchoolSummaries
 
 log = logging.getLogger(__name__)
 
-SUMMARY_FLUSH_S = 60.0
 # Dead letters logged one by one per batch; the rest are counted (a flood would
 # otherwise write one log line per refused message).
 MAX_LOGGED_LETTERS = 5
@@ -71,11 +69,6 @@ class Collector:
     ) -> None:
         self.settings = settings
         self.alerting = alerting
-        # Per-school summaries for the fleet dashboard (its cost must not grow with
-        # the fleet): accumulated from confirmed samples, written every minute.
-        self.summaries = SchoolSummaries()
-        self._alert_lines: list[str] = []  # alert/forecast points the store did not take yet
-        self._next_summary_flush = time.monotonic() + SUMMARY_FLUSH_S
         self.stats = Stats()
         self._queue: queue.Queue[Incoming] = queue.Queue()
         self._stop = threading.Event()
@@ -86,6 +79,8 @@ class Collector:
             settings.store.bucket,
             settings.store.timeout_ms,
         )
+        # Summaries, alert transitions and forecasts, the alerting's sweeps.
+        self.derived = Derived(self._writer, self.stats, alerting)
         lim = settings.ingest.rate_limit
         self._limiter = (
             DeviceRateLimiter(
@@ -222,13 +217,7 @@ class Collector:
         for thread in (self._thread, *self._writers):
             if thread.is_alive():
                 thread.join(max(0.0, deadline - time.monotonic()))
-        if self.alerting is not None:
-            try:
-                self.alerting.stop()  # save every changed device's rule state
-            except Exception:
-                self.stats.alerting_errors += 1
-                log.exception("device state not saved at stop")
-        self._write_summaries(None)
+        self.derived.stop()
         self._client.disconnect()
         self._client.loop_stop()
         self._writer.close()
@@ -292,9 +281,9 @@ class Collector:
             except queue.Empty:
                 if self._ingest_done.is_set():
                     return
-                self._tick_alerting()
+                self.derived.tick()
                 with self._commit:
-                    self._maybe_write_summaries()
+                    self.derived.maybe_flush()
                 continue
             confirmed = self._write_with_retry(work.batch)
             with self._commit:
@@ -305,7 +294,7 @@ class Collector:
                         self._abandoned = not self._commit_batch(work)
                     else:
                         self._abandoned = True
-                    self._maybe_write_summaries()
+                    self.derived.maybe_flush()
                 except Exception:  # a bug: the batch stays unacknowledged, ingest goes on
                     log.exception("committing batch %d failed; not acknowledged", work.seq)
                 finally:
@@ -318,77 +307,12 @@ class Collector:
         batch = work.batch
         if not self._publish_dead_letters(batch):
             return False  # stopping: nothing acknowledged, the broker redelivers
-        for school, device, sample in batch.accepted:
-            self.summaries.add(school, device, sample)
-        self._run_rules(batch)
+        self.derived.add(batch.accepted)
         for item in work.items:
             if item.qos > 0:
                 self._client.ack(item.mid, item.qos)
         self.stats.acked += len(work.items)
         return True
-
-    def _maybe_write_summaries(self) -> None:
-        if time.monotonic() >= self._next_summary_flush:
-            self._next_summary_flush = time.monotonic() + SUMMARY_FLUSH_S
-            self._write_summaries(datetime.now(UTC))
-
-    def _write_summaries(self, now: datetime | None) -> None:
-        """Write the finished summary intervals (all open ones when `now` is None),
-        and the alert transitions and forecasts for the dashboards."""
-        lines = self.summaries.flush(now)
-        alert_lines = self._take_alert_lines()
-        try:
-            if lines:
-                self._writer.write(lines)
-        except (StoreUnavailable, StoreRejected) as exc:
-            # Summaries are derived data: a lost interval is logged, never retried
-            # in the ingest path (the raw series still hold everything).
-            self.stats.summary_write_errors += 1
-            log.warning("school summaries not written (%s)", exc)
-        if not alert_lines:
-            return
-        try:
-            self._writer.write(alert_lines)
-        except StoreUnavailable as exc:  # kept for the next flush
-            self._alert_lines = alert_lines + self._alert_lines
-            log.warning("%d alert/forecast points not written yet (%s)", len(alert_lines), exc)
-        except StoreRejected as exc:
-            self.stats.summary_write_errors += 1
-            log.error("store refused %d alert/forecast points (%s)", len(alert_lines), exc)
-
-    def _take_alert_lines(self) -> list[str]:
-        lines, self._alert_lines = self._alert_lines, []
-        if self.alerting is None:
-            return lines
-        try:
-            return lines + self.alerting.take_lines()
-        except Exception:  # the alert database away: the transitions wait there
-            self.stats.alerting_errors += 1
-            log.exception("alert transitions not read")
-            return lines
-
-    def _tick_alerting(self) -> None:
-        """Sweeps (silent devices, outbox retries, saves) also when no telemetry
-        arrives; with telemetry, the batches' rules sweep on the same schedule."""
-        if self.alerting is None:
-            return
-        try:
-            self.alerting.tick(datetime.now(UTC))
-        except Exception:
-            self.stats.alerting_errors += 1
-            log.exception("alert sweep failed")
-
-    def _run_rules(self, batch: Batch) -> None:
-        """The rules see what the store has confirmed. Their failure (a bug, the alert
-        database down) must not stop telemetry: it is logged and counted, and the
-        batch is still acknowledged (the time series hold the evidence)."""
-        if self.alerting is None or not batch.accepted:
-            return
-        try:
-            self.alerting.on_samples(batch.accepted, datetime.now(UTC))
-        except Exception:
-            self.stats.alerting_errors += 1
-            log.exception("rules failed on a batch of %d samples", len(batch.accepted))
 
     def _write_with_retry(self, batch: Batch) -> bool:
         """Write until the store confirms (True) or the collector stops (False)."""

@@ -1,0 +1,117 @@
+"""What the collector derives from confirmed telemetry and writes beside it: the
+per-school summaries of the fleet dashboard, the alert transitions and forecast
+counts of the alerting, and the alerting's periodic sweep.
+
+Derived data never holds up telemetry: a summary interval the store refuses is
+logged and counted (the raw series still hold everything); alert and forecast
+points the store cannot take yet are kept for the next flush; an alerting failure
+(a bug, the alert database away) is logged and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+
+from collector.alerting import Alerting
+from collector.contract import Sample
+from collector.stats import Stats
+from collector.store import StoreRejected, StoreUnavailable, StoreWriter
+from collector.summaries import SchoolSummaries
+
+log = logging.getLogger(__name__)
+
+SUMMARY_FLUSH_S = 60.0
+
+
+class Derived:
+    """Not thread-safe: the collector calls it under its commit lock (or once the
+    writer threads have stopped), except `tick`, which the alerting locks itself."""
+
+    def __init__(self, writer: StoreWriter, stats: Stats, alerting: Alerting | None) -> None:
+        self.writer = writer
+        self.stats = stats
+        self.alerting = alerting
+        # Per-school summaries for the fleet dashboard (its cost must not grow with
+        # the fleet): accumulated from confirmed samples, written every minute.
+        self.summaries = SchoolSummaries()
+        self._alert_lines: list[str] = []  # alert/forecast points not written yet
+        self._next_flush = time.monotonic() + SUMMARY_FLUSH_S
+
+    def add(self, accepted: list[tuple[str, str, Sample]]) -> None:
+        """A batch the store confirmed: into the summaries, then through the rules."""
+        for school, device, sample in accepted:
+            self.summaries.add(school, device, sample)
+        self._run_rules(accepted)
+
+    def _run_rules(self, accepted: list[tuple[str, str, Sample]]) -> None:
+        """The rules see what the store has confirmed. Their failure must not stop
+        telemetry: it is logged and counted, and the batch is still acknowledged
+        (the time series hold the evidence)."""
+        if self.alerting is None or not accepted:
+            return
+        try:
+            self.alerting.on_samples(accepted, datetime.now(UTC))
+        except Exception:
+            self.stats.alerting_errors += 1
+            log.exception("rules failed on a batch of confirmed samples")
+
+    def maybe_flush(self) -> None:
+        if time.monotonic() >= self._next_flush:
+            self._next_flush = time.monotonic() + SUMMARY_FLUSH_S
+            self.flush(datetime.now(UTC))
+
+    def flush(self, now: datetime | None) -> None:
+        """Write the finished summary intervals (all open ones when `now` is None),
+        and the alert transitions and forecasts for the dashboards."""
+        lines = self.summaries.flush(now)
+        alert_lines = self._take_alert_lines()
+        try:
+            if lines:
+                self.writer.write(lines)
+        except (StoreUnavailable, StoreRejected) as exc:
+            self.stats.summary_write_errors += 1
+            log.warning("school summaries not written (%s)", exc)
+        if not alert_lines:
+            return
+        try:
+            self.writer.write(alert_lines)
+        except StoreUnavailable as exc:  # kept for the next flush
+            self._alert_lines = alert_lines + self._alert_lines
+            log.warning("%d alert/forecast points not written yet (%s)", len(alert_lines), exc)
+        except StoreRejected as exc:
+            self.stats.summary_write_errors += 1
+            log.error("store refused %d alert/forecast points (%s)", len(alert_lines), exc)
+
+    def _take_alert_lines(self) -> list[str]:
+        lines, self._alert_lines = self._alert_lines, []
+        if self.alerting is None:
+            return lines
+        try:
+            return lines + self.alerting.take_lines()
+        except Exception:  # the alert database away: the transitions wait there
+            self.stats.alerting_errors += 1
+            log.exception("alert transitions not read")
+            return lines
+
+    def tick(self) -> None:
+        """Sweeps (silent devices, outbox retries, saves) also when no telemetry
+        arrives; with telemetry, the batches' rules sweep on the same schedule."""
+        if self.alerting is None:
+            return
+        try:
+            self.alerting.tick(datetime.now(UTC))
+        except Exception:
+            self.stats.alerting_errors += 1
+            log.exception("alert sweep failed")
+
+    def stop(self) -> None:
+        """Save the alerting's device state, then write everything still open."""
+        if self.alerting is not None:
+            try:
+                self.alerting.stop()
+            except Exception:
+                self.stats.alerting_errors += 1
+                log.exception("device state not saved at stop")
+        self.flush(None)
