@@ -36,13 +36,30 @@ class CollectorProcess:
     log: Path
 
     @classmethod
-    def start(cls, stack: LocalStack, client_id: str = "lordi-collector-1") -> CollectorProcess:
-        log = stack.root / f"{client_id}.log"
-        env = {**stack.env(), "LORDI_COLLECTOR_MQTT__CLIENT_ID": client_id}
+    def start(
+        cls,
+        stack: LocalStack,
+        client_id: str = "lordi-collector-1",
+        *,
+        env: dict[str, str] | None = None,
+        stats_interval_s: int = 5,
+        log: Path | None = None,
+    ) -> CollectorProcess:
+        """`lordi-collector run` against the stack, returned once it has subscribed.
+        `env` adds `LORDI_COLLECTOR_*` settings (share group, rate limit...)."""
+        log = log or stack.root / f"{client_id}.log"
+        full_env = {**stack.env(), "LORDI_COLLECTOR_MQTT__CLIENT_ID": client_id, **(env or {})}
         with log.open("ab") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "collector.cli", "run", "--stats-interval", "5"],
-                env=env,
+                [
+                    sys.executable,
+                    "-m",
+                    "collector.cli",
+                    "run",
+                    "--stats-interval",
+                    str(stats_interval_s),
+                ],
+                env=full_env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -51,6 +68,7 @@ class CollectorProcess:
         deadline = time.monotonic() + 30
         while b"subscribed to" not in log.read_bytes():
             if proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
                 raise RuntimeError(f"collector did not start:\n{log.read_text()[-2000:]}")
             time.sleep(0.1)
         return self

@@ -39,6 +39,7 @@ from collector.config import IngestSettings, RateLimitSettings
 from collector.contract import Sample
 from collector.lineproto import to_lines
 from lordi import vm
+from lordi.demo import CollectorProcess
 from lordi.stack import LocalStack
 
 SCHOOL = "0349999Z"
@@ -262,27 +263,17 @@ def _start_collectors(
     burst = max(RateLimitSettings().device_burst_messages, per_device + 1)
     started = []
     for i in range(count):
-        log = work / f"collector-{i}.log"
-        cenv = {
-            **stack.env(),
-            "LORDI_COLLECTOR_MQTT__CLIENT_ID": f"bench-collector-{i}",
-            "LORDI_COLLECTOR_MQTT__SHARE_GROUP": "bench",
-            "LORDI_COLLECTOR_INGEST__RATE_LIMIT__DEVICE_BURST_MESSAGES": str(burst),
-        }
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "collector.cli", "run", "--stats-interval", "600"],
-                env=cenv,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        started.append((proc, log))
-    deadline = time.monotonic() + 30
-    for _, log in started:
-        while b"subscribed to" not in log.read_bytes():
-            if time.monotonic() > deadline:
-                raise RuntimeError(log.read_text()[-2000:])
-            time.sleep(0.1)
+        collector = CollectorProcess.start(
+            stack,
+            f"bench-collector-{i}",
+            env={
+                "LORDI_COLLECTOR_MQTT__SHARE_GROUP": "bench",
+                "LORDI_COLLECTOR_INGEST__RATE_LIMIT__DEVICE_BURST_MESSAGES": str(burst),
+            },
+            stats_interval_s=600,
+            log=work / f"collector-{i}.log",
+        )
+        started.append((collector.proc, collector.log))
     return started
 
 

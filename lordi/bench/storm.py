@@ -32,8 +32,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -109,29 +107,12 @@ def start_collector(stack: LocalStack, run_id: str) -> CollectorProcess:
     """`lordi-collector run` with its own share group: a stack shared with other runs
     may hold sessions of stopped collectors, which Mosquitto keeps in a group's
     round-robin (docs/server-stack.md)."""
-    name = f"storm-collector-{run_id}"
-    log = stack.root / f"{name}.log"
-    env = {
-        **stack.env(),
-        "LORDI_COLLECTOR_MQTT__CLIENT_ID": name,
-        "LORDI_COLLECTOR_MQTT__SHARE_GROUP": f"storm{run_id}",
-    }
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "collector.cli", "run", "--stats-interval", "600"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    collector = CollectorProcess(proc, log)
-    deadline = time.monotonic() + 30
-    while b"subscribed to" not in log.read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            collector.stop()
-            raise RuntimeError(f"collector did not start:\n{log.read_text()[-2000:]}")
-        time.sleep(0.1)
-    return collector
+    return CollectorProcess.start(
+        stack,
+        f"storm-collector-{run_id}",
+        env={"LORDI_COLLECTOR_MQTT__SHARE_GROUP": f"storm{run_id}"},
+        stats_interval_s=600,
+    )
 
 
 def stored_count(vm_url: str, run_id: str) -> int:
