@@ -80,13 +80,18 @@ class Alerting:
         forecast_interval_s: float = 3600.0,
         save_interval_s: float | None = None,
         terms: Sequence[Term] = DEFAULT_TERMS,
+        engine_cache: bool | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.notifier = notifier
         self.rules = build_rules(config)
         # Without a notifier (evaluation, tests) nothing would ever empty the outbox.
-        self.engine = AlertEngine(store, lifecycle_from(config), outbox=notifier is not None)
+        # engine_cache (default: with a single-writer store) trades memory, about 2 KB
+        # per alert key, for no database work on "still true" findings (AlertEngine).
+        self.engine = AlertEngine(
+            store, lifecycle_from(config), outbox=notifier is not None, cache=engine_cache
+        )
         self.deliverer = (
             None if notifier is None else OutboxDeliverer(store, notifier, enrich=self.with_history)
         )
@@ -185,6 +190,9 @@ class Alerting:
         ]
         self.store.device_states.put_many(rows)
         self._dirty = set()
+        # With its cache, the engine keeps "still true" findings in memory (their
+        # timers did not change): stored at the same pace as the device state.
+        self.engine.flush()
         return len(rows)
 
     def restore(self) -> int:

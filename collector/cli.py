@@ -93,7 +93,14 @@ def build_alerting(settings: CollectorSettings) -> Alerting | None:
         # started: read the registry again, only when a notification needs the tag.
         asset_tags=lambda uai, device: _fresh_asset_tag(cfg.registry, uai, device),
     )
-    alerting = Alerting(cfg.rules, store, notifier, cfg.sweep_interval_s)
+    alerting = Alerting(
+        cfg.rules,
+        store,
+        notifier,
+        cfg.sweep_interval_s,
+        # None lets the engine decide: only a single-writer store (SQLite) can cache.
+        engine_cache=None if cfg.engine_cache else False,
+    )
     alerting.restore()
     return alerting
 

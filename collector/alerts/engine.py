@@ -31,19 +31,28 @@ sends the outbox.
 
 The engine reads no clock. Its state lives in the store (`engine_state`), so the
 lifecycle survives restarts and collectors sharing a PostgreSQL database see the same
-timers. Two collectors racing to open a key get one alert (the store's unique index)
-and one "opened" notification; concurrent updates of the same key's timers are
-last-writer-wins, which is why collectors should own disjoint sets of devices.
+timers. With `cache=True` (the default with a single-writer store, SQLite) the engine
+also keeps every key's state in memory (about 2 KB per key): a finding that changes
+no timer (the common "still true" on an open alert) then costs no database work, and
+only its latest finding waits in memory until `flush()` (the collector calls it when
+it saves device state, and at stop). Timer changes are written at once, as without
+the cache. A shared PostgreSQL store is read at every batch instead, since other
+collectors fire due timers there too. Two collectors racing to open a key get one
+alert (the store's unique index) and one "opened" notification; concurrent updates of
+the same key's timers are last-writer-wins, which is why collectors should own
+disjoint sets of devices.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from collector.alerts.model import Alert, Finding
+from collector.alerts.schema import to_json
 from collector.alerts.store import AlertNotFound, AlertStore, EngineState, InvalidTransition
 
 NotificationKind = Literal["opened", "resolved", "reminder"]
@@ -104,11 +113,21 @@ class AlertEngine:
     nothing, in its own); a deliverer sends it from there."""
 
     def __init__(
-        self, store: AlertStore, policy: LifecyclePolicy | None = None, *, outbox: bool = False
+        self,
+        store: AlertStore,
+        policy: LifecyclePolicy | None = None,
+        *,
+        outbox: bool = False,
+        cache: bool | None = None,
     ) -> None:
         self._store = store
         self._policy = policy or LifecyclePolicy()
         self._outbox = outbox
+        # Default: cache with a single-writer store (SQLite); a shared PostgreSQL store
+        # is read at every batch, since other collectors fire timers there too.
+        self._cache = store.single_writer if cache is None else cache
+        self._known: dict[str, EngineState] = {}  # key -> state as stored (+ latest finding)
+        self._unsaved: set[str] = set()  # keys whose latest finding is not stored yet
 
     def _kind(self, kind: NotificationKind) -> NotificationKind | None:
         return kind if self._outbox else None
@@ -118,15 +137,66 @@ class AlertEngine:
         if now.tzinfo is None:
             raise ValueError(f"now must be a timezone-aware datetime, got {now!r}")
         latest = _latest_per_key(findings)
-        states = self._store.get_engine_states(latest)
-        changed = [self._apply(states.get(key), latest[key]) for key in sorted(latest)]
-        self._store.put_engine_states([state for state in changed if state is not None])
-        notifications: list[Notification] = []
-        fired = self._store.due_engine_states(now)
-        for state in fired:
-            notifications.extend(self._fire(state, now))
-        self._store.put_engine_states(fired)
+        touched = list(latest)
+        try:
+            self._save(self._apply_all(latest))
+            notifications: list[Notification] = []
+            fired = [self._known.get(s.key, s) for s in self._store.due_engine_states(now)]
+            touched += [state.key for state in fired]
+            for state in fired:
+                notifications.extend(self._fire(state, now))
+            self._save(fired)
+        except BaseException:
+            # Cached states may have changed in place without being stored: forget
+            # them (and their unsaved findings), the store is right.
+            for key in touched:
+                self._known.pop(key, None)
+                self._unsaved.discard(key)
+            raise
         return notifications
+
+    def _apply_all(self, latest: Mapping[str, Finding]) -> list[EngineState]:
+        """Apply each key's latest finding; the states to store. With the cache, a
+        state whose timers did not change ("still true") waits for `flush()`."""
+        states = self._load(latest)
+        changed: list[EngineState] = []
+        for key in sorted(latest):
+            before = states.get(key)
+            timers = None if before is None else _timers(before)
+            state = self._apply(before, latest[key])
+            if state is None:
+                continue
+            if self._cache and timers == _timers(state):
+                self._unsaved.add(key)
+                continue
+            changed.append(state)
+        return changed
+
+    def flush(self) -> int:
+        """Store the latest finding of every key whose timers did not change since it
+        was last stored (with the cache only; the collector calls this when it saves
+        device state, and at stop). Returns how many keys were written."""
+        states = [self._known[key] for key in sorted(self._unsaved) if key in self._known]
+        self._store.put_engine_findings(states)
+        self._unsaved.clear()
+        return len(states)
+
+    def _load(self, keys: Mapping[str, Finding]) -> dict[str, EngineState]:
+        """The stored state of each key: from the cache when it holds the key."""
+        if not self._cache:
+            return self._store.get_engine_states(keys)
+        known = self._known
+        missing = [key for key in keys if key not in known]
+        if missing:
+            known.update(self._store.get_engine_states(missing))
+        return {key: known[key] for key in keys if key in known}
+
+    def _save(self, states: list[EngineState]) -> None:
+        self._store.put_engine_states(states)
+        if self._cache:
+            for state in states:
+                self._known[state.key] = state
+                self._unsaved.discard(state.key)
 
     def _apply(self, state: EngineState | None, finding: Finding) -> EngineState | None:
         """Update the key's timers for one finding; None when there is nothing to store."""
@@ -134,7 +204,7 @@ class AlertEngine:
             if not finding.active:
                 return None  # never seen active: nothing to clear
             state = EngineState(key=finding.key, rule=finding.rule)
-        elif state.finding and finding.at < _finding_from_json(state.finding).at:
+        elif state.finding and finding.at < datetime.fromisoformat(state.finding["at"]):
             return None  # a late replay must not rewind the key
         timing = self._policy.for_rule(finding.rule)
         state.rule = finding.rule
@@ -156,7 +226,8 @@ class AlertEngine:
         return state
 
     def _fire(self, state: EngineState, now: datetime) -> list[Notification]:
-        finding = _finding_from_json(state.finding)
+        # As the store would give it back (evidence through JSON), cached or not.
+        finding = _finding_from_json(json.loads(to_json(state.finding)))
         timing = self._policy.for_rule(state.rule)
         state.due_at = None
         if state.alert_open and state.clear_since is not None:
@@ -273,6 +344,14 @@ def _latest_per_key(findings: Sequence[Finding]) -> dict[str, Finding]:
         if finding.key not in latest or finding.at >= latest[finding.key].at:
             latest[finding.key] = finding
     return latest
+
+
+def _timers(state: EngineState) -> tuple[Any, ...]:
+    """Every field of the state but the latest finding."""
+    return (
+        state.rule, state.pending_since, state.clear_since, state.last_notified_at,
+        state.last_notified_kind, state.alert_id, state.alert_open, state.due_at,
+    )  # fmt: skip
 
 
 def _reminder_due(state: EngineState, timing: RuleTiming) -> datetime:

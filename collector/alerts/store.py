@@ -14,7 +14,7 @@ serialises writers anyway).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,6 +66,9 @@ class EngineState:
     finding: dict[str, Any] = field(default_factory=dict)  # latest finding, serialised
 
 
+_ENGINE_FIELDS = tuple(f.name for f in fields(EngineState))
+
+
 @dataclass(slots=True)
 class DeviceRecord:
     school: str
@@ -104,6 +107,11 @@ class AlertStore:
         self.outbox = Outbox(self._engine)
         self.device_states = DeviceStates(self._engine)
         self.feed = TransitionFeed(self._engine)
+
+    @property
+    def single_writer(self) -> bool:
+        """SQLite serves one collector; PostgreSQL may be shared by several."""
+        return self._dialect == "sqlite"
 
     def close(self) -> None:
         self._engine.dispose()
@@ -375,8 +383,25 @@ class AlertStore:
         insert = self._insert(engine_state)
         replace = {c.name: insert.excluded[c.name] for c in engine_state.columns if c.name != "key"}
         statement = insert.on_conflict_do_update(index_elements=["key"], set_=replace)
+        # Field by field, not `asdict`: that deep-copies every finding's evidence, which
+        # cost more than the database itself (a batch writes a row per finding key).
+        rows = [{name: getattr(state, name) for name in _ENGINE_FIELDS} for state in states]
         with self._engine.begin() as conn:
-            conn.execute(statement, [asdict(state) for state in states])
+            conn.execute(statement, rows)
+
+    def put_engine_findings(self, states: Sequence[EngineState]) -> None:
+        """Store only the latest finding of existing states, in one transaction (the
+        engine's flush of "still true" findings: their timers are already stored)."""
+        if not states:
+            return
+        statement = (
+            engine_state.update()
+            .where(engine_state.c.key == sa.bindparam("state_key"))
+            .values(finding=sa.bindparam("state_finding"))
+        )
+        rows = [{"state_key": s.key, "state_finding": s.finding} for s in states]
+        with self._engine.begin() as conn:
+            conn.execute(statement, rows)
 
     def _insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
         return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)

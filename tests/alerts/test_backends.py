@@ -57,9 +57,9 @@ SCENARIO: list[tuple[float, list[Finding]]] = [
 ]
 
 
-def play(store: AlertStore) -> dict[str, Any]:
+def play(store: AlertStore, *, cache: bool | None = None) -> dict[str, Any]:
     """Run the scenario, with a technician acting in the middle; dump everything."""
-    engine = AlertEngine(store, POLICY)
+    engine = AlertEngine(store, POLICY, cache=cache)
     sent: list[tuple[float, str, int, str, dict[str, Any]]] = []
     for now_s, findings in SCENARIO:
         for note in engine.process(findings, at(now_s)):
