@@ -151,3 +151,50 @@ def wait_stored(stack: LocalStack, school: str, expected: int, timeout_s: float 
             return n
         time.sleep(0.2)
     return n
+
+
+def full_sample(ts: datetime, bssid_hash: str | None = None) -> dict[str, Any]:
+    """A sample with every contract field set (one battery, Wi-Fi, connectivity, agent)."""
+    return {
+        "ts": ts.isoformat().replace("+00:00", "Z"),
+        "os": {"platform": "windows", "release": "10.0.22631"},
+        "batteries": [
+            {
+                "name": "BAT0",
+                "present": True,
+                "status": "charging",
+                "percent": 55.0,
+                "plugged": True,
+                "design_capacity_mwh": 50000.0,
+                "full_capacity_mwh": 45000.0,
+                "health_pct": 90.0,
+                "cycle_count": 120,
+                "voltage_mv": 12000.0,
+                "temperature_c": 35.5,
+                "manufacturer": "LGC",
+                "model": "L19L3PD1",
+                "technology": "Li-ion",
+            }
+        ],
+        "wifi": {
+            "interface": "Wi-Fi",
+            "connected": True,
+            "ssid": None,
+            "ssid_state": "other",
+            "on_school_network": False,
+            "bssid_hash": bssid_hash,
+            "rssi_dbm": -70.0,
+            "signal_pct": 60.0,
+            "noise_dbm": -95.0,
+            "channel": 6,
+            "band_ghz": 2.4,
+            "rx_rate_mbps": 72.2,
+            "tx_rate_mbps": 65.0,
+            "radio": "802.11n",
+            "rssi_min_dbm": -77.0,
+            "disconnects": 2,
+            "connected_s": 280.0,
+        },
+        "connectivity": {"broker_rtt_ms": 42.5, "dns_ok": True, "gateway_ok": False},
+        "agent": {"spool_pending": 3, "spool_dropped": 0},
+    }

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from collector.contract import Sample
 from collector.ingest import build_batch
 from collector.validate import MessageRejected, check_message
+from tests import helpers
 
 SCHOOL, DEVICE = "0341234A", "dev-fuzz"
 TOPIC = f"lordi/v1/{SCHOOL}/{DEVICE}/telemetry"
@@ -55,49 +56,7 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 def full_sample() -> dict[str, Any]:
     ts = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
-    return {
-        "ts": ts.isoformat().replace("+00:00", "Z"),
-        "os": {"platform": "windows", "release": "10.0.22631"},
-        "batteries": [
-            {
-                "name": "BAT0",
-                "present": True,
-                "status": "charging",
-                "percent": 55.0,
-                "plugged": True,
-                "design_capacity_mwh": 50000.0,
-                "full_capacity_mwh": 45000.0,
-                "health_pct": 90.0,
-                "cycle_count": 120,
-                "voltage_mv": 12000.0,
-                "temperature_c": 35.5,
-                "manufacturer": "LGC",
-                "model": "L19L3PD1",
-                "technology": "Li-ion",
-            }
-        ],
-        "wifi": {
-            "interface": "Wi-Fi",
-            "connected": True,
-            "ssid": None,
-            "ssid_state": "other",
-            "on_school_network": False,
-            "bssid_hash": "0123456789abcdef",
-            "rssi_dbm": -70.0,
-            "signal_pct": 60.0,
-            "noise_dbm": -95.0,
-            "channel": 6,
-            "band_ghz": 2.4,
-            "rx_rate_mbps": 72.2,
-            "tx_rate_mbps": 65.0,
-            "radio": "802.11n",
-            "rssi_min_dbm": -77.0,
-            "disconnects": 2,
-            "connected_s": 280.0,
-        },
-        "connectivity": {"broker_rtt_ms": 42.5, "dns_ok": True, "gateway_ok": False},
-        "agent": {"spool_pending": 3, "spool_dropped": 0},
-    }
+    return helpers.full_sample(ts, bssid_hash="0123456789abcdef")
 
 
 def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
