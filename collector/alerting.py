@@ -111,7 +111,11 @@ class Alerting:
         self.sent: list[Notification] = []  # what the engine notified (tests, eval)
         self._dirty: set[DeviceKey] = set()  # devices changed since the last save
         self._lines: list[str] = []  # forecast points waiting for take_lines
-        self._feed_cursor = store.feed.last_id()  # status changes already turned into lines
+        # Status changes already written as lines: where the last run got to, else
+        # from the first one (a store from before the cursor was kept: its history
+        # is written once, 10,000 changes a flush; the same points if written before).
+        self._feed_cursor = store.feed.saved_cursor() or 0
+        self._written_cursor = self._feed_cursor
 
     def on_samples(self, accepted: Iterable[tuple[str, str, Sample]], now: datetime) -> None:
         """Evaluate a confirmed batch; sweep too when the sweep interval has passed."""
@@ -161,6 +165,15 @@ class Alerting:
             changes, self._feed_cursor = self.store.feed.after(self._feed_cursor)
             lines, self._lines = [*alert_lines(changes), *self._lines], []
             return lines
+
+    def lines_written(self) -> None:
+        """Everything `take_lines` returned so far is in the time series: remember how
+        far (a restart resumes there; before that, a crash makes it write them again,
+        which gives the same points)."""
+        with self._lock:
+            if self._feed_cursor != self._written_cursor:
+                self.store.feed.save_cursor(self._feed_cursor)
+                self._written_cursor = self._feed_cursor
 
     def _covered_as_clear(self, findings: list[Finding]) -> list[Finding]:
         """A device under a failing access point gets no Wi-Fi alert of its own: its

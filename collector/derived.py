@@ -80,9 +80,20 @@ class Derived:
         except StoreUnavailable as exc:  # kept for the next flush
             self._alert_lines = alert_lines + self._alert_lines
             log.warning("%d alert/forecast points not written yet (%s)", len(alert_lines), exc)
-        except StoreRejected as exc:
+            return
+        except StoreRejected as exc:  # not retried: they would be refused again
             self.stats.summary_write_errors += 1
             log.error("store refused %d alert/forecast points (%s)", len(alert_lines), exc)
+        self._lines_done()
+
+    def _lines_done(self) -> None:
+        if self.alerting is None:
+            return
+        try:
+            self.alerting.lines_written()
+        except Exception:  # the alert database away: written again later, same points
+            self.stats.alerting_errors += 1
+            log.exception("alert transitions cursor not saved")
 
     def _take_alert_lines(self) -> list[str]:
         lines, self._alert_lines = self._alert_lines, []

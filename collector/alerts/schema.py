@@ -111,6 +111,16 @@ transitions = sa.Table(
 )
 sa.Index("ix_transitions_alert", transitions.c.alert_id, transitions.c.id)
 
+# How far the transitions were written to the time series (`TransitionFeed`), so a
+# restart resumes there: changes made while no collector ran (a technician resolving
+# from the worklist) still reach the dashboards.
+feed_marks = sa.Table(
+    "feed_marks",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("last_id", sa.Integer, nullable=False),
+)
+
 # The engine's memory per alert key, so the lifecycle survives a restart and several
 # collectors share it. `due_at` is the next time the engine must look at the key
 # (open, resolve or remind) even if no finding arrives: indexed for the sweep.

@@ -115,3 +115,30 @@ def test_tick_sweeps_only_when_the_interval_has_passed(db: Database) -> None:
     assert alerting.tick(T0)  # never swept yet
     assert not alerting.tick(T0 + timedelta(seconds=299))
     assert alerting.tick(T0 + timedelta(seconds=300))
+
+
+def test_a_restart_resumes_where_the_time_series_got_to(db: Database) -> None:
+    """Changes made while no collector ran (a resolve from the worklist) are written
+    at the next start; changes already written are not written again."""
+    store = db()
+    first = Alerting(RulesConfig(), store)
+    first.on_samples([(SCHOOL, DEVICE, sample(T0, [battery(50.0)]))], T0)
+    assert len(first.take_lines()) == 1
+    first.lines_written()
+    store.resolve(1, "Mme Martin", at=T0 + timedelta(days=1))  # collector stopped
+    second = Alerting(RulesConfig(), store)  # the next start
+    [line] = second.take_lines()
+    assert line.endswith(f" open=0i,alert_id=1i {_ms(T0 + timedelta(days=1))}")
+
+
+def test_lines_taken_but_not_written_are_taken_again_after_a_restart(db: Database) -> None:
+    store = db()
+    first = Alerting(RulesConfig(), store)
+    first.on_samples([(SCHOOL, DEVICE, sample(T0, [battery(50.0)]))], T0)
+    taken = first.take_lines()  # then the store write fails and the collector dies
+    assert len(taken) == 1
+    assert Alerting(RulesConfig(), store).take_lines() == taken
+    assert store.feed.saved_cursor() is None
+    store.feed.save_cursor(5)
+    store.feed.save_cursor(3)  # never backwards (another collector was behind)
+    assert store.feed.saved_cursor() == 5
