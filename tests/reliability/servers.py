@@ -27,6 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from lordi import vm
 from lordi.stack import free_port
+from tests.helpers import envelope, minimal_sample
 
 REPO = Path(__file__).resolve().parents[2]
 _STATS = re.compile(rb"stats (\{[^\n]*\})")
@@ -168,25 +169,8 @@ class CollectorProcess:
 # -- a publisher that outlives broker restarts ------------------------------------------------
 
 
-def sample_at(ts: datetime, health: float = 80.0) -> dict[str, Any]:
-    return {
-        "ts": ts.isoformat().replace("+00:00", "Z"),
-        "os": {"platform": "linux"},
-        "batteries": [
-            {"name": "BAT0", "present": True, "status": "discharging", "health_pct": health}
-        ],
-    }
-
-
-def envelope(school: str, device: str, samples: list[dict[str, Any]]) -> bytes:
-    doc = {
-        "schema": 1,
-        "device": device,
-        "school": school,
-        "agent_version": "rel-test",
-        "samples": samples,
-    }
-    return json.dumps(doc).encode()
+# The suite's own sample and envelope builders, under the names these tests use.
+sample_at = minimal_sample
 
 
 class SteadyPublisher:
