@@ -50,7 +50,7 @@ class Batch:
         self.messages += 1
         if limiter is not None and self._rate_limited(topic, payload, limiter, now):
             return
-        start = len(self.lines)
+        start, letters, rejected = len(self.lines), len(self.dead_letters), self.rejected_samples
         try:
             self._check_and_encode(topic, payload)
         except MessageRejected as exc:
@@ -58,7 +58,10 @@ class Batch:
             self.rejected_messages += 1
         except Exception as exc:  # a collector bug must not stop ingest nor lose the input
             log.exception("could not handle a message on %s", topic)
+            # The whole message becomes one dead letter: undo what it half added.
             del self.lines[start:]
+            del self.dead_letters[letters:]
+            self.rejected_samples = rejected
             reason = f"collector error: {type(exc).__name__}: {exc}"
             self.dead_letters.append(DeadLetter(topic, reason, payload))
             self.rejected_messages += 1

@@ -52,3 +52,22 @@ def test_a_collector_bug_dead_letters_only_its_message(monkeypatch: pytest.Monke
     [letter] = batch.dead_letters
     assert (letter.topic, letter.payload) == (topic, payload)
     assert letter.reason == "collector error: KeyError: 'status'"
+
+
+def test_a_collector_bug_leaves_one_dead_letter_for_the_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A message with a rejected sample, then a bug while encoding its good one: the
+    whole message is one dead letter, not also its sample's (it would be sent twice)."""
+
+    def broken(*_: Any) -> list[str]:
+        raise KeyError("status")
+
+    monkeypatch.setattr(ingest, "append_lines", broken)
+    topic, payload = message("bad", 1)
+    doc = json.loads(payload)
+    doc["samples"].append({"ts": "not a date", "os": {"platform": "linux"}})
+    batch = build_batch([(topic, json.dumps(doc).encode())])
+    [letter] = batch.dead_letters
+    assert letter.reason == "collector error: KeyError: 'status'"
+    assert (batch.rejected_messages, batch.rejected_samples, batch.sample_count) == (1, 0, 0)
