@@ -35,7 +35,6 @@ from collector.alerts.engine import AlertEngine, LifecyclePolicy, Notification
 from collector.alerts.model import Alert, Finding
 from collector.alerts.series import alert_lines, forecast_lines
 from collector.alerts.store import AlertStore
-from collector.contract import Sample
 from collector.notify.deliver import Notifier
 from collector.notify.dispatch import OutboxDeliverer
 from collector.rules import (
@@ -52,6 +51,7 @@ from collector.rules.history import points
 from collector.rules.network import DEVICE_WIFI_RULES
 from collector.rules.persist import battery_model, from_document, saved_history, to_document
 from collector.rules.rollup import devices_by_term
+from collector.samples import Sample
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 
 from collector.alerting import Alerting
-from collector.contract import Sample
+from collector.samples import Sample
 from collector.stats import Stats
 from collector.store import StoreRejected, StoreUnavailable, StoreWriter
 from collector.summaries import SchoolSummaries

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from collector.contract import Sample
 from collector.deadletter import DeadLetter
 from collector.lineproto import append_lines, version_field
 from collector.ratelimit import DeviceRateLimiter
+from collector.samples import Sample
 from collector.validate import MessageRejected, check_message
 
 log = logging.getLogger(__name__)

@@ -23,9 +23,8 @@ omitted. Timestamps are in milliseconds.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from collector.contract import Battery, Connectivity, Sample, Wifi
+from collector.samples import Battery, Connectivity, Sample, Wifi
 
 STATUS_CODES = {"unknown": 0, "charging": 1, "discharging": 2, "full": 3, "not_charging": 4}
 SSID_STATE_CODES = {"not_connected": 0, "school": 1, "other": 2, "hidden_by_os": 3}
@@ -37,87 +36,104 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
 
+def epoch_ms(ts: datetime) -> int:
+    """Milliseconds since the epoch, floored, exact (integer arithmetic on the
+    whole seconds: a float of milliseconds can round across a boundary)."""
+    if ts < _EPOCH:
+        return (ts - _EPOCH) // _MS
+    return int(ts.timestamp()) * 1000 + ts.microsecond // 1000
+
+
 def _tag(value: str) -> str:
     if _TAG_SPECIAL.isdisjoint(value):
         return value
     return value.translate(_TAG_ESCAPE)
 
 
+_QUOTED_MAX = 100_000
+_quoted: dict[str, str] = {}  # a fleet repeats its names: quote each once
+
+
 def _str(value: str) -> str:
-    if "\\" in value or '"' in value:
-        value = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{value}"'
+    quoted = _quoted.get(value)
+    if quoted is None:
+        quoted = value
+        if "\\" in quoted or '"' in quoted:
+            quoted = quoted.replace("\\", "\\\\").replace('"', '\\"')
+        quoted = f'"{quoted}"'
+        if len(_quoted) >= _QUOTED_MAX:
+            _quoted.clear()  # many distinct strings must not grow memory
+        _quoted[value] = quoted
+    return quoted
 
 
 def _battery_fields(b: Battery) -> str:
-    d = b.__dict__
     out = []
-    if (v := d["percent"]) is not None:
+    if (v := b.percent) is not None:
         out.append(f"percent={v!r}")
-    if (v := d["design_capacity_mwh"]) is not None:
+    if (v := b.design_capacity_mwh) is not None:
         out.append(f"design_capacity_mwh={v!r}")
-    if (v := d["full_capacity_mwh"]) is not None:
+    if (v := b.full_capacity_mwh) is not None:
         out.append(f"full_capacity_mwh={v!r}")
-    if (v := d["health_pct"]) is not None:
+    if (v := b.health_pct) is not None:
         out.append(f"health_pct={v!r}")
-    if (v := d["voltage_mv"]) is not None:
+    if (v := b.voltage_mv) is not None:
         out.append(f"voltage_mv={v!r}")
-    if (v := d["temperature_c"]) is not None:
+    if (v := b.temperature_c) is not None:
         out.append(f"temperature_c={v!r}")
-    out.append("present=1i" if d["present"] else "present=0i")
-    if (v := d["plugged"]) is not None:
-        out.append("plugged=1i" if v else "plugged=0i")
-    if (v := d["cycle_count"]) is not None:
-        out.append(f"cycle_count={v}i")
-    status = d["status"]
+    out.append("present=1i" if b.present else "present=0i")
+    if (flag := b.plugged) is not None:
+        out.append("plugged=1i" if flag else "plugged=0i")
+    if (n := b.cycle_count) is not None:
+        out.append(f"cycle_count={n}i")
+    status = b.status
     out.append(f'status_code={STATUS_CODES[status]}i,status="{status}"')
-    if (v := d["manufacturer"]) is not None:
-        out.append(f"manufacturer={_str(v)}")
-    if (v := d["technology"]) is not None:
-        out.append(f"technology={_str(v)}")
+    if (text := b.manufacturer) is not None:
+        out.append(f"manufacturer={_str(text)}")
+    if (text := b.technology) is not None:
+        out.append(f"technology={_str(text)}")
     return ",".join(out)
 
 
-def _wifi_signal(d: dict[str, Any]) -> list[str]:
+def _wifi_signal(w: Wifi) -> list[str]:
     out = []
-    if (v := d["rssi_dbm"]) is not None:
+    if (v := w.rssi_dbm) is not None:
         out.append(f"rssi_dbm={v!r}")
-    if (v := d["signal_pct"]) is not None:
+    if (v := w.signal_pct) is not None:
         out.append(f"signal_pct={v!r}")
-    if (v := d["noise_dbm"]) is not None:
+    if (v := w.noise_dbm) is not None:
         out.append(f"noise_dbm={v!r}")
-    if (v := d["band_ghz"]) is not None:
+    if (v := w.band_ghz) is not None:
         out.append(f"band_ghz={v!r}")
-    if (v := d["rx_rate_mbps"]) is not None:
+    if (v := w.rx_rate_mbps) is not None:
         out.append(f"rx_rate_mbps={v!r}")
-    if (v := d["tx_rate_mbps"]) is not None:
+    if (v := w.tx_rate_mbps) is not None:
         out.append(f"tx_rate_mbps={v!r}")
-    if (v := d["rssi_min_dbm"]) is not None:
+    if (v := w.rssi_min_dbm) is not None:
         out.append(f"rssi_min_dbm={v!r}")
-    if (v := d["connected_s"]) is not None:
+    if (v := w.connected_s) is not None:
         out.append(f"connected_s={v!r}")
     return out
 
 
 def _wifi_fields(w: Wifi) -> str:
-    d = w.__dict__
-    out = _wifi_signal(d)
-    out.append("connected=1i" if d["connected"] else "connected=0i")
-    if (v := d["on_school_network"]) is not None:
-        out.append("on_school_network=1i" if v else "on_school_network=0i")
-    if (v := d["channel"]) is not None:
-        out.append(f"channel={v}i")
-    if (v := d["disconnects"]) is not None:
-        out.append(f"disconnects={v}i")
-    state = d["ssid_state"]
+    out = _wifi_signal(w)
+    out.append("connected=1i" if w.connected else "connected=0i")
+    if (flag := w.on_school_network) is not None:
+        out.append("on_school_network=1i" if flag else "on_school_network=0i")
+    if (n := w.channel) is not None:
+        out.append(f"channel={n}i")
+    if (n := w.disconnects) is not None:
+        out.append(f"disconnects={n}i")
+    state = w.ssid_state
     out.append(f"ssid_state_code={SSID_STATE_CODES[state]}i")
-    if (v := d["ssid"]) is not None:
-        out.append(f"ssid={_str(v)}")
+    if (text := w.ssid) is not None:
+        out.append(f"ssid={_str(text)}")
     out.append(f'ssid_state="{state}"')
-    if (v := d["radio"]) is not None:
-        out.append(f"radio={_str(v)}")
-    if (v := d["interface"]) is not None:
-        out.append(f"interface={_str(v)}")
+    if (text := w.radio) is not None:
+        out.append(f"radio={_str(text)}")
+    if (text := w.interface) is not None:
+        out.append(f"interface={_str(text)}")
     return ",".join(out)
 
 
@@ -161,7 +177,7 @@ def append_lines(
     lines: list[str], school: str, device: str, version_field: str, sample: Sample
 ) -> list[str]:
     """`to_lines` into an existing list; `version_field` is `version_field(...)`."""
-    ts = f" {(sample.ts - _EPOCH) // _MS}"
+    ts = f" {epoch_ms(sample.ts)}"
     base = f"school={school},device={device}"
     lines.append(f"device,{base} {_device_fields(sample, version_field)}{ts}")
     for b in sample.batteries:

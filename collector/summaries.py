@@ -35,7 +35,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from collector.contract import Sample
+from collector.lineproto import epoch_ms
+from collector.samples import Sample
 
 SUMMARY = "school_summary"
 MODEL_SUMMARY = "school_model_summary"
@@ -44,8 +45,7 @@ _MS = timedelta(milliseconds=1)
 _TAG_ESCAPE = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\\": "/"})
 
 
-def _ms(ts: datetime) -> int:
-    return (ts - _EPOCH) // _MS
+_ms = epoch_ms
 
 
 def _tag(value: str) -> str:
@@ -85,6 +85,10 @@ def _bands(healths: list[float]) -> str:
 
 
 def _worst_battery(sample: Sample) -> tuple[float | None, str | None]:
+    batteries = sample.batteries
+    if len(batteries) == 1:  # most laptops: no list to build
+        only = batteries[0]
+        return (None, None) if only.health_pct is None else (only.health_pct, only.model)
     known = [b for b in sample.batteries if b.health_pct is not None]
     if not known:
         return None, None

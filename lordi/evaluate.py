@@ -22,8 +22,8 @@ from typing import Any
 from agent.sample import build_envelope, encode
 from collector.alerting import Alerting
 from collector.alerts.store import AlertStore
-from collector.contract import Sample
 from collector.rules import RulesConfig
+from collector.samples import Sample
 from collector.validate import check_message
 from lordi.sim.faults import Faults, ground_truth, inject, reporting
 from lordi.sim.fleet import Fleet, build_fleet, last_school_week, school_days

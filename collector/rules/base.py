@@ -23,9 +23,9 @@ from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 from collector.alerts.model import Category, Finding, Severity, Subject
-from collector.contract import Sample
 from collector.rules.config import RulesConfig
 from collector.rules.state import DeviceState
+from collector.samples import Sample
 
 
 class Rule(Protocol):

@@ -10,11 +10,11 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from collector.alerts.model import Severity, Subject
-from collector.contract import Battery, Sample
 from collector.rules.base import IDLE, SampleRule, Verdict, battery_key, fr, iso
 from collector.rules.config import RulesConfig
 from collector.rules.state import BatteryState, DeviceState
 from collector.rules.trust import battery_trust, capacity_trusted, cycles_trusted, health_of
+from collector.samples import Battery, Sample
 
 STATUS_FR = {
     "charging": "en charge",

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from collector.alerts.model import Finding
-from collector.contract import Battery, Sample, Wifi
 from collector.rules.config import Trust
 from collector.rules.forecast import FadeEstimator
 from collector.rules.history import add_point
@@ -35,6 +34,7 @@ from collector.rules.trust import (
     battery_trust,
     health_of,
 )
+from collector.samples import Battery, Sample, Wifi
 
 
 def _intern(text: str | None) -> str | None:

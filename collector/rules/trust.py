@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from collector.contract import Battery
 from collector.rules.config import Trust
+from collector.samples import Battery
 
 if TYPE_CHECKING:
     from collector.rules.state import BatteryState

@@ -16,10 +16,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from collector.alerts.model import Severity, Subject
-from collector.contract import Sample, Wifi
 from collector.rules.base import IDLE, SampleRule, Verdict, device_key, fr
 from collector.rules.config import RulesConfig
 from collector.rules.state import DeviceState
+from collector.samples import Sample, Wifi
 
 
 def wifi_evidence(wifi: Wifi) -> dict[str, Any]:

@@ -42,8 +42,8 @@ from typing import Any
 from agent.sample import build_envelope, encode
 from collector.alerting import Alerting
 from collector.alerts.store import AlertStore
-from collector.contract import Sample
 from collector.rules import DeviceState, RulesConfig, correlate_network, silent_devices
+from collector.samples import Sample
 from collector.validate import check_message
 from lordi.bench.procstat import read
 from lordi.sim.faults import Faults, inject

@@ -1,0 +1,273 @@
+"""The msgspec fast path never accepts what the pydantic contract refuses, and what
+it accepts reads the same (values, types, line protocol, summaries) as pydantic's.
+
+Messages are generated: valid ones (the fast path must take them, or the collector
+would silently be slow), and valid ones with one to three mutations drawn from
+values that sit on the contract's edges (bounds, lengths, control characters,
+lone surrogates, odd timestamp spellings, wrong types, unknown and missing keys).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
+
+from collector import fastpath
+from collector.contract import Envelope
+from collector.lineproto import to_lines
+from collector.summaries import summary_lines
+from collector.validate import check_message
+from tests.helpers import full_sample, minimal_sample
+
+SCHOOL, DEVICE = "0350001A", "lordi-fast-1"
+TOPIC = f"lordi/v1/{SCHOOL}/{DEVICE}/telemetry"
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def plain(value: Any) -> Any:
+    """Either path's objects as comparable data, types kept (71 is not 71.0)."""
+    if isinstance(value, msgspec.Struct):
+        return {f: plain(getattr(value, f)) for f in value.__struct_fields__}
+    if isinstance(value, BaseModel):
+        return {f: plain(getattr(value, f)) for f in type(value).model_fields}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, datetime):
+        return ("datetime", value, value.utcoffset())
+    return (type(value).__name__, value)
+
+
+def envelope_doc(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "schema": 1,
+        "device": DEVICE,
+        "school": SCHOOL,
+        "agent_version": "1.4.0",
+        "samples": samples,
+    }
+
+
+def assert_same_as_pydantic(payload: bytes) -> bool:
+    """Checks the property; True when the fast path accepted the message."""
+    fast = fastpath.decode(SCHOOL, DEVICE, payload)
+    if fast is None:
+        return False
+    try:
+        slow = Envelope.model_validate_json(payload)
+    except ValidationError as exc:  # pragma: no cover - the failure being tested for
+        pytest.fail(f"fast path accepted what the contract refuses: {exc}\n{payload[:500]!r}")
+    assert plain(fast) == plain(slow)
+    for f, s in zip(fast.samples, slow.samples, strict=True):
+        assert to_lines(SCHOOL, DEVICE, fast.agent_version, f) == to_lines(
+            SCHOOL, DEVICE, slow.agent_version, s
+        )
+    assert summary_lines([(SCHOOL, DEVICE, s) for s in fast.samples]) == summary_lines(
+        [(SCHOOL, DEVICE, s) for s in slow.samples]
+    )
+    return True
+
+
+# -- valid messages ----------------------------------------------------------------
+
+_stamps = st.integers(min_value=-399 * 86_400, max_value=3_500).map(
+    lambda s: NOW + timedelta(seconds=s)
+)
+_spellings = st.sampled_from(
+    [
+        lambda t: t.isoformat().replace("+00:00", "Z"),
+        lambda t: t.isoformat(),
+        lambda t: t.astimezone(UTC).replace(microsecond=123456).isoformat(),
+        lambda t: t.astimezone(timezone_plus2()).isoformat(),
+    ]
+)
+
+
+def timezone_plus2() -> Any:
+    from datetime import timezone  # noqa: PLC0415
+
+    return timezone(timedelta(hours=2))
+
+
+@st.composite
+def valid_samples(draw: st.DrawFn) -> dict[str, Any]:
+    ts = draw(_stamps)
+    sample = full_sample(ts, draw(st.sampled_from([None, "0123456789abcdef"])))
+    sample["ts"] = draw(_spellings)(ts)
+    if draw(st.booleans()):
+        sample = minimal_sample(ts, draw(st.floats(0, 200)))
+    battery = sample["batteries"][0]
+    battery["percent"] = draw(st.one_of(st.none(), st.floats(0, 100), st.integers(0, 100)))
+    battery["name"] = draw(st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=32))
+    battery["model"] = draw(st.one_of(st.none(), st.text("éàç-ABC xyz\"\\,=", max_size=64)))
+    if draw(st.booleans()):
+        sample["batteries"].append({**battery, "name": "BAT1", "health_pct": None})
+    return sample
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(valid_samples(), min_size=1, max_size=4))
+def test_valid_messages_take_the_fast_path_and_read_the_same(samples: list[dict[str, Any]]) -> None:
+    payload = json.dumps(envelope_doc(samples)).encode()
+    assert assert_same_as_pydantic(payload), "a valid message missed the fast path"
+
+
+# -- mutated messages ------------------------------------------------------------------
+
+_EDGE_NUMBERS = [
+    0, -0.0, 1, -1, 0.5, 1e-320, 1e308, 2**63, -(2**63), 2**64 + 1,
+    100, 100.0000001, 200, 200.0001, 233, 234, 1_000_000, 1_000_000.5, 10_000_000,
+    10_000_001, -40, -40.0001, 150.0001, -120, -120.5, -130, -130.5, 70, 70.5, 2_678_400,
+    2_678_400.5, 600_000.5, 100_000.5,
+]
+_EDGE_TEXT = [
+    "", "a" * 32, "a" * 33, "a" * 64, "a" * 65, "é" * 64, "é" * 65, "a" * 257,
+    "ok\x00", "tab\there", "del\x7f", "c1\x85", "csi\x9b", "nbsp\xa0", "\ud800", "\udfff",
+    "emoji\U0001f600", "quote\"back\\slash", "0123456789abcdef", "0123456789ABCDEF",
+    "0123456789abcdeg", "0123456789abcde", "windows", "charging", "school", "1", "true",
+]
+_EDGE_TIMES = [
+    NOW.isoformat(), NOW.replace(tzinfo=None).isoformat(), NOW.isoformat().replace("+00:00", "z"),
+    NOW.isoformat().replace("T", " "), NOW.isoformat().replace("T", "t"),
+    NOW.isoformat().replace("+00:00", ".1234567Z"), NOW.isoformat().replace("+00:00", ".Z"),
+    NOW.isoformat().replace("+00:00", "+0000"), NOW.isoformat().replace("+00:00", "+00"),
+    NOW.isoformat().replace("+00:00", "+24:00"), NOW.strftime("%Y-%m-%dT23:59:60Z"),
+    NOW.strftime("%Y-%m-%dT24:00:00Z"), NOW.strftime("%Y%m%dT%H%M%SZ"), NOW.strftime("%Y-%m-%d"),
+    (NOW + timedelta(hours=2)).isoformat(), (NOW - timedelta(days=401)).isoformat(),
+    (NOW - timedelta(days=399)).isoformat(), "1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
+    int(NOW.timestamp()), NOW.timestamp(), str(int(NOW.timestamp())),
+]
+_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.sampled_from(_EDGE_NUMBERS),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(_EDGE_TEXT),
+    st.text(max_size=70),
+    st.sampled_from(_EDGE_TIMES),
+    st.builds(list),
+    st.builds(dict),
+    st.builds(lambda: [1, 2]),
+)
+
+
+def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix] if prefix else []
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+def _mutate(doc: dict[str, Any], path: tuple[Any, ...], how: str, value: Any) -> None:
+    parent: Any = doc
+    for part in path[:-1]:
+        parent = parent[part]
+    last = path[-1]
+    if how == "delete":
+        del parent[last]
+    elif how == "unknown" and isinstance(parent, dict):
+        parent["extra_field"] = copy.deepcopy(value)
+    else:
+        parent[last] = copy.deepcopy(value)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(valid_samples(), min_size=1, max_size=3),
+    st.lists(
+        st.tuples(st.integers(0, 10_000), st.sampled_from(["set", "set", "delete", "unknown"]), _values),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_mutated_messages_are_never_accepted_wrongly(
+    samples: list[dict[str, Any]], mutations: list[tuple[int, str, Any]]
+) -> None:
+    doc = envelope_doc(copy.deepcopy(samples))
+    for pick, how, value in mutations:
+        paths = _paths(doc)
+        _mutate(doc, paths[pick % len(paths)], how, value)
+    assert_same_as_pydantic(json.dumps(doc).encode())
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # JSON spellings that are not about one field's value
+        b'{"schema":1,"schema":1,"device":"%s","school":"%s","agent_version":"x","samples":[%s]}',
+        b'\xef\xbb\xbf{"schema":1,"device":"%s","school":"%s","agent_version":"x","samples":[%s]}',
+        b'{"schema":1.0,"device":"%s","school":"%s","agent_version":"x","samples":[%s]}',
+        b'{"schema":true,"device":"%s","school":"%s","agent_version":"x","samples":[%s]}',
+        b'{"schema":1,"device":"%s","school":"%s","agent_version":"x","samples":[%s]} x',
+        b'{"schema":1,"device":"%s","school":"%s","agent_version":"x\\u0000","samples":[%s]}',
+        b'{"schema":1,"device":"%s","school":"%s","agent_version":"x","samples":[%s,]}',
+        b'{"schema":1,"device":"%s","school":"%s","agent_version":"x","samples":[]}%s',
+    ],
+)
+def test_odd_json_is_never_accepted_wrongly(raw: bytes) -> None:
+    sample = json.dumps(full_sample(NOW)).encode()
+    if raw.count(b"%s") == 3:
+        payload = raw % (DEVICE.encode(), SCHOOL.encode(), sample)
+    else:
+        payload = raw.replace(b"[]%s", b"[]")
+        payload = payload % (DEVICE.encode(), SCHOOL.encode())
+    assert_same_as_pydantic(payload)
+
+
+def test_samples_with_numbers_past_their_bounds_fall_back_to_pydantic_named_reasons() -> None:
+    bad = full_sample(NOW)
+    bad["batteries"][0]["health_pct"] = 250.0
+    payload = json.dumps(envelope_doc([full_sample(NOW), bad])).encode()
+    assert fastpath.decode(SCHOOL, DEVICE, payload) is None
+    checked = check_message(TOPIC, payload)
+    assert len(checked.samples) == 1
+    assert [r.reason.split(":")[0] for r in checked.rejected] == ["samples[1].batteries[0].health_pct"]
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        (("batteries", 0, "manufacturer"), "LG\x00C"),
+        (("batteries", 0, "name"), "BAT\x9b"),
+        (("wifi", "bssid_hash"), "0123456789ABCDEF"),
+        (("wifi", "radio"), "802.11\n"),
+        (("os", "release"), "10\x1b[2J"),
+        (("ts",), (NOW - timedelta(days=401)).isoformat()),
+        (("ts",), (NOW + timedelta(hours=2)).isoformat()),
+    ],
+)
+def test_what_msgspec_cannot_check_is_checked_here(where: tuple[Any, ...], value: Any) -> None:
+    sample = full_sample(NOW, "0123456789abcdef")
+    _mutate(sample, where, "set", value)
+    payload = json.dumps(envelope_doc([sample])).encode()
+    assert fastpath.decode(SCHOOL, DEVICE, payload) is None
+    with pytest.raises(ValidationError):
+        Envelope.model_validate_json(payload)
+
+
+def test_envelope_ids_must_match_the_topic() -> None:
+    payload = json.dumps(envelope_doc([full_sample(NOW)])).encode()
+    assert fastpath.decode(SCHOOL, DEVICE, payload) is not None
+    assert fastpath.decode(SCHOOL, "other-device", payload) is None
+    assert fastpath.decode("0350002B", DEVICE, payload) is None
+
+
+def test_timestamps_come_out_in_utc_as_pydantic_gives_them() -> None:
+    sample = full_sample(NOW)
+    sample["ts"] = NOW.astimezone(timezone_plus2()).isoformat()
+    fast = fastpath.decode(SCHOOL, DEVICE, json.dumps(envelope_doc([sample])).encode())
+    assert fast is not None
+    assert fast.samples[0].ts.tzinfo is UTC
+    assert fast.samples[0].ts == NOW
