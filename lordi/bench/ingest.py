@@ -188,7 +188,7 @@ def _wait_stored(stack: LocalStack, expected: int, timeout_s: float = 300) -> in
     deadline = time.monotonic() + timeout_s
     stored = _stored(stack)
     while stored < expected and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.05)  # the run's end is known to within this
         stored = _stored(stack)
     return stored
 
