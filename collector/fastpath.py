@@ -116,6 +116,16 @@ class Envelope(_Strict, frozen=True, kw_only=True, rename={"schema_": "schema"})
     samples: Annotated[list[Sample], Meta(min_length=1, max_length=MAX_SAMPLES_PER_MESSAGE)]
 
 
+# The contract's fields whose pattern msgspec cannot check (`pattern=` would run
+# Python's `re` on every value: 3.5 of 5.2 µs per sample, measured); checked below.
+# A test compares this with the contract's patterned fields.
+HAND_CHECKED: dict[str, tuple[str, ...]] = {
+    "Envelope": ("device", "school", "agent_version"),  # ids: equal to the topic's
+    "OsInfo": ("release",),
+    "Battery": ("name", "manufacturer", "model", "technology"),
+    "Wifi": ("interface", "ssid", "bssid_hash", "radio"),
+}
+
 _DECODER = msgspec.json.Decoder(Envelope)
 _CONTROL = re.compile(TEXT_PATTERN.replace("^[^", "[").replace("]*$", "]"))
 _HEX = frozenset("0123456789abcdef")

@@ -271,3 +271,71 @@ def test_timestamps_come_out_in_utc_as_pydantic_gives_them() -> None:
     assert fast is not None
     assert fast.samples[0].ts.tzinfo is UTC
     assert fast.samples[0].ts == NOW
+
+
+# -- the two declarations agree -------------------------------------------------------
+
+
+def _normal(schema: dict[str, Any]) -> dict[str, Any]:
+    """A property's JSON Schema reduced to what both libraries state the same way."""
+    out = {k: v for k, v in schema.items() if k not in ("title", "pattern", "anyOf")}
+    if "anyOf" in schema:
+        branches = [b for b in schema["anyOf"] if b != {"type": "null"}]
+        (branch,) = branches
+        out |= {"nullable": True, **_normal(branch)}
+    if "const" in out:
+        out["enum"] = [out.pop("const")]
+    if "enum" in out:
+        out.pop("type", None)
+        out["enum"] = sorted(out["enum"])
+    if "$ref" in out:
+        out["$ref"] = out["$ref"].rsplit("/", 1)[-1]
+    if "items" in out:
+        out["items"] = _normal(out["items"])
+    return out
+
+
+def _models(schema: dict[str, Any], root: str) -> dict[str, dict[str, Any]]:
+    defs = dict(schema.get("$defs", {}))
+    if "properties" in schema:
+        defs[root] = schema
+    return {
+        name: {
+            "required": sorted(d.get("required", [])),
+            "properties": {p: _normal(s) for p, s in d["properties"].items()},
+        }
+        for name, d in defs.items()
+    }
+
+
+def test_fast_structs_declare_the_contracts_fields_types_and_bounds() -> None:
+    slow = _models(Envelope.model_json_schema(), "Envelope")
+    fast = _models(msgspec.json.schema(fastpath.Envelope), "Envelope")
+    assert slow.keys() == fast.keys()
+    # The envelope's ids are checked by equality with the topic's (already matched
+    # against the same patterns), so the Struct declares them as plain strings.
+    for prop in ("device", "school"):
+        slow["Envelope"]["properties"][prop] = {"type": "string"}
+    # The bssid hash's pattern fixes its length, which the Struct declares (and
+    # fastpath checks the alphabet).
+    bssid = Envelope.model_json_schema()["$defs"]["Wifi"]["properties"]["bssid_hash"]
+    assert bssid["anyOf"][0]["pattern"] == "^[0-9a-f]{16}$"
+    slow["Wifi"]["properties"]["bssid_hash"] |= {"minLength": 16, "maxLength": 16}
+    for model, declared in slow.items():
+        assert declared == fast[model], model
+
+
+def test_every_pattern_of_the_contract_is_checked_by_hand_in_the_fast_path() -> None:
+    schema = Envelope.model_json_schema()
+    defs = {**schema["$defs"], "Envelope": schema}
+    patterned = {
+        model: {
+            p
+            for p, s in d["properties"].items()
+            if "pattern" in s or any("pattern" in b for b in s.get("anyOf", []))
+        }
+        for model, d in defs.items()
+    }
+    assert {m: set(p) for m, p in fastpath.HAND_CHECKED.items()} == {
+        m: p for m, p in patterned.items() if p
+    }
