@@ -57,6 +57,11 @@ class StoreSettings(_Section):
     org: str = "lordi"
     bucket: str = "lordi"
     timeout_ms: Annotated[int, Field(ge=100)] = 10_000
+    # String fields (OS release, agent version, status names, manufacturer, SSID...):
+    # InfluxDB keeps them; VictoriaMetrics 1.79 stores each as a series of zeros,
+    # costing it and the collector ~25 % of their work for nothing (BENCHMARKS.md).
+    # Set false for VictoriaMetrics.
+    string_fields: bool = True
 
 
 class RateLimitSettings(_Section):

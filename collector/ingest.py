@@ -38,6 +38,8 @@ class Batch:
     spans: list[tuple[str, int, int, int]] = field(default_factory=list)
     # the accepted samples themselves, for the rules once the store has them
     accepted: list[tuple[str, str, Sample]] = field(default_factory=list)
+    # `[store] string_fields`: write the string fields (InfluxDB) or not (VictoriaMetrics)
+    string_fields: bool = True
 
     def add(
         self,
@@ -78,8 +80,9 @@ class Batch:
         lines = self.lines
         start = len(lines)
         version = version_field(checked.agent_version)
+        strings = self.string_fields
         for sample in samples:
-            append_lines(lines, school, device, version, sample)
+            append_lines(lines, school, device, version, sample, strings=strings)
         # Nothing below can fail: the message's lines, samples and span go together.
         self.accepted.extend([(school, device, s) for s in samples])
         self.sample_count += len(samples)
@@ -125,8 +128,9 @@ def build_batch(
     messages: Sequence[tuple[str, bytes]],
     limiter: DeviceRateLimiter | None = None,
     now: float = 0.0,
+    string_fields: bool = True,
 ) -> Batch:
-    batch = Batch()
+    batch = Batch(string_fields=string_fields)
     for topic, payload in messages:
         batch.add(topic, payload, limiter, now)
     return batch

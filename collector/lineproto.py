@@ -13,6 +13,10 @@ Series layout (the dashboards and the VictoriaMetrics names depend on it):
 - `battery`      tags school, device, battery[, model]; capacity, health, cycles...
 - `wifi`         tags school, device[, bssid_hash]; signal and link quality.
 - `connectivity` tags school, device; broker RTT, DNS and gateway checks.
+String fields (OS, agent version, status and SSID-state names, manufacturer,
+technology, radio, interface) are for InfluxDB, which keeps them; VictoriaMetrics
+1.79 turns each into a series of zeros (measured), so a collector writing to it is
+configured with `[store] string_fields = false` and writes the codes only.
 Integers carry the `i` suffix and are always integers (InfluxDB 1.x fixes a field's
 type per shard); booleans are written as 0/1 integers so they can be averaged.
 Floats are written with `repr` (shortest round-trip form, always with a point or an
@@ -67,7 +71,7 @@ def _str(value: str) -> str:
     return quoted
 
 
-def _battery_fields(b: Battery) -> str:
+def _battery_fields(b: Battery, strings: bool) -> str:
     out = []
     if (v := b.percent) is not None:
         out.append(f"percent={v!r}")
@@ -87,11 +91,13 @@ def _battery_fields(b: Battery) -> str:
     if (n := b.cycle_count) is not None:
         out.append(f"cycle_count={n}i")
     status = b.status
-    out.append(f'status_code={STATUS_CODES[status]}i,status="{status}"')
-    if (text := b.manufacturer) is not None:
-        out.append(f"manufacturer={_str(text)}")
-    if (text := b.technology) is not None:
-        out.append(f"technology={_str(text)}")
+    out.append(f"status_code={STATUS_CODES[status]}i")
+    if strings:
+        out.append(f'status="{status}"')
+        if (text := b.manufacturer) is not None:
+            out.append(f"manufacturer={_str(text)}")
+        if (text := b.technology) is not None:
+            out.append(f"technology={_str(text)}")
     return ",".join(out)
 
 
@@ -116,7 +122,7 @@ def _wifi_signal(w: Wifi) -> list[str]:
     return out
 
 
-def _wifi_fields(w: Wifi) -> str:
+def _wifi_fields(w: Wifi, strings: bool) -> str:
     out = _wifi_signal(w)
     out.append("connected=1i" if w.connected else "connected=0i")
     if (flag := w.on_school_network) is not None:
@@ -127,6 +133,8 @@ def _wifi_fields(w: Wifi) -> str:
         out.append(f"disconnects={n}i")
     state = w.ssid_state
     out.append(f"ssid_state_code={SSID_STATE_CODES[state]}i")
+    if not strings:
+        return ",".join(out)
     if (text := w.ssid) is not None:
         out.append(f"ssid={_str(text)}")
     out.append(f'ssid_state="{state}"')
@@ -148,7 +156,7 @@ def _connectivity_fields(c: Connectivity) -> str:
     return ",".join(out)
 
 
-def _device_fields(sample: Sample, version_field: str) -> str:
+def _device_fields(sample: Sample, version_field: str, strings: bool) -> str:
     out = f"report=1i,batteries={len(sample.batteries)}i"
     health = sample.agent
     if health is not None:
@@ -156,6 +164,8 @@ def _device_fields(sample: Sample, version_field: str) -> str:
             out += f",spool_pending={v}i"
         if (v := health.spool_dropped) is not None:
             out += f",spool_dropped={v}i"
+    if not strings:
+        return out
     os = sample.os
     out += f',platform="{os.platform}"'
     if os.release is not None:
@@ -163,9 +173,12 @@ def _device_fields(sample: Sample, version_field: str) -> str:
     return f"{out},{version_field}"
 
 
-def to_lines(school: str, device: str, agent_version: str, sample: Sample) -> list[str]:
-    """The line-protocol lines for one sample (ids are already validated as tag-safe)."""
-    return append_lines([], school, device, version_field(agent_version), sample)
+def to_lines(
+    school: str, device: str, agent_version: str, sample: Sample, *, strings: bool = True
+) -> list[str]:
+    """The line-protocol lines for one sample (ids are already validated as tag-safe).
+    `strings=False` leaves out the string fields (`[store] string_fields`)."""
+    return append_lines([], school, device, version_field(agent_version), sample, strings=strings)
 
 
 def version_field(agent_version: str) -> str:
@@ -174,21 +187,27 @@ def version_field(agent_version: str) -> str:
 
 
 def append_lines(
-    lines: list[str], school: str, device: str, version_field: str, sample: Sample
+    lines: list[str],
+    school: str,
+    device: str,
+    version_field: str,
+    sample: Sample,
+    *,
+    strings: bool = True,
 ) -> list[str]:
     """`to_lines` into an existing list; `version_field` is `version_field(...)`."""
     ts = f" {epoch_ms(sample.ts)}"
     base = f"school={school},device={device}"
-    lines.append(f"device,{base} {_device_fields(sample, version_field)}{ts}")
+    lines.append(f"device,{base} {_device_fields(sample, version_field, strings)}{ts}")
     for b in sample.batteries:
         tags = f"{base},battery={_tag(b.name)}"
         if b.model:
             tags += f",model={_tag(b.model)}"
-        lines.append(f"battery,{tags} {_battery_fields(b)}{ts}")
+        lines.append(f"battery,{tags} {_battery_fields(b, strings)}{ts}")
     wifi = sample.wifi
     if wifi is not None:
         tags = f"{base},bssid_hash={wifi.bssid_hash}" if wifi.bssid_hash else base
-        lines.append(f"wifi,{tags} {_wifi_fields(wifi)}{ts}")
+        lines.append(f"wifi,{tags} {_wifi_fields(wifi, strings)}{ts}")
     if sample.connectivity is not None:
         fields = _connectivity_fields(sample.connectivity)
         if fields:

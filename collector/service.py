@@ -225,7 +225,7 @@ class Collector:
     # -- ingest thread: rate limit, validate, build line protocol -------------------
     def _take_batch(self) -> tuple[list[Incoming], Batch]:
         """Validate messages as they come until the batch is full or lingered enough."""
-        batch = Batch()
+        batch = Batch(string_fields=self.settings.store.string_fields)
         try:
             first = self._queue.get(timeout=0.2)
         except queue.Empty:

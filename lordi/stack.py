@@ -208,4 +208,6 @@ class LocalStack:
             "LORDI_COLLECTOR_MQTT__PORT": str(self.mqtt_port),
             "LORDI_COLLECTOR_MQTT__HOST": "127.0.0.1",
             "LORDI_COLLECTOR_STORE__URL": self.vm_url,
+            # VictoriaMetrics 1.79 keeps string fields as series of zeros (lineproto.py)
+            "LORDI_COLLECTOR_STORE__STRING_FIELDS": "false",
         }

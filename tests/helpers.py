@@ -32,14 +32,15 @@ def unique_school() -> str:
 
 
 def settings_for(
-    stack: LocalStack, client_id: str | None = None, **ingest: Any
+    stack: LocalStack, client_id: str | None = None, string_fields: bool = False, **ingest: Any
 ) -> CollectorSettings:
     return CollectorSettings(
         # One stable id, as in production: a shared subscription also round-robins to
         # the persistent sessions of disconnected members, so a fresh id per test
         # would leave sessions behind that swallow later tests' messages.
         mqtt=MqttSettings(port=stack.mqtt_port, client_id=client_id or "test-collector"),
-        store=StoreSettings(url=stack.vm_url),
+        # VictoriaMetrics: no string fields, as configured in production (lineproto.py)
+        store=StoreSettings(url=stack.vm_url, string_fields=string_fields),
         # The rate limit is off unless a test asks for it (tests/integration/
         # test_ratelimit.py): the durability tests drive one device far faster than a
         # laptop ever reports, which is exactly what the limit exists to stop.

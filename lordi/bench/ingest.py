@@ -198,8 +198,14 @@ def _lines(messages: int, per_message: int, offset: int, devices: int, first: in
     for _, body in payloads(messages, per_message, offset, devices, first):
         doc = json.loads(body)
         for s in doc["samples"]:
+            # As the collectors write it to VictoriaMetrics (the stack's
+            # `[store] string_fields = false`).
             lines += to_lines(
-                SCHOOL, doc["device"], "bench", Sample.model_validate(s, strict=False)
+                SCHOOL,
+                doc["device"],
+                "bench",
+                Sample.model_validate(s, strict=False),
+                strings=False,
             )
     return lines
 

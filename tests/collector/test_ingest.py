@@ -38,8 +38,8 @@ def test_spans_point_at_each_message_lines() -> None:
 def test_a_collector_bug_dead_letters_only_its_message(monkeypatch: pytest.MonkeyPatch) -> None:
     real = ingest.append_lines
 
-    def broken(lines: list[str], school: str, device: str, *rest: Any) -> list[str]:
-        real(lines, school, device, *rest)  # half-written lines must not stay
+    def broken(lines: list[str], school: str, device: str, *rest: Any, **kw: Any) -> list[str]:
+        real(lines, school, device, *rest, **kw)  # half-written lines must not stay
         if device == "bad":
             raise KeyError("status")
         return lines
@@ -60,7 +60,7 @@ def test_a_collector_bug_leaves_one_dead_letter_for_the_message(
     """A message with a rejected sample, then a bug while encoding its good one: the
     whole message is one dead letter, not also its sample's (it would be sent twice)."""
 
-    def broken(*_: Any) -> list[str]:
+    def broken(*_: Any, **__: Any) -> list[str]:
         raise KeyError("status")
 
     monkeypatch.setattr(ingest, "append_lines", broken)

@@ -269,3 +269,18 @@ def test_hidden_by_os_keeps_signal_without_identity() -> None:
     assert wifi.startswith(f"wifi,school={SCHOOL},device={DEVICE} rssi_dbm=-61.0,")
     assert ",connected=1i,channel=36i," in wifi
     assert ",ssid_state_code=3i," in wifi and "on_school_network" not in wifi
+
+
+def test_without_string_fields_the_lines_are_the_same_minus_their_strings() -> None:
+    """`[store] string_fields = false` (VictoriaMetrics) drops exactly the quoted fields."""
+    doc = full_sample_doc()
+    doc["wifi"]["ssid"] = 'A"b\\c'  # escaped in the full lines
+    sample = Sample.model_validate_json(json.dumps(doc))
+    full = to_lines("0350001A", "dev-1", "1.0", sample)
+    lean = to_lines("0350001A", "dev-1", "1.0", sample, strings=False)
+    assert len(full) == len(lean) == 4
+    assert sum(line.count('"') for line in full) > 0
+    for with_strings, without in zip(full, lean, strict=True):
+        key, fields, ts = with_strings.split(" ")
+        numbers = [kv for kv in fields.split(",") if '"' not in kv]
+        assert without == f"{key} {','.join(numbers)} {ts}"

@@ -6,12 +6,16 @@ import json
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from agent.config import MqttConfig
 from agent.model import BatteryReading, OsInfo, Reading, WifiReading
 from agent.mqtt import Publisher
 from agent.privacy import PrivacyPolicy
 from agent.runtime import Agent
 from agent.spool import Spool
+from collector.contract import Sample
+from collector.lineproto import to_lines
 from lordi import vm
 from lordi.stack import LocalStack
 from tests.helpers import (
@@ -139,6 +143,41 @@ def test_every_contract_field_round_trips(stack: LocalStack) -> None:
         )
         assert wait_stored(stack, school, 1) == 1
     assert assert_stored(stack, school, sample) == 26  # 9 battery, 12 wifi, 3 conn., 2 agent
+
+
+@pytest.mark.parametrize("string_fields", [True, False])
+def test_string_fields_are_series_of_zeros_in_victoriametrics_unless_left_out(
+    stack: LocalStack, string_fields: bool
+) -> None:
+    """Why VictoriaMetrics collectors run with `[store] string_fields = false`: the
+    store keeps a string field as a series of zeros; without them, every number is
+    still stored and nothing else is."""
+    school = unique_school()
+    sample = full_sample(recent(20))
+    with running_collector(stack, string_fields=string_fields):
+        payload = envelope(school, "dev-str", [sample])
+        publish(stack, f"lordi/v1/{school}/dev-str/telemetry", [payload])
+        assert wait_stored(stack, school, 1) == 1
+    assert assert_stored(stack, school, sample) == 26
+    rows = vm.export(stack.vm_url, f'{{school="{school}"}}')
+    series = {r["metric"]["__name__"]: r["values"] for r in rows}
+    strings = {"device_platform", "device_os_release", "device_agent_version", "battery_status",
+               "battery_manufacturer", "battery_technology", "wifi_ssid_state", "wifi_radio",
+               "wifi_interface"}  # full_sample's ssid is null
+    if string_fields:
+        assert strings <= series.keys()
+        assert all(series[name] == [0] for name in strings)
+    else:
+        assert not strings & series.keys()
+    # Every number of the line protocol, and nothing else (summaries aside).
+    numbers = {
+        f"{line.split(',')[0]}_{field.split('=')[0]}"
+        for line in to_lines(
+            school, "dev-str", "test", Sample.model_validate_json(json.dumps(sample)), strings=False
+        )
+        for field in line.split(" ")[1].split(",")
+    }
+    assert {n for n in series if not n.startswith("school_")} - strings == numbers
 
 
 def test_bad_input_is_dead_lettered_and_good_input_around_it_is_stored(stack: LocalStack) -> None:
