@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from collector.alerting import Alerting
+from collector.ingest import Accepted
 from collector.samples import Sample
 from collector.stats import Stats
 from collector.store import StoreRejected, StoreUnavailable, StoreWriter
@@ -39,11 +41,12 @@ class Derived:
         self._alert_lines: list[str] = []  # alert/forecast points not written yet
         self._next_flush = time.monotonic() + SUMMARY_FLUSH_S
 
-    def add(self, accepted: list[tuple[str, str, Sample]]) -> None:
+    def add(self, groups: Sequence[Accepted]) -> None:
         """A batch the store confirmed: into the summaries, then through the rules."""
-        for school, device, sample in accepted:
-            self.summaries.add(school, device, sample)
-        self._run_rules(accepted)
+        for group in groups:
+            self.summaries.add_message(group.school, group.device, group.samples, group.ts_ms)
+        if self.alerting is not None:
+            self._run_rules([(g.school, g.device, s) for g in groups for s in g.samples])
 
     def _run_rules(self, accepted: list[tuple[str, str, Sample]]) -> None:
         """The rules see what the store has confirmed. Their failure must not stop

@@ -146,8 +146,7 @@ def _text_ok(value: str | None) -> bool:
     return True
 
 
-def _sample_ok(sample: Sample, oldest: float, newest: float) -> bool:
-    ts = sample.ts.timestamp()
+def _sample_ok(sample: Sample, ts: float, oldest: float, newest: float) -> bool:
     if ts < oldest or ts > newest:
         return False
     if not _text_ok(sample.os.release):
@@ -176,9 +175,10 @@ def _utc(sample: Sample) -> Sample:
     return msgspec.structs.replace(sample, ts=sample.ts.astimezone(UTC))
 
 
-def decode(school: str, device: str, payload: bytes) -> Envelope | None:
+def decode(school: str, device: str, payload: bytes) -> tuple[Envelope, list[int]] | None:
     """The message's envelope when it is certainly valid for the topic's `school`
-    and `device` (already checked against their patterns), else None: ask pydantic."""
+    and `device` (already checked against their patterns), with each sample's time
+    in epoch milliseconds (floored, as `lineproto.epoch_ms`); else None: ask pydantic."""
     if len(payload) > MAX_MESSAGE_BYTES:
         return None
     try:
@@ -190,9 +190,13 @@ def decode(school: str, device: str, payload: bytes) -> Envelope | None:
     now = time.time()
     oldest, newest = now - _AGE_S, now + _AHEAD_S
     samples = env.samples
+    ts_ms = []
     for i, sample in enumerate(samples):
-        if not _sample_ok(sample, oldest, newest):
+        ts = sample.ts.timestamp()
+        if not _sample_ok(sample, ts, oldest, newest):
             return None
+        # Exact: the whole seconds of a float timestamp are exact in this window.
+        ts_ms.append(int(ts) * 1000 + sample.ts.microsecond // 1000)
         if sample.ts.tzinfo is not UTC:
             samples[i] = _utc(sample)
-    return env
+    return env, ts_ms

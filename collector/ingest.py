@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from collector.deadletter import DeadLetter
-from collector.lineproto import append_lines, version_field
+from collector.lineproto import append_lines, epoch_ms, version_field
 from collector.ratelimit import DeviceRateLimiter
 from collector.samples import Sample
 from collector.validate import MessageRejected, check_message
@@ -23,6 +23,15 @@ log = logging.getLogger(__name__)
 
 class Writer(Protocol):
     def write(self, lines: Sequence[str]) -> None: ...
+
+
+class Accepted(NamedTuple):
+    """A message's accepted samples."""
+
+    school: str
+    device: str
+    samples: list[Sample]
+    ts_ms: list[int]  # each sample's time in epoch milliseconds
 
 
 @dataclass(slots=True)
@@ -36,10 +45,16 @@ class Batch:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     # (topic, first line, end line, samples) per message with accepted samples
     spans: list[tuple[str, int, int, int]] = field(default_factory=list)
-    # the accepted samples themselves, for the rules once the store has them
-    accepted: list[tuple[str, str, Sample]] = field(default_factory=list)
+    # the accepted samples, for the summaries and rules once the store has them:
+    # per message, its school, device, samples and their times in epoch ms
+    groups: list[Accepted] = field(default_factory=list)
     # `[store] string_fields`: write the string fields (InfluxDB) or not (VictoriaMetrics)
     string_fields: bool = True
+
+    @property
+    def accepted(self) -> list[tuple[str, str, Sample]]:
+        """(school, device, sample) for every accepted sample, in order."""
+        return [(g.school, g.device, s) for g in self.groups for s in g.samples]
 
     def add(
         self,
@@ -81,10 +96,11 @@ class Batch:
         start = len(lines)
         version = version_field(checked.agent_version)
         strings = self.string_fields
-        for sample in samples:
-            append_lines(lines, school, device, version, sample, strings=strings)
+        ts_ms = checked.ts_ms or [epoch_ms(s.ts) for s in samples]
+        for sample, ms in zip(samples, ts_ms, strict=True):
+            append_lines(lines, school, device, version, sample, strings=strings, ts_ms=ms)
         # Nothing below can fail: the message's lines, samples and span go together.
-        self.accepted.extend([(school, device, s) for s in samples])
+        self.groups.append(Accepted(school, device, samples, ts_ms))
         self.sample_count += len(samples)
         self.spans.append((topic, start, len(lines), len(samples)))
 

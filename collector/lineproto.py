@@ -194,9 +194,11 @@ def append_lines(
     sample: Sample,
     *,
     strings: bool = True,
+    ts_ms: int | None = None,
 ) -> list[str]:
-    """`to_lines` into an existing list; `version_field` is `version_field(...)`."""
-    ts = f" {epoch_ms(sample.ts)}"
+    """`to_lines` into an existing list; `version_field` is `version_field(...)`;
+    `ts_ms` is `epoch_ms(sample.ts)` when the caller has it already."""
+    ts = f" {epoch_ms(sample.ts) if ts_ms is None else ts_ms}"
     base = f"school={school},device={device}"
     lines.append(f"device,{base} {_device_fields(sample, version_field, strings)}{ts}")
     for b in sample.batteries:

@@ -307,7 +307,7 @@ class Collector:
         batch = work.batch
         if not self._publish_dead_letters(batch):
             return False  # stopping: nothing acknowledged, the broker redelivers
-        self.derived.add(batch.accepted)
+        self.derived.add(batch.groups)
         for item in work.items:
             if item.qos > 0:
                 self._client.ack(item.mid, item.qos)

@@ -31,7 +31,7 @@ again would overwrite the summary with a partial one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -114,26 +114,36 @@ class SchoolSummaries:
         self.late_samples = 0
 
     def add(self, school: str, device: str, sample: Sample) -> None:
-        ts = _ms(sample.ts)
-        health, model = _worst_battery(sample)
-        state = self.devices.setdefault(school, {}).get(device)
-        if state is None:
-            state = self.devices[school][device] = _Device(seen_ms=ts)
-        state.seen_ms = max(state.seen_ms, ts)
-        if health is not None and ts >= state.health_ms:
-            state.health, state.health_ms, state.model = health, ts, model
-        start = ts - ts % self.interval_ms
-        if start < self.emitted_until_ms:
-            self.late_samples += 1
-            return
-        bucket = self.buckets.setdefault((school, start), _Bucket())
-        bucket.devices.add(device)
-        wifi = sample.wifi
-        if wifi is not None:
-            if wifi.on_school_network and wifi.rssi_dbm is not None:
-                bucket.rssi_sum += wifi.rssi_dbm
-                bucket.rssi_n += 1
-            bucket.disconnects += wifi.disconnects or 0
+        self.add_message(school, device, [sample], [_ms(sample.ts)])
+
+    def add_message(
+        self, school: str, device: str, samples: Sequence[Sample], ts_ms: Sequence[int]
+    ) -> None:
+        """The samples of one message (one device), with their times in epoch ms."""
+        devices = self.devices.setdefault(school, {})
+        state = devices.get(device)
+        bucket, bucket_start = None, -1
+        for sample, ts in zip(samples, ts_ms, strict=True):
+            health, model = _worst_battery(sample)
+            if state is None:
+                state = devices[device] = _Device(seen_ms=ts)
+            elif ts > state.seen_ms:
+                state.seen_ms = ts
+            if health is not None and ts >= state.health_ms:
+                state.health, state.health_ms, state.model = health, ts, model
+            start = ts - ts % self.interval_ms
+            if start < self.emitted_until_ms:
+                self.late_samples += 1
+                continue
+            if bucket is None or start != bucket_start:  # a message spans few intervals
+                bucket, bucket_start = self.buckets.setdefault((school, start), _Bucket()), start
+                bucket.devices.add(device)
+            wifi = sample.wifi
+            if wifi is not None:
+                if wifi.on_school_network and wifi.rssi_dbm is not None:
+                    bucket.rssi_sum += wifi.rssi_dbm
+                    bucket.rssi_n += 1
+                bucket.disconnects += wifi.disconnects or 0
 
     def remember(
         self, school: str, device: str, seen: datetime, health: float | None, model: str | None

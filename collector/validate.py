@@ -54,6 +54,8 @@ class Checked:
     device: str
     agent_version: str
     samples: list[AnySample]
+    # each sample's time in epoch ms when the fast path computed it, else empty
+    ts_ms: list[int] = field(default_factory=list)
     rejected: list[SampleRejection] = field(default_factory=list)
 
 
@@ -123,7 +125,8 @@ def check_message(topic: str, payload: bytes) -> Checked:
         )
     fast = fastpath.decode(school, device, payload)
     if fast is not None:
-        return Checked(school, device, fast.agent_version, list(fast.samples))
+        env_fast, ts_ms = fast
+        return Checked(school, device, env_fast.agent_version, list(env_fast.samples), ts_ms)
     try:
         env = Envelope.model_validate_json(payload)
     except ValidationError:

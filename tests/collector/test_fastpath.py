@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from collector import fastpath
 from collector.contract import Envelope
-from collector.lineproto import to_lines
+from collector.lineproto import epoch_ms, to_lines
 from collector.summaries import summary_lines
 from collector.validate import check_message
 from tests.helpers import full_sample, minimal_sample
@@ -57,14 +57,16 @@ def envelope_doc(samples: list[dict[str, Any]]) -> dict[str, Any]:
 
 def assert_same_as_pydantic(payload: bytes) -> bool:
     """Checks the property; True when the fast path accepted the message."""
-    fast = fastpath.decode(SCHOOL, DEVICE, payload)
-    if fast is None:
+    decoded = fastpath.decode(SCHOOL, DEVICE, payload)
+    if decoded is None:
         return False
+    fast, ts_ms = decoded
     try:
         slow = Envelope.model_validate_json(payload)
     except ValidationError as exc:  # pragma: no cover - the failure being tested for
         pytest.fail(f"fast path accepted what the contract refuses: {exc}\n{payload[:500]!r}")
     assert plain(fast) == plain(slow)
+    assert ts_ms == [epoch_ms(s.ts) for s in slow.samples]
     for f, s in zip(fast.samples, slow.samples, strict=True):
         assert to_lines(SCHOOL, DEVICE, fast.agent_version, f) == to_lines(
             SCHOOL, DEVICE, slow.agent_version, s
@@ -271,10 +273,11 @@ def test_envelope_ids_must_match_the_topic() -> None:
 def test_timestamps_come_out_in_utc_as_pydantic_gives_them() -> None:
     sample = full_sample(NOW)
     sample["ts"] = NOW.astimezone(timezone_plus2()).isoformat()
-    fast = fastpath.decode(SCHOOL, DEVICE, json.dumps(envelope_doc([sample])).encode())
-    assert fast is not None
-    assert fast.samples[0].ts.tzinfo is UTC
-    assert fast.samples[0].ts == NOW
+    decoded = fastpath.decode(SCHOOL, DEVICE, json.dumps(envelope_doc([sample])).encode())
+    assert decoded is not None
+    assert decoded[0].samples[0].ts.tzinfo is UTC
+    assert decoded[0].samples[0].ts == NOW
+    assert decoded[1] == [int(NOW.timestamp()) * 1000]
 
 
 # -- the two declarations agree -------------------------------------------------------

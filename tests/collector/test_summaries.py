@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from collector.contract import Sample
+from collector.lineproto import epoch_ms
 from collector.summaries import SchoolSummaries, percentile, summary_lines
 from tests.dashboards import scenario
 
@@ -103,3 +105,27 @@ def test_remembered_devices_count_in_bands() -> None:
     assert got["devices_reporting"] == "1i"
     assert got["devices_known"] == "2i"
     assert got["health_lt60"] == "2i"
+
+
+def test_a_message_at_a_time_gives_the_same_summaries_as_a_sample_at_a_time() -> None:
+    """The collector feeds whole messages (`add_message`), spanning intervals, with
+    late samples among them: the lines are those of feeding sample by sample."""
+    items = scenario.samples(scenario.laptops(S1, S2), scenario.days())
+    by_device: dict[tuple[str, str], list[Sample]] = {}
+    for school, device, sample in items:
+        by_device.setdefault((school, device), []).append(sample)
+    one, many = SchoolSummaries(), SchoolSummaries()
+    first_day_end = min(s.ts for _, _, s in items) + timedelta(hours=12)
+    for summaries in (one, many):  # the first day written: its samples come late again
+        for school, device, sample in items:
+            if sample.ts < first_day_end:
+                summaries.add(school, device, sample)
+        assert summaries.flush(first_day_end)
+    for (school, device), samples in by_device.items():
+        for sample in samples:
+            one.add(school, device, sample)
+        many.add_message(school, device, samples, [epoch_ms(s.ts) for s in samples])
+    assert one.late_samples == many.late_samples > 0
+    lines = many.flush()
+    assert lines == one.flush()
+    assert len(lines) > 3
