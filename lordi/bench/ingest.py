@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -95,8 +96,24 @@ COUNTER = textwrap.dedent("""
 """)
 
 
+# Link rates an 802.11n/ac/ax adapter reports (Mb/s).
+_RATES = (72.2, 144.4, 300.0, 433.3, 585.0, 702.0, 866.7, 1201.0)
+
+
 def _sample(device_index: int, n: int) -> dict[str, Any]:
+    """Sample n of a bench device, with the variety of a real fleet: per-device pack
+    (design capacity, wear, model) and a minute-by-minute charge, voltage,
+    temperature and Wi-Fi link that move (values a laptop reports: percent and
+    temperature to 0.1, voltage in mV, RSSI and signal in whole units). Seeded by
+    (device, n): the same sample every time. Constant values would flatter the
+    store's compression and any cache of formatted numbers."""
+    rnd = random.Random(device_index * 1_000_003 + n)
     ts = time.gmtime(START_S + n * 60 + device_index % 60)
+    design = (42_000.0, 50_040.0, 57_020.0, 80_400.0)[device_index % 4]
+    health = round(60 + (device_index * 7919 % 400) / 10, 2)
+    percent = round((100 - n % 240 * 0.45 + rnd.uniform(-0.2, 0.2)) % 100.05, 1)
+    plugged = n % 240 >= 180
+    rssi = float(rnd.randint(-82, -45))
     return {
         "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", ts),
         "os": {"platform": "windows", "release": "10.0.22631"},
@@ -104,16 +121,16 @@ def _sample(device_index: int, n: int) -> dict[str, Any]:
             {
                 "name": "BAT0",
                 "present": True,
-                "status": "discharging",
-                "percent": 71.5,
-                "plugged": False,
-                "design_capacity_mwh": 57020.0,
-                "full_capacity_mwh": 42490.0,
-                "health_pct": 74.52,
-                "cycle_count": 73,
-                "voltage_mv": 11800.0,
-                "temperature_c": 31.4,
-                "model": "01AV430",
+                "status": "charging" if plugged else "discharging",
+                "percent": percent,
+                "plugged": plugged,
+                "design_capacity_mwh": design,
+                "full_capacity_mwh": float(round(design * health / 100)),
+                "health_pct": health,
+                "cycle_count": 40 + device_index % 300 + n // 300,
+                "voltage_mv": float(10_800 + round(percent * 16) + rnd.randint(-20, 20)),
+                "temperature_c": round(rnd.uniform(26.0, 41.0), 1),
+                "model": ("01AV430", "L19L3PD1", "5B10W13930", "SB10K97621")[device_index % 4],
             }
         ],
         "wifi": {
@@ -122,17 +139,17 @@ def _sample(device_index: int, n: int) -> dict[str, Any]:
             "ssid": "LORDI-EDU",
             "ssid_state": "school",
             "on_school_network": True,
-            "bssid_hash": "0123456789abcdef",
-            "rssi_dbm": -61.0,
-            "signal_pct": 78.0,
-            "channel": 36,
-            "band_ghz": 5.0,
-            "rx_rate_mbps": 702.0,
-            "tx_rate_mbps": 866.7,
+            "bssid_hash": f"{device_index % 40:016x}",
+            "rssi_dbm": rssi,
+            "signal_pct": float(min(100, max(0, 2 * (int(rssi) + 100)))),
+            "channel": (1, 6, 11, 36, 44, 100)[device_index % 6],
+            "band_ghz": 2.4 if device_index % 6 < 3 else 5.0,
+            "rx_rate_mbps": rnd.choice(_RATES),
+            "tx_rate_mbps": rnd.choice(_RATES),
             "radio": "802.11ac",
-            "rssi_min_dbm": -70.0,
-            "disconnects": 0,
-            "connected_s": 300.0,
+            "rssi_min_dbm": rssi - rnd.randint(0, 9),
+            "disconnects": rnd.choice((0, 0, 0, 0, 0, 0, 1, 2)),
+            "connected_s": 300.0 if rnd.random() < 0.9 else float(rnd.randint(30, 299)),
         },
     }
 
