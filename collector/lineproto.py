@@ -71,20 +71,37 @@ def _str(value: str) -> str:
     return quoted
 
 
+_FLOATS_MAX = 200_000
+_floats: dict[float, str] = {}
+_known = _floats.get  # `_known(v) or _float(v)`: repr(v), 40 ns on a hit instead of 100-140
+
+
+def _float(value: float) -> str:
+    """repr(value), remembered: a fleet reports the same few thousand numbers (charge
+    to 0.1 %, whole dBm, standard link rates...); measured on the ingest bench's
+    varied samples, formatting them was the largest part of the line protocol."""
+    text = repr(value)
+    if value:  # not 0.0 nor -0.0: equal keys, different texts
+        if len(_floats) >= _FLOATS_MAX:
+            _floats.clear()  # many distinct numbers must not grow memory
+        _floats[value] = text
+    return text
+
+
 def _battery_fields(b: Battery, strings: bool) -> str:
     out = []
     if (v := b.percent) is not None:
-        out.append(f"percent={v!r}")
+        out.append(f"percent={_known(v) or _float(v)}")
     if (v := b.design_capacity_mwh) is not None:
-        out.append(f"design_capacity_mwh={v!r}")
+        out.append(f"design_capacity_mwh={_known(v) or _float(v)}")
     if (v := b.full_capacity_mwh) is not None:
-        out.append(f"full_capacity_mwh={v!r}")
+        out.append(f"full_capacity_mwh={_known(v) or _float(v)}")
     if (v := b.health_pct) is not None:
-        out.append(f"health_pct={v!r}")
+        out.append(f"health_pct={_known(v) or _float(v)}")
     if (v := b.voltage_mv) is not None:
-        out.append(f"voltage_mv={v!r}")
+        out.append(f"voltage_mv={_known(v) or _float(v)}")
     if (v := b.temperature_c) is not None:
-        out.append(f"temperature_c={v!r}")
+        out.append(f"temperature_c={_known(v) or _float(v)}")
     out.append("present=1i" if b.present else "present=0i")
     if (flag := b.plugged) is not None:
         out.append("plugged=1i" if flag else "plugged=0i")
@@ -104,21 +121,21 @@ def _battery_fields(b: Battery, strings: bool) -> str:
 def _wifi_signal(w: Wifi) -> list[str]:
     out = []
     if (v := w.rssi_dbm) is not None:
-        out.append(f"rssi_dbm={v!r}")
+        out.append(f"rssi_dbm={_known(v) or _float(v)}")
     if (v := w.signal_pct) is not None:
-        out.append(f"signal_pct={v!r}")
+        out.append(f"signal_pct={_known(v) or _float(v)}")
     if (v := w.noise_dbm) is not None:
-        out.append(f"noise_dbm={v!r}")
+        out.append(f"noise_dbm={_known(v) or _float(v)}")
     if (v := w.band_ghz) is not None:
-        out.append(f"band_ghz={v!r}")
+        out.append(f"band_ghz={_known(v) or _float(v)}")
     if (v := w.rx_rate_mbps) is not None:
-        out.append(f"rx_rate_mbps={v!r}")
+        out.append(f"rx_rate_mbps={_known(v) or _float(v)}")
     if (v := w.tx_rate_mbps) is not None:
-        out.append(f"tx_rate_mbps={v!r}")
+        out.append(f"tx_rate_mbps={_known(v) or _float(v)}")
     if (v := w.rssi_min_dbm) is not None:
-        out.append(f"rssi_min_dbm={v!r}")
+        out.append(f"rssi_min_dbm={_known(v) or _float(v)}")
     if (v := w.connected_s) is not None:
-        out.append(f"connected_s={v!r}")
+        out.append(f"connected_s={_known(v) or _float(v)}")
     return out
 
 
@@ -148,7 +165,7 @@ def _wifi_fields(w: Wifi, strings: bool) -> str:
 def _connectivity_fields(c: Connectivity) -> str:
     out = []
     if (v := c.broker_rtt_ms) is not None:
-        out.append(f"broker_rtt_ms={v!r}")
+        out.append(f"broker_rtt_ms={_known(v) or _float(v)}")
     if (v := c.dns_ok) is not None:
         out.append("dns_ok=1i" if v else "dns_ok=0i")
     if (v := c.gateway_ok) is not None:

@@ -284,3 +284,24 @@ def test_without_string_fields_the_lines_are_the_same_minus_their_strings() -> N
         key, fields, ts = with_strings.split(" ")
         numbers = [kv for kv in fields.split(",") if '"' not in kv]
         assert without == f"{key} {','.join(numbers)} {ts}"
+
+
+def test_remembered_numbers_are_written_as_repr_and_the_memory_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The repr cache (lineproto._float) changes no text: -0.0 after 0.0 stays -0.0,
+    and the cache is emptied, not grown, past its bound."""
+    from collector import lineproto  # noqa: PLC0415
+
+    monkeypatch.setattr(lineproto, "_FLOATS_MAX", 5)
+    lineproto._floats.clear()  # other tests' numbers
+    doc = full_sample_doc()
+    texts = []
+    values = (-0.0, 0.0, -0.0, -61.5, -61.5, -62.25, -1e-5, -3.0, -4.0, -5.0, -6.0)
+    for rssi in values:
+        doc["wifi"]["rssi_dbm"] = rssi
+        sample = Sample.model_validate_json(json.dumps(doc))
+        line = to_lines("0350001A", "dev-1", "1.0", sample)[2]
+        texts.append(line.split("rssi_dbm=")[1].split(",")[0])
+        assert len(lineproto._floats) <= 5
+    assert texts == [repr(v) for v in values]
