@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -87,7 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--messages", type=int, default=4000, help="ingest: messages to send")
     p.add_argument("--per-message", type=int, default=50, help="ingest: samples per message")
-    p.add_argument("--collectors", type=int, default=1, help="ingest: collector processes")
+    p.add_argument(
+        "--collectors",
+        type=int,
+        default=max(1, os.cpu_count() or 1),
+        help="ingest: collector processes (default: one per core, as docs/scaling.md deploys)",
+    )
     p.add_argument("--json", action="store_true", help="one line of JSON")
     p.add_argument("--seconds", type=float, default=120, help="measurement window")
     p.add_argument("--warmup", type=float, default=15, help="seconds before measuring")

@@ -376,6 +376,9 @@ def pipeline(
 def run(
     messages: int = 4000, per_message: int = 50, collectors: int = 1, devices: int = 200
 ) -> dict[str, Any]:
+    """The pipeline, then the broker's and the store's limits, on one private stack.
+    `lordi bench ingest` runs one collector per core (the deployment of
+    docs/scaling.md); `--collectors 1` measures a single process."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     connections = collectors * IngestSettings().store_connections
     with tempfile.TemporaryDirectory(prefix="lordi-bench-") as tmp, LocalStack() as stack:

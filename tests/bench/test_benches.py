@@ -1,4 +1,4 @@
-"""Smoke tests of `lordi bench storm / state / peer` at tiny sizes: the code paths run
+"""Smoke tests of `lordi bench ingest / storm / state / peer` at tiny sizes: the code paths run
 against the real servers and count right. No timing is asserted: the figures are
 the benchmarks' business (BENCHMARKS.md), not the tests'."""
 
@@ -8,9 +8,28 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from lordi.bench import peer, state, storm
+from lordi.bench import ingest, peer, state, storm
 from lordi.sim.swarm import Backlog
 from lordi.stack import LocalStack
+
+
+def test_ingest_bench_counts_every_sample_once_with_two_collectors() -> None:
+    result = ingest.run(messages=60, per_message=5, collectors=2, devices=12)
+    pipeline = result["pipeline"]
+    assert pipeline["sent"] == pipeline["stored"] == pipeline["acked_by_broker"] == 300
+    assert result["lost"] == 0 and result["duplicated"] == 0
+    # Both collectors of the shared subscription took part; they wrote each sample
+    # once (the 12 untimed warm-up samples aside).
+    written = pipeline["written_by_collector"]
+    assert len(written) == 2 and sum(written) == 300 + 12 and min(written) > 0
+    assert set(pipeline["cpu_us_per_sample"]) == {
+        "victoria-metrics", "mosquitto", "collector-0", "collector-1", "publisher"
+    }
+    # (CPU time is counted in 10 ms ticks: a tiny run may show 0 for a process)
+    assert sum(pipeline["cpu_us_per_sample"].values()) > 0
+    limit = min(result["broker_limit"]["samples_per_s"], result["store_limit"]["samples_per_s"])
+    assert result["ratio_to_limit"] == round(result["samples_per_s"] / limit, 3)
+    assert result["store_limit"]["lines_per_sample"] == 3.0
 
 
 def test_storm_drains_every_backlog_into_the_store(stack: LocalStack) -> None:
