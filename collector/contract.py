@@ -126,6 +126,15 @@ class _EnvelopeFields(_Strict):
     school: SchoolId
     agent_version: Annotated[str, Field(min_length=1, max_length=32, pattern=TEXT_PATTERN)]
 
+    @field_validator("schema_", mode="before")
+    @classmethod
+    def _integer_version(cls, value: object) -> object:
+        # pydantic's Literal[1] takes `true` and `1.0` even in strict mode (found by
+        # tests/collector/test_fastpath.py): the version is the JSON integer 1.
+        if type(value) is not int:
+            raise ValueError(f"must be the integer {SCHEMA_VERSION}")
+        return value
+
 
 class EnvelopeHeader(_EnvelopeFields):
     """The envelope with its samples left unparsed: lets the collector keep the good

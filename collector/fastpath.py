@@ -183,7 +183,9 @@ def decode(school: str, device: str, payload: bytes) -> tuple[Envelope, list[int
         return None
     try:
         env = _DECODER.decode(payload)
-    except (msgspec.DecodeError, RecursionError):
+    except (msgspec.DecodeError, ValueError, RecursionError):
+        # ValueError: invalid UTF-8 inside a string is a UnicodeDecodeError, not a
+        # msgspec.DecodeError (tests/reliability corpus)
         return None
     if env.device != device or env.school != school or not _text_ok(env.agent_version):
         return None

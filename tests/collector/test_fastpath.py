@@ -219,6 +219,10 @@ def test_mutated_messages_are_never_accepted_wrongly(
         b'{"schema":1,"device":"%s","school":"%s","agent_version":"x\\u0000","samples":[%s]}',
         b'{"schema":1,"device":"%s","school":"%s","agent_version":"x","samples":[%s,]}',
         b'{"schema":1,"device":"%s","school":"%s","agent_version":"x","samples":[]}%s',
+        b'{"schema":1,"device":"%s","school":"%s","agent_version":"x\xff","samples":[%s]}',
+        b'{"schema":1,"device":"%s","school":"%s","agent_version":"x\xc3","samples":[%s]}',
+        b'{"schema":1,"device":"%s","school":"%s","agent_version":"\\ud800","samples":[%s]}',
+        b'{"schema":1,"device":"%s","school":"%s","agent_version":"x","samples":[%s]}\x00',
     ],
 )
 def test_odd_json_is_never_accepted_wrongly(raw: bytes) -> None:

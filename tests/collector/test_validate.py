@@ -52,6 +52,8 @@ def _env(**change: Any) -> bytes:
         (_env(device="dev-2"), "device: 'dev-2' differs from the topic's device 'dev-1'"),
         (_env(school="0341234B"), "school: '0341234B' differs from the topic's school '0341234A'"),
         (_env(schema=2), "schema: Input should be 1 (got 2)"),
+        (_env(schema=True), "schema: Value error, must be the integer 1 (got True)"),
+        (_env(schema=1.0), "schema: Value error, must be the integer 1 (got 1.0)"),
         (
             _env(samples=[]),
             "samples: List should have at least 1 item after validation, not 0 (got [])",

@@ -220,7 +220,8 @@ class SteadyPublisher:
         ]
         return envelope(self.school, device, samples)
 
-    def _send(self, payload: bytes) -> None:
+    def _send(self, payload: bytes) -> bool:
+        """True once the broker acknowledged the message; False if stopped before."""
         topic_device = json.loads(payload)["device"]
         topic = f"lordi/v1/{self.school}/{topic_device}/telemetry"
         while not self._stop.is_set():
@@ -231,19 +232,23 @@ class SteadyPublisher:
                 with contextlib.suppress(RuntimeError, ValueError):
                     info.wait_for_publish(10)
                 if info.is_published():
-                    return
+                    return True
             self.resent += 1
             time.sleep(0.2)
+        return False
 
     def _run(self) -> None:
         n = 0
         while not self._stop.is_set():
-            self._send(self._message(n))
+            # Counted once acknowledged, even if `finish` was called meanwhile: the
+            # broker has it, so the collector stores it (it used to be left out of
+            # `sent_samples`, and a test found one message more stored than sent).
+            if self._send(self._message(n)):
+                n += 1
+                self.sent_messages = n
+                self.sent_samples = n * self.per_message
             if self._stop.is_set():
                 break
-            n += 1
-            self.sent_messages = n
-            self.sent_samples = n * self.per_message
             time.sleep(self.interval_s)
 
     def finish(self, timeout_s: float = 30) -> None:
