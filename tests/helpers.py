@@ -199,3 +199,15 @@ def full_sample(ts: datetime, bssid_hash: str | None = None) -> dict[str, Any]:
         "connectivity": {"broker_rtt_ms": 42.5, "dns_ok": True, "gateway_ok": False},
         "agent": {"spool_pending": 3, "spool_dropped": 0},
     }
+
+
+def json_paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every key and index path inside a JSON document (for mutation tests)."""
+    out = [prefix] if prefix else []
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            out += json_paths(v, (*prefix, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            out += json_paths(v, (*prefix, i))
+    return out

@@ -25,7 +25,7 @@ from collector.contract import Envelope
 from collector.lineproto import epoch_ms, to_lines
 from collector.summaries import summary_lines
 from collector.validate import check_message
-from tests.helpers import full_sample, minimal_sample
+from tests.helpers import full_sample, json_paths, minimal_sample
 
 SCHOOL, DEVICE = "0350001A", "lordi-fast-1"
 TOPIC = f"lordi/v1/{SCHOOL}/{DEVICE}/telemetry"
@@ -162,17 +162,6 @@ _values = st.one_of(
 )
 
 
-def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix] if prefix else []
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
 def _mutate(doc: dict[str, Any], path: tuple[Any, ...], how: str, value: Any) -> None:
     parent: Any = doc
     for part in path[:-1]:
@@ -202,7 +191,7 @@ def test_mutated_messages_are_never_accepted_wrongly(
 ) -> None:
     doc = envelope_doc(copy.deepcopy(samples))
     for pick, how, value in mutations:
-        paths = _paths(doc)
+        paths = json_paths(doc)
         _mutate(doc, paths[pick % len(paths)], how, value)
     assert_same_as_pydantic(json.dumps(doc).encode())
 

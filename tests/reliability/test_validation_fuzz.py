@@ -61,17 +61,6 @@ def full_sample() -> dict[str, Any]:
     return helpers.full_sample(ts, bssid_hash="0123456789abcdef")
 
 
-def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix] if prefix else []
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
 ENVELOPE = {
     "schema": 1,
     "device": DEVICE,
@@ -79,7 +68,7 @@ ENVELOPE = {
     "agent_version": "1.2.0",
     "samples": [full_sample()],
 }
-PATHS = _paths(ENVELOPE)
+PATHS = helpers.json_paths(ENVELOPE)
 
 json_values = st.recursive(
     st.none()
