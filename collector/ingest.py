@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from collector.deadletter import DeadLetter
-from collector.lineproto import append_lines, epoch_ms, version_field
+from collector.lineproto import append_message, epoch_ms, version_field
 from collector.ratelimit import DeviceRateLimiter
 from collector.samples import Sample
 from collector.validate import MessageRejected, check_message
@@ -97,8 +97,7 @@ class Batch:
         version = version_field(checked.agent_version)
         strings = self.string_fields
         ts_ms = checked.ts_ms or [epoch_ms(s.ts) for s in samples]
-        for sample, ms in zip(samples, ts_ms, strict=True):
-            append_lines(lines, school, device, version, sample, strings=strings, ts_ms=ms)
+        append_message(lines, school, device, version, samples, ts_ms=ts_ms, strings=strings)
         # Nothing below can fail: the message's lines, samples and span go together.
         self.groups.append(Accepted(school, device, samples, ts_ms))
         self.sample_count += len(samples)

@@ -26,6 +26,7 @@ omitted. Timestamps are in milliseconds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from collector.samples import Battery, Connectivity, Sample, Wifi
@@ -215,20 +216,49 @@ def append_lines(
 ) -> list[str]:
     """`to_lines` into an existing list; `version_field` is `version_field(...)`;
     `ts_ms` is `epoch_ms(sample.ts)` when the caller has it already."""
-    ts = f" {epoch_ms(sample.ts) if ts_ms is None else ts_ms}"
+    ms = epoch_ms(sample.ts) if ts_ms is None else ts_ms
+    return append_message(
+        lines, school, device, version_field, [sample], ts_ms=[ms], strings=strings
+    )
+
+
+def append_message(
+    lines: list[str],
+    school: str,
+    device: str,
+    version_field: str,
+    samples: Sequence[Sample],
+    *,
+    ts_ms: Sequence[int],
+    strings: bool = True,
+) -> list[str]:
+    """The lines of a message's samples (one device), `ts_ms` their epoch ms: the
+    series keys are built once per message, not once per sample."""
     base = f"school={school},device={device}"
-    lines.append(f"device,{base} {_device_fields(sample, version_field, strings)}{ts}")
-    for b in sample.batteries:
-        tags = f"{base},battery={_tag(b.name)}"
-        if b.model:
-            tags += f",model={_tag(b.model)}"
-        lines.append(f"battery,{tags} {_battery_fields(b, strings)}{ts}")
-    wifi = sample.wifi
-    if wifi is not None:
-        tags = f"{base},bssid_hash={wifi.bssid_hash}" if wifi.bssid_hash else base
-        lines.append(f"wifi,{tags} {_wifi_fields(wifi, strings)}{ts}")
-    if sample.connectivity is not None:
-        fields = _connectivity_fields(sample.connectivity)
-        if fields:
-            lines.append(f"connectivity,{base} {fields}{ts}")
+    device_key = f"device,{base} "
+    battery_keys: dict[tuple[str, str | None], str] = {}
+    wifi_keys: dict[str | None, str] = {}
+    for sample, ms in zip(samples, ts_ms, strict=True):
+        ts = f" {ms}"
+        lines.append(device_key + _device_fields(sample, version_field, strings) + ts)
+        for b in sample.batteries:
+            key = battery_keys.get((b.name, b.model))
+            if key is None:
+                tags = f"{base},battery={_tag(b.name)}"
+                if b.model:
+                    tags += f",model={_tag(b.model)}"
+                key = battery_keys[(b.name, b.model)] = f"battery,{tags} "
+            lines.append(key + _battery_fields(b, strings) + ts)
+        wifi = sample.wifi
+        if wifi is not None:
+            key = wifi_keys.get(wifi.bssid_hash)
+            if key is None:
+                bssid = wifi.bssid_hash
+                tags = f"{base},bssid_hash={bssid}" if bssid else base
+                key = wifi_keys[bssid] = f"wifi,{tags} "
+            lines.append(key + _wifi_fields(wifi, strings) + ts)
+        if sample.connectivity is not None:
+            fields = _connectivity_fields(sample.connectivity)
+            if fields:
+                lines.append(f"connectivity,{base} {fields}{ts}")
     return lines

@@ -36,7 +36,7 @@ def test_spans_point_at_each_message_lines() -> None:
 
 
 def test_a_collector_bug_dead_letters_only_its_message(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = ingest.append_lines
+    real = ingest.append_message
 
     def broken(lines: list[str], school: str, device: str, *rest: Any, **kw: Any) -> list[str]:
         real(lines, school, device, *rest, **kw)  # half-written lines must not stay
@@ -44,7 +44,7 @@ def test_a_collector_bug_dead_letters_only_its_message(monkeypatch: pytest.Monke
             raise KeyError("status")
         return lines
 
-    monkeypatch.setattr(ingest, "append_lines", broken)
+    monkeypatch.setattr(ingest, "append_message", broken)
     topic, payload = message("bad")
     batch = build_batch([message("a"), (topic, payload), message("b")])
     assert batch.sample_count == 4 and len(batch.lines) == 4
@@ -63,7 +63,7 @@ def test_a_collector_bug_leaves_one_dead_letter_for_the_message(
     def broken(*_: Any, **__: Any) -> list[str]:
         raise KeyError("status")
 
-    monkeypatch.setattr(ingest, "append_lines", broken)
+    monkeypatch.setattr(ingest, "append_message", broken)
     topic, payload = message("bad", 1)
     doc = json.loads(payload)
     doc["samples"].append({"ts": "not a date", "os": {"platform": "linux"}})

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from collector.contract import Sample
-from collector.lineproto import to_lines
+from collector.lineproto import append_message, epoch_ms, to_lines, version_field
 
 SCHOOL, DEVICE, VERSION = "0341234A", "dev-1", "1.2.0"
 # 2024-03-01T08:30:15.987654Z; samples are validated with a recent ts (the contract
@@ -305,3 +305,32 @@ def test_remembered_numbers_are_written_as_repr_and_the_memory_stays_bounded(
         texts.append(line.split("rssi_dbm=")[1].split(",")[0])
         assert len(lineproto._floats) <= 5
     assert texts == [repr(v) for v in values]
+
+
+@pytest.mark.parametrize("strings", [True, False])
+def test_a_message_at_a_time_gives_the_lines_of_each_sample(strings: bool) -> None:
+    """`append_message` builds each series key once per message: the lines must be
+    those of `to_lines` sample by sample, keys changing within the message."""
+    docs = []
+    for i, (name, model, bssid) in enumerate(
+        [("BAT0", "M-A", "0123456789abcdef"), ("BAT0", None, None), ("BAT1", "M-A", None),
+         ("BAT0", "M-A", "0123456789abcdef"), ("BAT0", "M B,=x", "fedcba9876543210")]
+    ):
+        doc = full_sample_doc()
+        doc["ts"] = (datetime.now(UTC) - timedelta(minutes=10 - i)).isoformat()
+        doc["batteries"][0] |= {"name": name, "model": model}
+        doc["wifi"]["bssid_hash"] = bssid
+        if i == 2:
+            doc["wifi"] = None
+            doc["batteries"].append({**doc["batteries"][0], "name": "BAT0"})
+        docs.append(doc)
+    samples = [Sample.model_validate_json(json.dumps(d)) for d in docs]
+    expected = [
+        line for s in samples for line in to_lines("0350001A", "dev-1", "1.0", s, strings=strings)
+    ]
+    got = append_message(
+        [], "0350001A", "dev-1", version_field("1.0"), samples,
+        ts_ms=[epoch_ms(s.ts) for s in samples], strings=strings,
+    )
+    assert got == expected
+    assert len({line.split(" ")[0] for line in got}) >= 7  # the keys did change
