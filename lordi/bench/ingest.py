@@ -3,8 +3,9 @@ real store, beside the raw limits of the broker and the store measured in the sa
 run on the same machine.
 
 - pipeline: a publisher process sends N messages of K samples at QoS 1 (every
-  PUBACK awaited); C collector processes (`lordi-collector run`, one shared
-  subscription, each its own client id) validate, write to VictoriaMetrics and
+  PUBACK awaited; `lordi.bench.mqttpub`, packets built before the clock starts);
+  C collector processes (`lordi-collector run`, one shared subscription, each its
+  own client id) validate, write to VictoriaMetrics and
   acknowledge. Time from the first publish to the last sample counted back in the
   store; lost = sent - stored; duplicated = samples the collectors wrote more than
   once (their own counters, read from their final stats lines).
@@ -51,25 +52,12 @@ SCHOOL = "0349999Z"
 START_S = (int(time.time()) // 86_400 - 40) * 86_400
 
 PUBLISHER = textwrap.dedent("""
-    import json, sys, time
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
+    import json, sys
     from lordi.bench.ingest import payloads
+    from lordi.bench.mqttpub import publish_all
     port, messages, per_message, offset, devices, first = (int(a) for a in sys.argv[1:7])
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.max_inflight_messages_set(1000)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
     data = list(payloads(messages, per_message, offset, devices, first))
-    t0 = time.monotonic()
-    cpu0 = time.process_time()
-    infos = [client.publish(topic, body, qos=1) for topic, body in data]
-    for info in infos:
-        info.wait_for_publish(120)
-    print(json.dumps({"t0": t0, "seconds": time.monotonic() - t0,
-                      "cpu_s": time.process_time() - cpu0,
-                      "acked": sum(i.is_published() for i in infos)}), flush=True)
-    client.disconnect(); client.loop_stop()
+    print(json.dumps(publish_all(port, data)), flush=True)
 """)
 
 COUNTER = textwrap.dedent("""

@@ -49,26 +49,15 @@ from lordi.bench.storm import start_collector
 from lordi.stack import LocalStack, free_port
 
 # The same messages as `lordi bench ingest` (its `payloads`), published the same way:
-# QoS 1, up to 1,000 in flight, every PUBACK awaited.
+# QoS 1 with `lordi.bench.mqttpub`, every PUBACK awaited.
 PUBLISHER = """
-import json, sys, time
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+import json, sys
 from lordi.bench.ingest import payloads
+from lordi.bench.mqttpub import publish_all
 port, messages, per_message = (int(a) for a in sys.argv[1:4])
 kwargs = json.loads(sys.argv[4])
-client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-client.max_inflight_messages_set(1000)
-client.connect("127.0.0.1", port)
-client.loop_start()
 data = list(payloads(messages, per_message, **kwargs))
-t0 = time.monotonic()
-infos = [client.publish(topic, body, qos=1) for topic, body in data]
-for info in infos:
-    info.wait_for_publish(300)
-print(json.dumps({"t0": t0, "seconds": time.monotonic() - t0,
-                  "acked": sum(i.is_published() for i in infos)}), flush=True)
-client.disconnect(); client.loop_stop()
+print(json.dumps(publish_all(port, data)), flush=True)
 """
 DEVICES = 200  # devices sharing the messages, as `lordi bench ingest` does by default
 
