@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from collector.alerting import Alerting
-from collector.ingest import Accepted
+from collector.ingest import Accepted, each_sample
 from collector.samples import Sample
 from collector.stats import Stats
 from collector.store import StoreRejected, StoreUnavailable, StoreWriter
@@ -46,7 +46,7 @@ class Derived:
         for group in groups:
             self.summaries.add_message(group.school, group.device, group.samples, group.ts_ms)
         if self.alerting is not None:
-            self._run_rules([(g.school, g.device, s) for g in groups for s in g.samples])
+            self._run_rules(each_sample(groups))
 
     def _run_rules(self, accepted: list[tuple[str, str, Sample]]) -> None:
         """The rules see what the store has confirmed. Their failure must not stop

@@ -34,6 +34,11 @@ class Accepted(NamedTuple):
     ts_ms: list[int]  # each sample's time in epoch milliseconds
 
 
+def each_sample(groups: Sequence[Accepted]) -> list[tuple[str, str, Sample]]:
+    """The groups' samples one by one, as the rules take them."""
+    return [(g.school, g.device, s) for g in groups for s in g.samples]
+
+
 @dataclass(slots=True)
 class Batch:
     lines: list[str] = field(default_factory=list)
@@ -54,7 +59,7 @@ class Batch:
     @property
     def accepted(self) -> list[tuple[str, str, Sample]]:
         """(school, device, sample) for every accepted sample, in order."""
-        return [(g.school, g.device, s) for g in self.groups for s in g.samples]
+        return each_sample(self.groups)
 
     def add(
         self,
@@ -143,9 +148,8 @@ def build_batch(
     messages: Sequence[tuple[str, bytes]],
     limiter: DeviceRateLimiter | None = None,
     now: float = 0.0,
-    string_fields: bool = True,
 ) -> Batch:
-    batch = Batch(string_fields=string_fields)
+    batch = Batch()
     for topic, payload in messages:
         batch.add(topic, payload, limiter, now)
     return batch
