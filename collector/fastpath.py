@@ -170,8 +170,6 @@ def _sample_ok(sample: Sample, ts: float, oldest: float, newest: float) -> bool:
 
 def _utc(sample: Sample) -> Sample:
     """The sample with its timestamp in UTC (agents send `Z`: rarely needed)."""
-    if sample.ts.tzinfo is UTC:
-        return sample
     return msgspec.structs.replace(sample, ts=sample.ts.astimezone(UTC))
 
 

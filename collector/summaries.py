@@ -33,19 +33,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from collector.lineproto import epoch_ms
 from collector.samples import Sample
 
 SUMMARY = "school_summary"
 MODEL_SUMMARY = "school_model_summary"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 _TAG_ESCAPE = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\\": "/"})
-
-
-_ms = epoch_ms
 
 
 def _tag(value: str) -> str:
@@ -114,7 +110,7 @@ class SchoolSummaries:
         self.late_samples = 0
 
     def add(self, school: str, device: str, sample: Sample) -> None:
-        self.add_message(school, device, [sample], [_ms(sample.ts)])
+        self.add_message(school, device, [sample], [epoch_ms(sample.ts)])
 
     def add_message(
         self, school: str, device: str, samples: Sequence[Sample], ts_ms: Sequence[int]
@@ -150,7 +146,7 @@ class SchoolSummaries:
     ) -> None:
         """Seed a device's state (e.g. from the collector's device-state store at start),
         so the bands count the whole school before every laptop has reported again."""
-        ts = _ms(seen)
+        ts = epoch_ms(seen)
         state = self.devices.setdefault(school, {}).setdefault(device, _Device(seen_ms=ts))
         state.seen_ms = max(state.seen_ms, ts)
         if health is not None and ts >= state.health_ms:
@@ -158,7 +154,7 @@ class SchoolSummaries:
 
     def flush(self, now: datetime | None = None) -> list[str]:
         """Lines for every open interval that ended `grace` before `now` (all if None)."""
-        limit = None if now is None else _ms(now) - self.grace_ms - self.interval_ms
+        limit = None if now is None else epoch_ms(now) - self.grace_ms - self.interval_ms
         ready = sorted(k for k in self.buckets if limit is None or k[1] <= limit)
         lines: list[str] = []
         for school, start in ready:
