@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collector.alerting import Alerting
+    from collector.service import Collector
 
 from collector.config import CollectorSettings, ConfigError, load_settings
 from collector.contract import Envelope
@@ -98,6 +99,8 @@ def build_alerting(settings: CollectorSettings) -> Alerting | None:
         store,
         notifier,
         cfg.sweep_interval_s,
+        lateness_s=cfg.lateness_s,
+        notify_max_age_s=cfg.notify_max_age_s,
         # None lets the engine decide: only a single-writer store (SQLite) can cache.
         engine_cache=None if cfg.engine_cache else False,
     )
@@ -120,10 +123,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     collector.start()
     log = logging.getLogger("collector")
     while not done.wait(args.stats_interval):
-        log.info("stats %s", json.dumps(collector.stats.as_dict()))
+        log.info("stats %s", json.dumps(_figures(collector)))
     collector.stop()
-    log.info("stopped; stats %s", json.dumps(collector.stats.as_dict()))
+    log.info("stopped; stats %s", json.dumps(_figures(collector)))
     return 0
+
+
+def _figures(collector: Collector) -> dict[str, int]:
+    """The ingest counters, and the alerting's: samples too late for the window and
+    day verdicts, resent samples the rules ignored, windows and days not complete."""
+    figures = collector.stats.as_dict()
+    if collector.alerting is not None:
+        figures |= collector.alerting.figures()
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:

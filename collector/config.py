@@ -102,7 +102,20 @@ class AlertSettings(_Section):
     # SQLite by default; postgresql+psycopg://... when several collectors share the work.
     store_url: str = "sqlite:///lordi-alerts.sqlite3"
     registry: Path = Path("provisioning/schools.toml")
+    # How often (the collector's clock) complete telemetry is judged (Wi-Fi windows,
+    # silent laptops and schools), reminders and outbox retries run, state is saved.
     sweep_interval_s: Annotated[float, Field(gt=0, le=86_400)] = 300.0
+    # The bounded lateness (docs/alerts.md, "Time"): a school's telemetry window (or
+    # day) is judged once this long (the collector's clock, while connected to the
+    # broker) has passed since its first report arrived; later reports for it are too
+    # late for the Wi-Fi and silence verdicts. Longer: more spooled telemetry in time,
+    # later network and silence alerts (battery alerts never wait).
+    lateness_s: Annotated[float, Field(gt=0, le=30 * 86_400)] = 12 * 3600.0
+    # An alert that opens from telemetry older than this (sample time vs the
+    # collector's clock) is recorded but mailed only if still open at the next sweep:
+    # an old episode that started and ended before reaching the collector is never
+    # mailed (docs/alerts.md, "Old episodes").
+    notify_max_age_s: Annotated[float, Field(ge=0, le=365 * 86_400)] = 86_400.0
     # Keep the alert engine's per-key state in memory (SQLite only: with PostgreSQL
     # other collectors change it). Measured: on_samples 37 instead of 68 us per
     # sample, for ~2 KB per device with an alert (docs/alerts.md, BENCHMARKS.md).

@@ -21,6 +21,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -176,6 +177,8 @@ class Collector:
             log.error("broker refused the subscription: %s", reasons)
             return
         log.info("subscribed to %s", self.topic_filter)
+        if self.alerting is not None:  # telemetry can arrive: laptops may be absent again
+            self.alerting.resume(datetime.now(UTC))
         self.connected.set()  # ready: connected and subscribed
 
     def _on_disconnect(
@@ -187,6 +190,8 @@ class Collector:
         props: Properties | None,
     ) -> None:
         self.connected.clear()
+        if self.alerting is not None:  # nothing can arrive: nobody becomes absent
+            self.alerting.pause(datetime.now(UTC))
         if not self._stop.is_set():
             log.warning("disconnected from broker (%s); reconnecting", reason)
 

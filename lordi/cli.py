@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+from typing import Any
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -61,11 +62,44 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     import json  # noqa: PLC0415
 
-    from lordi import evaluate  # noqa: PLC0415
+    from lordi import evaluation  # noqa: PLC0415
 
-    result = evaluate.run(args.per_school, args.store, args.seed)
+    result = evaluation.run(
+        args.per_school,
+        stores=args.stores.split(","),
+        names=args.schedules.split(","),
+        seed=args.seed,
+        day_s=args.day_s,
+        lateness_h=args.lateness_h,
+        pg_url=args.pg_url,
+        say=lambda text: print(text, file=sys.stderr, flush=True),
+    )
     print(json.dumps(result, indent=None if args.json else 2, ensure_ascii=False))
     return 0 if all(result["meets_targets"].values()) else 1
+
+
+def _add_eval(sub: Any) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="the rules' precision and recall on a simulated week with faults labelled by "
+        "cause, through the real broker and collector, under several arrival schedules",
+    )
+    p.add_argument("what", choices=["rules"])
+    p.add_argument("--json", action="store_true", help="one line of JSON")
+    p.add_argument("--per-school", type=int, default=30, help="laptops per school (4 schools)")
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--stores", default="sqlite,postgresql", help="alert stores to run on")
+    p.add_argument("--schedules", default="live,late,bulk", help="arrival schedules")
+    p.add_argument(
+        "--day-s", type=float, default=40.0, help="seconds of the collector's clock per day"
+    )
+    p.add_argument("--lateness-h", type=float, default=12.0, help="the collector's lateness")
+    p.add_argument(
+        "--pg-url",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+        help="PostgreSQL server for the postgresql store (a new schema per run)",
+    )
+    p.set_defaults(func=cmd_eval)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,17 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="state: samples per device")
     p.add_argument("--peers", default="node-red", help="peer: comma-separated peers to run")
     p.set_defaults(func=cmd_bench)
-    p = sub.add_parser("eval", help="score the failing-device rules on a simulated fleet")
-    p.add_argument("what", choices=["rules"])
-    p.add_argument("--json", action="store_true", help="one line of JSON")
-    p.add_argument("--per-school", type=int, default=40, help="laptops per school (5 schools)")
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument(
-        "--store",
-        help="alert store URL (default: a temporary SQLite file), "
-        "e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test",
-    )
-    p.set_defaults(func=cmd_eval)
+    _add_eval(sub)
     from lordi.provision import add_parser as add_provision  # noqa: PLC0415
     from lordi.worklist import add_parser as add_alerts  # noqa: PLC0415
 

@@ -25,6 +25,7 @@ CSV_FIELDS = (
     "category",
     "severity",
     "status",
+    "since",
     "opened_at",
     "summary",
     "action",
@@ -43,7 +44,7 @@ def _store(args: argparse.Namespace) -> AlertStore:
 
 
 def _since(alert: Alert, now: datetime) -> str:
-    hours = (now - alert.opened_at).total_seconds() / 3600
+    hours = (now - (alert.since or alert.opened_at)).total_seconds() / 3600
     return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} j"
 
 
@@ -56,7 +57,8 @@ def render(alerts: list[Alert], now: datetime) -> str:
         ack = f" — prise en charge par {a.acknowledged_by}" if a.acknowledged_by else ""
         esc = f" — escaladée vers {a.escalated_to}" if a.escalated_to else ""
         out.write(f"#{a.id} [{a.severity}] {a.school} {a.device or '(réseau)'} — {a.summary}\n")
-        out.write(f"    depuis {_since(a, now)} ({a.opened_at:%d/%m %H:%M} UTC){ack}{esc}\n")
+        since = a.since or a.opened_at
+        out.write(f"    depuis {_since(a, now)} ({since:%d/%m %H:%M} UTC){ack}{esc}\n")
         out.write(f"    à faire : {a.action}\n")
     return out.getvalue()
 
@@ -66,9 +68,8 @@ def to_csv(alerts: list[Alert]) -> str:
     writer = csv.writer(out)
     writer.writerow(CSV_FIELDS)
     for a in alerts:
-        writer.writerow(
-            [a.opened_at.isoformat() if f == "opened_at" else getattr(a, f) for f in CSV_FIELDS]
-        )
+        times = {"opened_at": a.opened_at, "since": a.since or a.opened_at}
+        writer.writerow([times[f].isoformat() if f in times else getattr(a, f) for f in CSV_FIELDS])
     return out.getvalue()
 
 

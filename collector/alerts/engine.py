@@ -1,101 +1,70 @@
-"""The one owner of the alert lifecycle: findings in, stored transitions and notifications out.
+"""The one owner of the alert lifecycle, in sample time: findings in, stored
+transitions and notifications out.
 
-Per alert key (see `Finding.key`):
-- **Minimum duration.** An active finding starts a pending timer at its reading time
-  (`Finding.at`); the alert opens once the condition has held for `min_duration_s`.
-  An inactive finding before that resets the timer.
-- **Clear duration.** An inactive finding on an open or acknowledged alert starts a
-  clear timer; the alert resolves once the condition has stayed inactive for
-  `clear_duration_s` (hysteresis in time; the rule already applied its value
-  hysteresis). An active finding meanwhile cancels the timer.
-- **Repeat interval.** Decision: when a key comes back less than `repeat_interval_s`
-  after its alert was resolved, the SAME alert is re-opened (transition
-  resolved -> open) without notification, so a flapping condition is one alert with
-  one history on the worklist, not a series. Later it becomes a new alert, notified.
-  An open, unacknowledged alert gets a "reminder" every `repeat_interval_s`;
-  an acknowledged one is never reminded. "resolved" is notified unless the last
-  notification for the key already was a "resolved" one (a silent re-open then a
-  new resolution stays silent).
-- Timers are also checked without findings: `process(findings, now)` ends with a
-  sweep of every key whose timer expired by `now`, so rules may stay quiet while
-  nothing changes. Within a batch the latest finding per key (by `at`, ties: the
-  later in the list) wins; a finding older than the last one seen for its key is
-  ignored (late replays cannot rewind a key).
+Findings are applied one by one, in the order given; the caller gives each key's
+findings in sample-time order (a device's samples arrive in order; completed
+telemetry windows are judged in order). No finding of a batch is skipped, so an
+episode that starts and ends inside one batch is the same alert as when its samples
+arrive one by one. Per alert key (see `Finding.key`):
 
-Notifications: `process` returns them; with `outbox=True` each one is also written
-to the store's outbox in the transaction that changes the alert (open, resolve), so
-a crash or a mail outage cannot separate the change from its notification; a
-reminder changes nothing and is enqueued alone (a crash between that and saving
-the timers can repeat a reminder, never lose one). collector.notify.dispatch
-sends the outbox.
+- **Minimum duration.** An active finding starts an episode at its time
+  (`pending_since`); the alert opens at the first active finding at least
+  `min_duration_s` later (at once when it is 0). An inactive finding first ends the
+  episode. `opened_at` is that finding's time, `since` the episode's start.
+- **Clear duration.** An inactive finding on an open alert starts the clear timer,
+  due `clear_duration_s` later; an active finding before then cancels it. The alert
+  resolves at the due time once the key's clock has reached it: the sample time of
+  the key's `scope` (the device's latest sample, or the school's completed telemetry:
+  `collector.rules.scope_of`), given to `process` as `clocks`. A finding at or after
+  the due time fires the timer before it is applied.
+- **Repeat interval.** When a key comes back less than `repeat_interval_s` (sample
+  time) after its alert was resolved, the SAME alert is re-opened silently (resolved
+  -> open), so a flapping condition is one alert with one history; later it is a new
+  alert.
+- A finding older than the key's latest is ignored (a replay cannot rewind a key).
+
+Every alert time above is a sample time, so the same telemetry gives the same
+alerts, transitions and evidence whatever its arrival schedule.
+
+Notifications are about people, on the collector's clock (`now`):
+- "opened" is sent when the alert opens, if it opened (in sample time) within
+  `notify_max_age_s` of `now`. An alert that opens from older telemetry (spools,
+  outages) is recorded and marked `notify_pending`: the next `sweep` sends its
+  "opened" if it is still open then, with its true dates; if it was resolved
+  meanwhile (an old episode that started and ended before it reached the collector)
+  it stays in the history and is never mailed.
+- "resolved" is sent when the last news sent for the key was "opened" or a reminder.
+- A reminder goes out every `repeat_interval_s` (collector's clock) for an open,
+  unacknowledged alert (`sweep`).
+With `outbox=True` each notification is also written to the store's outbox in the
+transaction that changes the alert (collector.notify.dispatch sends it).
 
 The engine reads no clock. Its state lives in the store (`engine_state`), so the
-lifecycle survives restarts and collectors sharing a PostgreSQL database see the same
-timers. With `cache=True` (the default with a single-writer store, SQLite) the engine
-also keeps every key's state in memory (about 2 KB per key): a finding that changes
-no timer (the common "still true" on an open alert) then costs no database work, and
-only its latest finding waits in memory until `flush()` (the collector calls it when
-it saves device state, and at stop). Timer changes are written at once, as without
-the cache. A shared PostgreSQL store is read at every batch instead, since other
-collectors fire due timers there too. Two collectors racing to open a key get one
-alert (the store's unique index) and one "opened" notification; concurrent updates of
-the same key's timers are last-writer-wins, which is why collectors should own
-disjoint sets of devices.
+lifecycle survives restarts. With `cache=True` (default with a single-writer store,
+SQLite) the engine also keeps every key's state in memory: a finding that changes no
+timer ("still true") costs no database work until `flush()`. Without the cache (a
+shared PostgreSQL store) states are read at every batch.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from collector.alerts.enginestore import EngineState
 from collector.alerts.model import Alert, Finding
 from collector.alerts.schema import to_json
-from collector.alerts.store import AlertNotFound, AlertStore, EngineState, InvalidTransition
+from collector.alerts.store import AlertNotFound, AlertStore, InvalidTransition
+from collector.rules import scope_of
+from collector.rules.config import RuleTiming
 
 NotificationKind = Literal["opened", "resolved", "reminder"]
-_TIMING_FIELDS = ("min_duration_s", "clear_duration_s", "repeat_interval_s")
-
-
-@dataclass(frozen=True, slots=True)
-class RuleTiming:
-    min_duration_s: float
-    clear_duration_s: float
-    repeat_interval_s: float
-
-
-@dataclass(frozen=True)
-class LifecyclePolicy:
-    """Lifecycle durations, with per-rule overrides: {"battery_replace": {"min_duration_s": 0}}."""
-
-    min_duration_s: float = 300.0  # five minutes: one bad sample does not page anyone
-    clear_duration_s: float = 900.0
-    repeat_interval_s: float = 86_400.0  # at most one e-mail per alert and per day
-    per_rule: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for name in _TIMING_FIELDS:
-            _check_duration(name, getattr(self, name))
-        for rule, overrides in self.per_rule.items():
-            for name, value in overrides.items():
-                if name not in _TIMING_FIELDS:
-                    raise ValueError(
-                        f"per_rule.{rule}: unknown setting {name!r}, expected one of "
-                        f"{', '.join(_TIMING_FIELDS)}"
-                    )
-                _check_duration(f"per_rule.{rule}.{name}", value)
-
-    def for_rule(self, rule: str) -> RuleTiming:
-        values = {name: getattr(self, name) for name in _TIMING_FIELDS}
-        values.update(self.per_rule.get(rule, {}))
-        return RuleTiming(**values)
-
-
-def _check_duration(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
+Timing = Callable[[str], RuleTiming]  # rule name -> its timing (RulesConfig.timing)
+Scope = Callable[[Finding], str]  # finding -> the clock that fires its key's timers
+DEFAULT_NOTIFY_MAX_AGE_S = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,165 +77,168 @@ class Notification:
 
 
 class AlertEngine:
-    """With `outbox=True`, every notification is also written to the store's outbox
-    in the transaction that makes the alert change (a reminder, which changes
-    nothing, in its own); a deliverer sends it from there."""
-
     def __init__(
         self,
         store: AlertStore,
-        policy: LifecyclePolicy | None = None,
+        timing: Timing,
         *,
+        scope: Scope = scope_of,
         outbox: bool = False,
         cache: bool | None = None,
+        notify_max_age_s: float = DEFAULT_NOTIFY_MAX_AGE_S,
     ) -> None:
         self._store = store
-        self._policy = policy or LifecyclePolicy()
+        self._states = store.engine_states
+        self._timing = timing
+        self._scope = scope
         self._outbox = outbox
-        # Default: cache with a single-writer store (SQLite); a shared PostgreSQL store
-        # is read at every batch, since other collectors fire timers there too.
+        self._max_age = timedelta(seconds=notify_max_age_s)
         self._cache = store.single_writer if cache is None else cache
-        self._known: dict[str, EngineState] = {}  # key -> state as stored (+ latest finding)
+        self._known: dict[str, EngineState] = {}  # key -> state (cache only)
         self._unsaved: set[str] = set()  # keys whose latest finding is not stored yet
+        # Clear timers per scope (cache only; without the cache the store is asked).
+        self._timers: dict[str, dict[str, datetime]] = {}
+        self._reindex = self._cache  # load the stored timers before the first use
 
-    def _kind(self, kind: NotificationKind) -> NotificationKind | None:
-        return kind if self._outbox else None
+    # --- findings -------------------------------------------------------------------
 
-    def process(self, findings: Sequence[Finding], now: datetime) -> list[Notification]:
-        """Apply a batch of findings, then fire every timer expired by `now`."""
-        if now.tzinfo is None:
-            raise ValueError(f"now must be a timezone-aware datetime, got {now!r}")
-        latest = _latest_per_key(findings)
-        touched = list(latest)
+    def process(
+        self, findings: Sequence[Finding], clocks: Mapping[str, datetime], now: datetime
+    ) -> list[Notification]:
+        """Apply the findings in order, then fire every clear timer its scope's clock
+        (`clocks`: scope -> sample time reached) has passed. `now`: the collector's
+        clock, for notifications only."""
+        _aware("now", now)
+        for scope, clock in clocks.items():
+            _aware(f"clock of {scope!r}", clock)
+        for finding in findings:
+            _aware(f"finding {finding.key!r}: at", finding.at)
+            if finding.since is not None:
+                _aware(f"finding {finding.key!r}: since", finding.since)
+        states = self._load({f.key for f in findings})
+        before = {key: _timers(state) for key, state in states.items()}
+        out: list[Notification] = []
         try:
-            self._save(self._apply_all(latest))
-            notifications: list[Notification] = []
-            fired = [self._known.get(s.key, s) for s in self._store.due_engine_states(now)]
-            touched += [state.key for state in fired]
+            for finding in findings:
+                state = states.get(finding.key)
+                if state is not None and _timer_expired(state, finding.at):
+                    out += self._resolve(state, now)
+                state = self._apply(state, finding, now, out)
+                if state is not None:
+                    states[finding.key] = state
+            self._save(states, before)
+            fired = self._expired(clocks)
             for state in fired:
-                notifications.extend(self._fire(state, now))
-            self._save(fired)
+                out += self._resolve(state, now)
+            self._save({s.key: s for s in fired}, {})
         except BaseException:
-            # Cached states may have changed in place without being stored: forget
-            # them (and their unsaved findings), the store is right.
-            for key in touched:
-                self._known.pop(key, None)
-                self._unsaved.discard(key)
+            self._forget(states)
             raise
-        return notifications
+        return out
 
-    def _apply_all(self, latest: Mapping[str, Finding]) -> list[EngineState]:
-        """Apply each key's latest finding; the states to store. With the cache, a
-        state whose timers did not change ("still true") waits for `flush()`."""
-        states = self._load(latest)
-        changed: list[EngineState] = []
-        for key in sorted(latest):
-            before = states.get(key)
-            timers = None if before is None else _timers(before)
-            state = self._apply(before, latest[key])
-            if state is None:
-                continue
-            if self._cache and timers == _timers(state):
-                self._unsaved.add(key)
-                continue
-            changed.append(state)
-        return changed
-
-    def flush(self) -> int:
-        """Store the latest finding of every key whose timers did not change since it
-        was last stored (with the cache only; the collector calls this when it saves
-        device state, and at stop). Returns how many keys were written."""
-        states = [self._known[key] for key in sorted(self._unsaved) if key in self._known]
-        self._store.put_engine_findings(states)
-        self._unsaved.clear()
-        return len(states)
-
-    def _load(self, keys: Mapping[str, Finding]) -> dict[str, EngineState]:
-        """The stored state of each key: from the cache when it holds the key."""
-        if not self._cache:
-            return self._store.get_engine_states(keys)
-        known = self._known
-        missing = [key for key in keys if key not in known]
-        if missing:
-            known.update(self._store.get_engine_states(missing))
-        return {key: known[key] for key in keys if key in known}
-
-    def _save(self, states: list[EngineState]) -> None:
-        self._store.put_engine_states(states)
-        if self._cache:
-            for state in states:
-                self._known[state.key] = state
-                self._unsaved.discard(state.key)
-
-    def _apply(self, state: EngineState | None, finding: Finding) -> EngineState | None:
-        """Update the key's timers for one finding; None when there is nothing to store."""
+    def _apply(
+        self, state: EngineState | None, finding: Finding, now: datetime, out: list[Notification]
+    ) -> EngineState | None:
         if state is None:
             if not finding.active:
                 return None  # never seen active: nothing to clear
-            state = EngineState(key=finding.key, rule=finding.rule)
+            state = EngineState(key=finding.key, rule=finding.rule, scope=self._scope(finding))
         elif state.finding and finding.at < datetime.fromisoformat(state.finding["at"]):
             return None  # a late replay must not rewind the key
-        timing = self._policy.for_rule(finding.rule)
         state.rule = finding.rule
         state.finding = _finding_to_json(finding)
         if finding.active:
-            state.clear_since = None
             if state.alert_open:
-                state.due_at = _reminder_due(state, timing)
-            elif state.pending_since is None:
-                state.pending_since = finding.at
-                state.due_at = finding.at + timedelta(seconds=timing.min_duration_s)
-        else:
-            state.pending_since = None
-            if not state.alert_open:
-                state.due_at = None
-            elif state.clear_since is None:
-                state.clear_since = finding.at
-                state.due_at = finding.at + timedelta(seconds=timing.clear_duration_s)
+                state.clear_since = state.due_at = None
+                return state
+            if state.pending_since is None:
+                state.pending_since = finding.since or finding.at
+            timing = self._timing(finding.rule)
+            if finding.at - state.pending_since >= timedelta(seconds=timing.min_duration_s):
+                out += self._open(state, finding, now, timing)
+            return state
+        state.pending_since = None
+        if state.alert_open and state.clear_since is None:
+            state.clear_since = finding.at
+            clear_s = self._timing(finding.rule).clear_duration_s
+            state.due_at = finding.at + timedelta(seconds=clear_s)
+            if clear_s == 0:
+                out += self._resolve(state, now)
         return state
 
-    def _fire(self, state: EngineState, now: datetime) -> list[Notification]:
-        # As the store would give it back (evidence through JSON), cached or not.
-        finding = _finding_from_json(json.loads(to_json(state.finding)))
-        timing = self._policy.for_rule(state.rule)
-        state.due_at = None
-        if state.alert_open and state.clear_since is not None:
-            return self._resolve(state, finding, now)
-        if state.alert_open:
-            return self._remind(state, finding, now, timing)
-        if state.pending_since is not None:
-            return self._open(state, finding, now, timing)
-        return []
+    # --- transitions ----------------------------------------------------------------
 
     def _open(
         self, state: EngineState, finding: Finding, now: datetime, timing: RuleTiming
     ) -> list[Notification]:
-        since = _iso(state.pending_since)
-        note = f"condition active depuis {since} (durée minimale {_human(timing.min_duration_s)})"
-        recent = self._recently_resolved(state, now, timing)
-        notifications: list[Notification] = []
-        if recent is not None:  # flapped back: same alert, no new notification
-            note += f" ; réouverte moins de {_human(timing.repeat_interval_s)} après sa résolution"
-            alert = self._reopen(recent, finding, now, note)
-        else:
-            alert, created = self._store.try_open_alert(
-                finding, now, note, notify=self._kind("opened")
-            )
-            if created:
-                state.last_notified_at, state.last_notified_kind = now, "opened"
-                notifications.append(Notification("opened", alert, finding.evidence))
-            elif _before(state.last_notified_at, alert.opened_at):
-                # Another collector opened it first, and notified it then.
-                state.last_notified_at, state.last_notified_kind = alert.opened_at, "opened"
+        at, since = finding.at, state.pending_since or finding.at
+        minimum = _human(timing.min_duration_s)
+        note = f"condition active depuis {_iso(since)} (durée minimale {minimum})"
+        fresh = now - at <= self._max_age
+        recent = self._recently_resolved(state, at, timing)
         state.pending_since = None
+        if recent is not None:  # flapped back: the same alert
+            note += f" ; réouverte moins de {_human(timing.repeat_interval_s)} après sa résolution"
+            # Silent, unless nothing was ever sent about it (it was opened late).
+            news = state.last_notified_kind is None
+            alert = self._reopen(recent, finding, now, note, news and fresh)
+            state.alert_open, state.alert_id = True, alert.id
+            if news:
+                return self._opened(state, alert, finding, now, fresh)
+            repeat = timedelta(seconds=timing.repeat_interval_s)
+            state.remind_at = (state.last_notified_at or now) + repeat
+            return []
+        if not fresh:
+            note += " ; télémétrie arrivée en retard"
+        alert, created = self._store.try_open_alert(
+            finding,
+            at,
+            note,
+            notify=self._kind("opened") if fresh else None,
+            since=since,
+            queued_at=now,
+        )
         state.alert_open, state.alert_id = True, alert.id
-        state.due_at = _reminder_due(state, timing)  # _remind skips acknowledged alerts
-        return notifications
+        if created:
+            state.last_notified_at = state.last_notified_kind = None
+            return self._opened(state, alert, finding, now, fresh)
+        # Another collector opened it first, and notified it then.
+        state.last_notified_at, state.last_notified_kind = now, "opened"
+        state.notify_pending = False
+        state.remind_at = now + timedelta(seconds=timing.repeat_interval_s)
+        return []
 
-    def _reopen(self, recent: Alert, finding: Finding, now: datetime, note: str) -> Alert:
+    def _opened(
+        self, state: EngineState, alert: Alert, finding: Finding, now: datetime, fresh: bool
+    ) -> list[Notification]:
+        """Book-keeping of an alert just opened: notified now, or at the next sweep."""
+        if not fresh:
+            state.notify_pending, state.remind_at = True, now
+            return []
+        state.notify_pending = False
+        state.last_notified_at, state.last_notified_kind = now, "opened"
+        repeat_s = self._timing(state.rule).repeat_interval_s
+        state.remind_at = now + timedelta(seconds=repeat_s)
+        return [Notification("opened", alert, finding.evidence)]
+
+    def _reopen(
+        self,
+        recent: Alert,
+        finding: Finding,
+        now: datetime,
+        note: str,
+        notify: bool,
+    ) -> Alert:
         try:
             return self._store.transition(
-                recent.id, "open", "engine", note=note, evidence=finding.evidence, at=now
+                recent.id,
+                "open",
+                "engine",
+                note=note,
+                evidence=finding.evidence,
+                at=finding.at,
+                notify=self._kind("opened") if notify else None,
+                queued_at=now,
             )
         except InvalidTransition:
             existing = self._store.find_open(finding.key)  # another collector was first
@@ -275,7 +247,7 @@ class AlertEngine:
             return existing
 
     def _recently_resolved(
-        self, state: EngineState, now: datetime, timing: RuleTiming
+        self, state: EngineState, at: datetime, timing: RuleTiming
     ) -> Alert | None:
         if state.alert_id is None:
             return None
@@ -285,83 +257,209 @@ class AlertEngine:
             return None
         if alert.status != "resolved" or alert.resolved_at is None:
             return None
-        recent = now - alert.resolved_at < timedelta(seconds=timing.repeat_interval_s)
+        recent = at - alert.resolved_at < timedelta(seconds=timing.repeat_interval_s)
         return alert if recent else None
 
-    def _resolve(self, state: EngineState, finding: Finding, now: datetime) -> list[Notification]:
-        assert state.alert_id is not None and state.clear_since is not None
-        note = f"condition absente depuis {_iso(state.clear_since)}"
-        state.alert_open, state.clear_since = False, None
-        # Not when the technician's last news already says "resolved".
-        notify = state.last_notified_kind != "resolved"
+    def _resolve(self, state: EngineState, now: datetime) -> list[Notification]:
+        """The clear timer expired: resolve at its due time (a sample time)."""
+        due, since = state.due_at, state.clear_since
+        assert due is not None and since is not None and state.alert_id is not None
+        finding = _finding_from_json(state.finding)
+        told = state.last_notified_kind in ("opened", "reminder")
+        state.alert_open, state.clear_since, state.due_at = False, None, None
+        state.notify_pending, state.remind_at = False, None
         try:
             alert = self._store.resolve(
                 state.alert_id,
                 "engine",
-                note=note,
+                note=f"condition absente depuis {_iso(since)}",
                 evidence=finding.evidence,
-                at=now,
-                notify=self._kind("resolved") if notify else None,
+                at=due,
+                notify=self._kind("resolved") if told else None,
+                queued_at=now,
             )
         except InvalidTransition:
             return []  # resolved meanwhile, by a person or another collector
-        if not notify:
+        if not told:
             return []
         state.last_notified_at, state.last_notified_kind = now, "resolved"
         return [Notification("resolved", alert, finding.evidence)]
 
-    def _remind(
-        self, state: EngineState, finding: Finding, now: datetime, timing: RuleTiming
-    ) -> list[Notification]:
-        assert state.alert_id is not None
+    def _kind(self, kind: NotificationKind) -> NotificationKind | None:
+        return kind if self._outbox else None
+
+    # --- the collector's clock: late "opened", reminders, people's resolutions -------
+
+    def sweep(self, now: datetime) -> list[Notification]:
+        """Send the "opened" of alerts opened from late telemetry that are still open,
+        remind open unacknowledged alerts, and take in alerts a person resolved."""
+        _aware("now", now)
+        changed: dict[str, EngineState] = {}
+        for key, _alert_id in self._states.open_but_resolved():
+            state = self._current(key)
+            if state is not None:
+                _closed_by_person(state)
+                changed[key] = state
+        out: list[Notification] = []
+        for stored in self._states.to_remind(now):
+            state = self._known.get(stored.key, stored) if self._cache else stored
+            if state.key in changed:
+                continue
+            out += self._remind(state, now)
+            changed[state.key] = state
+        self._save(changed, {})
+        return out
+
+    def _remind(self, state: EngineState, now: datetime) -> list[Notification]:
+        state.remind_at = None
+        if not state.alert_open or state.alert_id is None:
+            state.notify_pending = False
+            return []
         alert = self._store.get_alert(state.alert_id)
+        finding = _finding_from_json(state.finding)
+        repeat = timedelta(seconds=self._timing(state.rule).repeat_interval_s)
         if alert.status == "resolved":
-            # Resolved by a person while the condition still holds: it must hold for
-            # the minimum duration again before the alert comes back.
-            state.alert_open, state.pending_since = False, now
-            state.due_at = now + timedelta(seconds=timing.min_duration_s)
+            _closed_by_person(state)
             return []
+        if state.notify_pending:
+            state.notify_pending = False
+            if self._outbox:
+                self._store.enqueue(alert.id, "opened", now)
+            state.last_notified_at, state.last_notified_kind = now, "opened"
+            state.remind_at = now + repeat
+            return [Notification("opened", alert, finding.evidence)]
         if alert.status == "acknowledged":
-            return []  # acknowledged: the technician knows, never remind
-        due = _reminder_due(state, timing)
-        if due > now:
-            state.due_at = due
+            return []  # the technician knows: never reminded
+        if state.last_notified_at is not None and state.last_notified_at + repeat > now:
+            state.remind_at = state.last_notified_at + repeat  # not due yet
             return []
-        state.last_notified_at, state.last_notified_kind = now, "reminder"
-        state.due_at = _reminder_due(state, timing)
         if self._outbox:
             self._store.enqueue(alert.id, "reminder", now)
+        state.last_notified_at, state.last_notified_kind = now, "reminder"
+        state.remind_at = now + repeat
         return [Notification("reminder", alert, finding.evidence)]
 
+    # --- state in memory and in the store ---------------------------------------------
 
-def _latest_per_key(findings: Sequence[Finding]) -> dict[str, Finding]:
-    latest: dict[str, Finding] = {}
-    for finding in findings:
-        if finding.at.tzinfo is None:
-            raise ValueError(
-                f"finding {finding.key!r}: at must be timezone-aware, got {finding.at!r}"
-            )
-        if finding.key not in latest or finding.at >= latest[finding.key].at:
-            latest[finding.key] = finding
-    return latest
+    def flush(self) -> int:
+        """Store the latest finding of every key whose timers did not change since it
+        was last stored (with the cache only). Returns how many keys were written."""
+        states = [self._known[key] for key in sorted(self._unsaved) if key in self._known]
+        self._states.put_findings(states)
+        self._unsaved.clear()
+        return len(states)
+
+    def _load(self, keys: Iterable[str]) -> dict[str, EngineState]:
+        if not self._cache:
+            return self._states.get_many(keys)
+        known = self._known
+        wanted = set(keys)
+        missing = [key for key in wanted if key not in known]
+        if missing:
+            known.update(self._states.get_many(missing))
+        return {key: known[key] for key in wanted if key in known}
+
+    def _current(self, key: str) -> EngineState | None:
+        return self._load([key]).get(key)
+
+    def _save(
+        self, states: Mapping[str, EngineState], before: Mapping[str, tuple[Any, ...]]
+    ) -> None:
+        """Store the states whose timers changed; with the cache, the others only
+        wait for `flush()`."""
+        changed = [
+            state
+            for key, state in sorted(states.items())
+            if not (self._cache and key in before and before[key] == _timers(state))
+        ]
+        self._states.put_many(changed)
+        if not self._cache:
+            return
+        for key, state in states.items():
+            self._known[key] = state
+            self._index(state)
+        for state in changed:
+            self._unsaved.discard(state.key)
+        self._unsaved.update(
+            key for key in states if key in before and before[key] == _timers(states[key])
+        )
+
+    def _index(self, state: EngineState) -> None:
+        timers = self._timers.get(state.scope)
+        if state.due_at is not None:
+            if timers is None:
+                timers = self._timers[state.scope] = {}
+            timers[state.key] = state.due_at
+        elif timers is not None:
+            timers.pop(state.key, None)
+            if not timers:
+                del self._timers[state.scope]
+
+    def _expired(self, clocks: Mapping[str, datetime]) -> list[EngineState]:
+        """States whose clear timer their scope's clock has passed, in (due, key) order."""
+        if not clocks:
+            return []
+        if self._cache:
+            if self._reindex:
+                for stored in self._states.with_clear_timer():
+                    state = self._known.setdefault(stored.key, stored)
+                    self._index(state)
+                self._reindex = False
+            keys = [
+                key
+                for scope, clock in clocks.items()
+                for key, due in self._timers.get(scope, {}).items()
+                if due <= clock
+            ]
+            states = [self._known[key] for key in keys if _timer_expired(self._known[key], None)]
+        else:
+            latest = max(clocks.values())
+            states = [
+                s
+                for s in self._states.with_clear_timer(until=latest)
+                if s.scope in clocks and _timer_expired(s, clocks[s.scope])
+            ]
+        return sorted(states, key=lambda s: (s.due_at, s.key))
+
+    def _forget(self, states: Mapping[str, EngineState]) -> None:
+        """After a failure: cached states may have changed in place without being
+        stored; forget them (the store is right; timers are reloaded when next needed)."""
+        if not self._cache:
+            return
+        for key in states:
+            self._known.pop(key, None)
+            self._unsaved.discard(key)
+        self._timers.clear()
+        self._reindex = True
+
+
+def _timer_expired(state: EngineState, clock: datetime | None) -> bool:
+    """A clear timer set and (when `clock` is given) expired by it."""
+    if state.due_at is None or state.clear_since is None or not state.alert_open:
+        return False
+    return clock is None or state.due_at <= clock
+
+
+def _closed_by_person(state: EngineState) -> None:
+    """A person resolved the alert: the condition must be seen again (for the
+    minimum duration) before the key has an alert again."""
+    state.alert_open, state.pending_since, state.clear_since = False, None, None
+    state.due_at = state.remind_at = None
+    state.notify_pending = False
 
 
 def _timers(state: EngineState) -> tuple[Any, ...]:
     """Every field of the state but the latest finding."""
     return (
-        state.rule, state.pending_since, state.clear_since, state.last_notified_at,
-        state.last_notified_kind, state.alert_id, state.alert_open, state.due_at,
+        state.rule, state.scope, state.pending_since, state.clear_since,
+        state.last_notified_at, state.last_notified_kind, state.alert_id, state.alert_open,
+        state.due_at, state.remind_at, state.notify_pending,
     )  # fmt: skip
 
 
-def _reminder_due(state: EngineState, timing: RuleTiming) -> datetime:
-    # Never notified (e.g. silently re-opened before any notification): remind at once.
-    base = state.last_notified_at or state.pending_since or _finding_from_json(state.finding).at
-    return base + timedelta(seconds=timing.repeat_interval_s)
-
-
-def _before(earlier: datetime | None, later: datetime) -> bool:
-    return earlier is None or earlier < later
+def _aware(name: str, at: datetime) -> None:
+    if at.tzinfo is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime, got {at!r}")
 
 
 def _finding_to_json(finding: Finding) -> dict[str, Any]:
@@ -370,11 +468,21 @@ def _finding_to_json(finding: Finding) -> dict[str, Any]:
         "school": finding.school, "device": finding.device, "category": finding.category,
         "severity": finding.severity, "active": finding.active, "at": finding.at.isoformat(),
         "summary": finding.summary, "action": finding.action, "evidence": finding.evidence,
+        "since": None if finding.since is None else finding.since.isoformat(),
     }  # fmt: skip
 
 
 def _finding_from_json(data: Mapping[str, Any]) -> Finding:
-    return Finding(**{**data, "at": datetime.fromisoformat(data["at"])})
+    # As the store gives it back (evidence through JSON), cached or not.
+    data = json.loads(to_json(data))
+    since = data.get("since")
+    return Finding(
+        **{
+            **data,
+            "at": datetime.fromisoformat(data["at"]),
+            "since": None if since is None else datetime.fromisoformat(since),
+        }
+    )
 
 
 def _iso(at: datetime | None) -> str:

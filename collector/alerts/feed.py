@@ -32,6 +32,7 @@ class StatusChange:
     rule: str
     category: str
     severity: str
+    since: datetime | None = None  # the alert's condition start (open points only)
 
 
 class TransitionFeed:
@@ -82,6 +83,7 @@ class TransitionFeed:
                 a.c.rule,
                 a.c.category,
                 a.c.severity,
+                a.c.since,
             )
             .join(a, a.c.id == t.c.alert_id)
             .where(t.c.id > last_id)
@@ -101,6 +103,7 @@ class TransitionFeed:
                 r.rule,
                 r.category,
                 r.severity,
+                r.since if r.to_status == "open" else None,
             )
             for r in rows
             if r.to_status in ("open", "resolved") and r.from_status != r.to_status

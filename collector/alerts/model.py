@@ -36,10 +36,13 @@ class Finding:
     category: Category
     severity: Severity
     active: bool
-    at: datetime  # time of the reading that produced it (sample ts), UTC
+    at: datetime  # sample time of the reading (or window) that produced it, UTC
     summary: str = ""  # one line for the worklist, e.g. "battery health 52 % (< 60 %)"
     action: str = ""  # what the technician should do
     evidence: dict[str, Any] = field(default_factory=dict)  # the readings behind it
+    # When the condition started, if before `at` (a silent laptop: its last sample);
+    # None: at the episode's first active finding.
+    since: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -70,5 +73,8 @@ class Alert:
     action: str
     evidence: dict[str, Any]
     resolved_at: datetime | None = None
+    # When the condition started (its first sample time); None only in a store
+    # written before the column existed (then `opened_at` is the best estimate).
+    since: datetime | None = None
     acknowledged_by: str | None = None
     escalated_to: str | None = None  # level-2 party, once escalated

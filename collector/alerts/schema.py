@@ -76,6 +76,9 @@ alerts = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("opened_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # When the condition started: the first sample time showing it (the engine's
+    # times are sample times; `opened_at` is when it had lasted the minimum duration).
+    sa.Column("since", UtcDateTime),
     sa.Column("resolved_at", UtcDateTime),
     sa.Column("summary", sa.Text, nullable=False, default=""),
     sa.Column("action", sa.Text, nullable=False, default=""),
@@ -122,13 +125,16 @@ feed_marks = sa.Table(
 )
 
 # The engine's memory per alert key, so the lifecycle survives a restart and several
-# collectors share it. `due_at` is the next time the engine must look at the key
-# (open, resolve or remind) even if no finding arrives: indexed for the sweep.
+# collectors share it. Times are sample times, except the notification ones.
+# `due_at`: when the key's clear timer expires, in the sample time of its `scope`
+# (the device, or the school's completed windows); `remind_at`: when a sweep must
+# look at the key on the collector's clock (a late "opened" notification, a reminder).
 engine_state = sa.Table(
     "engine_state",
     metadata,
     sa.Column("key", sa.String(300), primary_key=True),
     sa.Column("rule", sa.String(64), nullable=False),
+    sa.Column("scope", sa.String(160), nullable=False, default=""),
     sa.Column("pending_since", UtcDateTime),
     sa.Column("clear_since", UtcDateTime),
     sa.Column("last_notified_at", UtcDateTime),
@@ -136,9 +142,12 @@ engine_state = sa.Table(
     sa.Column("alert_id", sa.Integer),
     sa.Column("alert_open", sa.Boolean, nullable=False, default=False),
     sa.Column("due_at", UtcDateTime),
+    sa.Column("remind_at", UtcDateTime),
+    sa.Column("notify_pending", sa.Boolean, nullable=False, default=False),
     sa.Column("finding", sa.JSON, nullable=False),
 )
 sa.Index("ix_engine_state_due", engine_state.c.due_at)
+sa.Index("ix_engine_state_remind", engine_state.c.remind_at)
 
 devices = sa.Table(
     "devices",
@@ -149,6 +158,15 @@ devices = sa.Table(
     sa.Column("battery_model", sa.String(128)),
     sa.Column("last_seen", UtcDateTime),
     # Small derived state the rules keep per device (e.g. the fade regression sums).
+    sa.Column("derived", sa.JSON, nullable=False),
+)
+
+# The alerting's memory per school (collector.alerting.school): telemetry windows
+# not complete yet, daily reporting counts, access-point verdicts. One JSON document.
+school_state = sa.Table(
+    "school_state",
+    metadata,
+    sa.Column("school", sa.String(16), primary_key=True),
     sa.Column("derived", sa.JSON, nullable=False),
 )
 
@@ -175,3 +193,73 @@ outbox = sa.Table(
     sa.Column("last_error", sa.Text),
 )
 sa.Index("ix_outbox_due", outbox.c.status, outbox.c.next_attempt_at)
+
+
+def add_missing_columns(engine: sa.engine.Engine) -> list[str]:
+    """Columns added since a store was created (`alerts.since`, the engine's `scope`,
+    `remind_at`, `notify_pending`): ALTER TABLE ... ADD COLUMN for each one missing,
+    so an existing store keeps its alerts. Returns "table.column" for each added."""
+    inspector = sa.inspect(engine)
+    added: list[str] = []
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            if not inspector.has_table(table.name):
+                continue  # create_all makes it whole
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                ddl_type = column.type.compile(dialect=engine.dialect)
+                default = _ddl_default(column)
+                conn.execute(
+                    sa.text(
+                        f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {ddl_type}{default}'
+                    )
+                )
+                added.append(f"{table.name}.{column.name}")
+        for table in metadata.sorted_tables:
+            if inspector.has_table(table.name):  # create_all skips the indexes of old tables
+                for index in table.indexes:
+                    index.create(conn, checkfirst=True)
+        if "engine_state.scope" in added:
+            _upgrade_engine_rows(conn)
+    return added
+
+
+def _upgrade_engine_rows(conn: sa.Connection) -> None:
+    """Rows written before the engine worked in sample time: `due_at` was the next
+    look at the key (open, resolve or remind) on the collector's clock. Keep a clear
+    timer as it is; any other time becomes the next reminder; the scope comes from
+    the key (collector.rules.scope_of)."""
+    from collector.alerts.model import Finding  # noqa: PLC0415 - schema stays import-light
+    from collector.rules import scope_of  # noqa: PLC0415
+
+    table = engine_state
+    conn.execute(  # the engine reschedules a reminder not due yet (AlertEngine.sweep)
+        table.update()
+        .where(table.c.clear_since.is_(None), table.c.alert_open.is_(True))
+        .values(remind_at=sa.func.coalesce(table.c.due_at, table.c.last_notified_at), due_at=None)
+    )
+    conn.execute(table.update().where(table.c.clear_since.is_(None)).values(due_at=None))
+    for key, rule, finding in conn.execute(sa.select(table.c.key, table.c.rule, table.c.finding)):
+        parts = key.split("/")
+        device = finding.get("device") if isinstance(finding, dict) else None
+        if device is None and len(parts) >= 3 and parts[1] != "ap":
+            device = parts[1]
+        probe = Finding(
+            rule=rule, key=key, subject="device", school=parts[0], device=device,
+            category="hardware", severity="info", active=True, at=datetime.now(UTC),
+        )  # fmt: skip
+        conn.execute(table.update().where(table.c.key == key).values(scope=scope_of(probe)))
+
+
+def _ddl_default(column: sa.Column[Any]) -> str:
+    """A NOT NULL column added to existing rows needs a default: the Python one."""
+    if column.nullable:
+        return ""
+    value = getattr(column.default, "arg", None)
+    if isinstance(value, bool):
+        return f" NOT NULL DEFAULT {'TRUE' if value else 'FALSE'}"
+    if isinstance(value, str):
+        return f" NOT NULL DEFAULT '{value}'"
+    raise ValueError(f"column {column.table.name}.{column.name}: no default to add it with")

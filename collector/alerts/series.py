@@ -2,12 +2,15 @@
 
 Two measurements, a public contract of the dashboards (docs/alerts.md):
 
-    alert,category=<c>,device=<d>,rule=<r>,school=<s>,severity=<v> open=1i,alert_id=42i <ms>
+    alert,category=<c>,device=<d>,rule=<r>,school=<s>,severity=<v> open=1i,alert_id=42i,
+          since_ms=<ms>i <ms>  (one line)
     forecast,school=<s>,term=<t> devices_below_80=3i,devices_below_60=1i <ms>
 
 `open` is 1i when the alert (re-)opened and 0i when it resolved, at the
-transition's time; `device` is absent for access-point and school alerts (a tag
-cannot be empty). Timestamps are in milliseconds, like the telemetry series.
+transition's time (a sample time when the engine made it: collector.alerts.engine);
+an open point also carries `since_ms`, when its condition started; `device` is
+absent for access-point and school alerts (a tag cannot be empty). Timestamps are
+in milliseconds, like the telemetry series.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ def alert_line(change: StatusChange) -> str:
     tags += [("rule", change.rule), ("school", change.school), ("severity", change.severity)]
     tag_text = ",".join(f"{k}={_tag(v)}" for k, v in tags)
     fields = f"open={int(change.opened)}i,alert_id={change.alert_id}i"
+    if change.opened and change.since is not None:
+        fields += f",since_ms={_ms(change.since)}i"
     return f"alert,{tag_text} {fields} {_ms(change.at)}"
 
 

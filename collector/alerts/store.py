@@ -13,8 +13,8 @@ serialises writers anyway).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,10 +24,12 @@ from sqlalchemy.engine import Connection, Engine, Row
 
 from collector.alerts import schema
 from collector.alerts.devices import DeviceStates
+from collector.alerts.enginestore import EngineStates
 from collector.alerts.feed import TransitionFeed
 from collector.alerts.model import Alert, Finding, Status, Transition
 from collector.alerts.outbox import Outbox, enqueue
-from collector.alerts.schema import alerts, devices, engine_state, transitions
+from collector.alerts.schema import alerts, devices, transitions
+from collector.alerts.schools import SchoolStates
 
 # Which status changes are legal; comments and escalations keep the status.
 _ALLOWED: dict[Status, frozenset[Status]] = {
@@ -48,25 +50,6 @@ class AlertNotFound(AlertStoreError, LookupError):
 
 class InvalidTransition(AlertStoreError, ValueError):
     """The requested status change is not allowed from the alert's current status."""
-
-
-@dataclass(slots=True)
-class EngineState:
-    """What the engine remembers about one alert key between batches and restarts."""
-
-    key: str
-    rule: str
-    pending_since: datetime | None = None  # condition active since, no alert open yet
-    clear_since: datetime | None = None  # condition inactive since, alert still open
-    last_notified_at: datetime | None = None
-    last_notified_kind: str | None = None
-    alert_id: int | None = None  # the key's current or most recent alert
-    alert_open: bool = False
-    due_at: datetime | None = None  # next time the engine must look at the key
-    finding: dict[str, Any] = field(default_factory=dict)  # latest finding, serialised
-
-
-_ENGINE_FIELDS = tuple(f.name for f in fields(EngineState))
 
 
 @dataclass(slots=True)
@@ -106,6 +89,8 @@ class AlertStore:
             sa.event.listen(self._engine, "connect", _sqlite_pragmas)
         self.outbox = Outbox(self._engine)
         self.device_states = DeviceStates(self._engine)
+        self.engine_states = EngineStates(self._engine)
+        self.school_states = SchoolStates(self._engine)
         self.feed = TransitionFeed(self._engine)
 
     @property
@@ -118,6 +103,7 @@ class AlertStore:
 
     def create_tables(self) -> None:
         schema.metadata.create_all(self._engine)
+        schema.add_missing_columns(self._engine)
 
     # --- alerts -------------------------------------------------------------------
 
@@ -135,16 +121,20 @@ class AlertStore:
         by: str = "engine",
         *,
         notify: str | None = None,
+        since: datetime | None = None,
+        queued_at: datetime | None = None,
     ) -> tuple[Alert, bool]:
         """(alert, True) when this call created it; (existing alert, False) otherwise.
-        With `notify`, a notification of that kind enters the outbox in the same
-        transaction as the new alert (none when the alert already existed)."""
+        `at` is when it opens and `since` when its condition started (sample times;
+        `since` defaults to `at`). With `notify`, a notification of that kind enters
+        the outbox in the same transaction as the new alert (none when the alert
+        already existed), queued at `queued_at` (the collector's clock; default `at`)."""
         at = _now(at)
         values = {
             "key": finding.key, "rule": finding.rule, "subject": finding.subject,
             "school": finding.school, "device": finding.device,
             "category": finding.category, "severity": finding.severity,
-            "status": "open", "opened_at": at, "updated_at": at,
+            "status": "open", "opened_at": at, "updated_at": at, "since": since or at,
             "summary": finding.summary, "action": finding.action,
             "evidence": finding.evidence,
         }  # fmt: skip
@@ -159,7 +149,7 @@ class AlertStore:
                     conn, Transition(alert_id, at, None, "open", by, note, finding.evidence)
                 )
                 if notify is not None:
-                    enqueue(conn, alert_id, notify, at)
+                    enqueue(conn, alert_id, notify, queued_at or at)
                 return self._get(conn, alert_id), True
         except sa.exc.IntegrityError:
             existing = self.find_open(finding.key)
@@ -203,9 +193,12 @@ class AlertStore:
         evidence: Mapping[str, Any] | None = None,
         at: datetime | None = None,
         notify: str | None = None,
+        queued_at: datetime | None = None,
     ) -> Alert:
         """Change the alert's status and record the transition with its evidence; with
-        `notify`, enqueue a notification of that kind in the same transaction."""
+        `notify`, enqueue a notification of that kind in the same transaction (at
+        `queued_at`, default `at`). A re-opening keeps the alert's `since` (its first
+        episode's start: the same alert, flapping)."""
         at = _now(at)
         try:
             with self._engine.begin() as conn:
@@ -219,7 +212,7 @@ class AlertStore:
                     changes["acknowledged_by"] = by
                 elif to_status == "resolved":
                     changes["resolved_at"] = at
-                else:  # re-opened: a fresh episode, not yet acknowledged
+                else:  # re-opened: a new episode of the same alert, not yet acknowledged
                     changes.update(resolved_at=None, acknowledged_by=None)
                 conn.execute(alerts.update().where(alerts.c.id == alert_id).values(changes))
                 self._record(
@@ -229,7 +222,7 @@ class AlertStore:
                     ),
                 )
                 if notify is not None:
-                    enqueue(conn, alert_id, notify, at)
+                    enqueue(conn, alert_id, notify, queued_at or at)
                 return self._get(conn, alert_id)
         except sa.exc.IntegrityError as exc:  # only a re-open can collide with another alert
             other = self.find_open(self.get_alert(alert_id).key)
@@ -252,9 +245,17 @@ class AlertStore:
         evidence: Mapping[str, Any] | None = None,
         at: datetime | None = None,
         notify: str | None = None,
+        queued_at: datetime | None = None,
     ) -> Alert:
         return self.transition(
-            alert_id, "resolved", by, note=note, evidence=evidence, at=at, notify=notify
+            alert_id,
+            "resolved",
+            by,
+            note=note,
+            evidence=evidence,
+            at=at,
+            notify=notify,
+            queued_at=queued_at,
         )
 
     def enqueue(self, alert_id: int, kind: str, at: datetime) -> None:
@@ -348,60 +349,6 @@ class AlertStore:
             query = query.where(devices.c.school == school)
         with self._engine.connect() as conn:
             return [DeviceRecord(**row._mapping) for row in conn.execute(query)]
-
-    # --- engine state -------------------------------------------------------------
-
-    def get_engine_states(self, keys: Iterable[str]) -> dict[str, EngineState]:
-        wanted = sorted(set(keys))
-        states: dict[str, EngineState] = {}
-        with self._engine.connect() as conn:
-            for start in range(0, len(wanted), 500):  # bounded IN lists
-                chunk = wanted[start : start + 500]
-                query = engine_state.select().where(engine_state.c.key.in_(chunk))
-                states.update((r.key, EngineState(**r._mapping)) for r in conn.execute(query))
-        return states
-
-    def get_engine_state(self, key: str) -> EngineState | None:
-        return self.get_engine_states([key]).get(key)
-
-    def due_engine_states(self, now: datetime) -> list[EngineState]:
-        """States whose timer (open, resolve or remind) has expired, in (due, key) order."""
-        query = engine_state.select().where(engine_state.c.due_at <= now)
-        with self._engine.connect() as conn:
-            states = [EngineState(**r._mapping) for r in conn.execute(query)]
-        # Sorted here, not in SQL: PostgreSQL orders text by the database's collation,
-        # SQLite by code point, and both backends must fire timers in the same order.
-        return sorted(states, key=lambda s: (s.due_at, s.key))
-
-    def put_engine_state(self, state: EngineState) -> None:
-        self.put_engine_states([state])
-
-    def put_engine_states(self, states: Sequence[EngineState]) -> None:
-        """Insert or replace many states in one transaction (one batch of findings)."""
-        if not states:
-            return
-        insert = self._insert(engine_state)
-        replace = {c.name: insert.excluded[c.name] for c in engine_state.columns if c.name != "key"}
-        statement = insert.on_conflict_do_update(index_elements=["key"], set_=replace)
-        # Field by field, not `asdict`: that deep-copies every finding's evidence, which
-        # cost more than the database itself (a batch writes a row per finding key).
-        rows = [{name: getattr(state, name) for name in _ENGINE_FIELDS} for state in states]
-        with self._engine.begin() as conn:
-            conn.execute(statement, rows)
-
-    def put_engine_findings(self, states: Sequence[EngineState]) -> None:
-        """Store only the latest finding of existing states, in one transaction (the
-        engine's flush of "still true" findings: their timers are already stored)."""
-        if not states:
-            return
-        statement = (
-            engine_state.update()
-            .where(engine_state.c.key == sa.bindparam("state_key"))
-            .values(finding=sa.bindparam("state_finding"))
-        )
-        rows = [{"state_key": s.key, "state_finding": s.finding} for s in states]
-        with self._engine.begin() as conn:
-            conn.execute(statement, rows)
 
     def _insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
         return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)

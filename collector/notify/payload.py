@@ -88,6 +88,7 @@ def alert_summary(alert: Alert, asset_tag: str | None) -> dict[str, Any]:
         "asset_tag": asset_tag,
         "summary": alert.summary,
         "action": alert.action,
+        "since": (alert.since or alert.opened_at).isoformat(),
         "opened_at": alert.opened_at.isoformat(),
         "updated_at": alert.updated_at.isoformat(),
         "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,

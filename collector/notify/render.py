@@ -78,6 +78,16 @@ def _fallback_notice(ctx: AlertContext) -> list[str]:
     ]
 
 
+def _since_lines(alert: Alert) -> list[str]:
+    """When the condition started (its first reading) and when the alert opened (it
+    had lasted the rule's minimum duration): both times the laptop measured."""
+    since = alert.since or alert.opened_at
+    lines = [f"Depuis : {fr_datetime(since)}"]
+    if alert.opened_at != since:
+        lines.append(f"Alerte ouverte le : {fr_datetime(alert.opened_at)}")
+    return lines
+
+
 def level1_email(kind: NotificationKind, alert: Alert, ctx: AlertContext) -> EmailText:
     """The notice to the school's level-1 technicians."""
     label = device_label(alert, ctx.asset_tag)
@@ -91,7 +101,7 @@ def level1_email(kind: NotificationKind, alert: Alert, ctx: AlertContext) -> Ema
         f"Quoi : {alert.summary}",
         f"Appareil : {label}",
         f"Gravité : {SEVERITY_FR[alert.severity]}",
-        f"Depuis : {fr_datetime(alert.opened_at)}",
+        *_since_lines(alert),
         f"État : {STATUS_FR[alert.status]}",
     ]
     if alert.resolved_at is not None:
@@ -176,7 +186,8 @@ def level2_email(
         "",
         f"Quoi : {alert.summary} (règle {alert.rule}, gravité {SEVERITY_FR[alert.severity]})",
         f"Appareil : {device_label(alert, ctx.asset_tag)}",
-        f"Depuis : {fr_datetime(alert.opened_at)} — état : {STATUS_FR[alert.status]}",
+        *_since_lines(alert),
+        f"État : {STATUS_FR[alert.status]}",
         f"Action attendue : {alert.action or 'non précisée'}",
         "",
         *(_battery_lines(packet) if alert.subject == "battery" else _evidence_lines(packet)),

@@ -1,11 +1,11 @@
 """What every rule shares: the `Rule` protocol, alert keys and the active/clear logic.
 
-A per-sample rule answers one question per subject (a battery, or the device's
-Wi-Fi) with a `Verdict`: the condition holds, it does not, or it cannot be told from
-this sample (missing field, untrusted reading, stale sample: None, and nothing is
-emitted). Hysteresis lives in the verdict: each rule compares with its clear
-threshold while the condition was active (`DeviceState.is_active`), and with its
-raise threshold otherwise. From the verdict:
+A per-sample rule answers one question per subject (a battery) with a `Verdict`:
+the condition holds, it does not, or it cannot be told from this sample (missing
+field, untrusted reading: None, and nothing is emitted). The Wi-Fi rules give the
+same verdicts on a device's completed telemetry window (wifi.py). Hysteresis lives
+in the verdict: each rule compares with its clear threshold while the condition was
+active (`DeviceState.is_active`), and with its raise threshold otherwise. From the verdict:
 
 - holds            -> an active finding, on every sample while it holds;
 - not held, active -> one inactive finding (the state then forgets the condition);
@@ -18,6 +18,7 @@ Evidence values are JSON-serialisable (timestamps as ISO 8601 strings).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
@@ -25,6 +26,7 @@ from typing import Any, ClassVar, Protocol
 from collector.alerts.model import Category, Finding, Severity, Subject
 from collector.rules.config import RulesConfig
 from collector.rules.state import DeviceState
+from collector.rules.trust import Assessment
 from collector.samples import Sample
 
 
@@ -32,7 +34,9 @@ class Rule(Protocol):
     @property
     def name(self) -> str: ...
 
-    def evaluate(self, state: DeviceState, sample: Sample, now: datetime) -> list[Finding]: ...
+    def evaluate(
+        self, state: DeviceState, sample: Sample, trust: Sequence[Assessment | None]
+    ) -> list[Finding]: ...
 
 
 def _part(text: str) -> str:
@@ -80,40 +84,22 @@ class Verdict:
 IDLE = Verdict(False, "")
 
 
-class SampleRule:
-    """Base of the per-sample rules: subclasses set the class attributes and
-    implement `_verdicts`, yielding (key, subject name or None, verdict)."""
+class RuleBase:
+    """What every device rule has: its identity, its configuration, and the finding
+    it builds from a verdict."""
 
     name: ClassVar[str]
     subject: ClassVar[Subject]
     category: ClassVar[Category] = "hardware"
     severity: ClassVar[Severity] = "warning"
-    # Transient conditions (charge, heat, radio) are only judged on recent samples;
-    # None: any age (battery wear is as true in a spooled sample as in a live one).
-    max_sample_age_s: float | None = None
 
     def __init__(self, config: RulesConfig) -> None:
         self.config = config
 
-    def evaluate(self, state: DeviceState, sample: Sample, now: datetime) -> list[Finding]:
-        if self.max_sample_age_s is not None and (
-            (now - sample.ts).total_seconds() > self.max_sample_age_s
-        ):
-            return []
-        findings: list[Finding] = []
-        for key, verdict in self._verdicts(state, sample):
-            if verdict is None or not (verdict.holds or state.is_active(key)):
-                continue
-            findings.append(self._finding(state, sample, key, verdict))
-        return findings
-
-    def _verdicts(self, state: DeviceState, sample: Sample) -> list[tuple[str, Verdict | None]]:
-        raise NotImplementedError
-
-    def _finding(self, state: DeviceState, sample: Sample, key: str, verdict: Verdict) -> Finding:
+    def finding(self, state: DeviceState, at: datetime, key: str, verdict: Verdict) -> Finding:
         evidence = dict(verdict.evidence or {})
-        evidence["ts"] = iso(sample.ts)
-        evidence["since"] = iso(state.since(key) or sample.ts) if verdict.holds else None
+        evidence["ts"] = iso(at)
+        evidence["since"] = iso(state.since(key) or at) if verdict.holds else None
         return Finding(
             rule=self.name,
             key=key,
@@ -123,8 +109,28 @@ class SampleRule:
             category=self.category,
             severity=self.severity,
             active=verdict.holds,
-            at=sample.ts,
+            at=at,
             summary=verdict.summary,
             action=verdict.action if verdict.holds else "",
             evidence=evidence,
         )
+
+
+class SampleRule(RuleBase):
+    """Base of the per-sample rules: subclasses set the class attributes and
+    implement `_verdicts`, yielding (key, verdict) pairs."""
+
+    def evaluate(
+        self, state: DeviceState, sample: Sample, trust: Sequence[Assessment | None]
+    ) -> list[Finding]:
+        findings: list[Finding] = []
+        for key, verdict in self._verdicts(state, sample, trust):
+            if verdict is None or not (verdict.holds or state.is_active(key)):
+                continue
+            findings.append(self.finding(state, sample.ts, key, verdict))
+        return findings
+
+    def _verdicts(
+        self, state: DeviceState, sample: Sample, trust: Sequence[Assessment | None]
+    ) -> list[tuple[str, Verdict | None]]:
+        raise NotImplementedError

@@ -1,11 +1,13 @@
 """Battery rules: replace, watch, charging fault, overheating (category hardware).
 
-Health-based verdicts need a trusted capacity reading (trust.py): an untrusted one
-gives no verdict, so it neither raises nor clears anything.
+Health-based verdicts need a trusted capacity reading (trust.py, judged once per
+reading by the caller): an untrusted one gives no verdict, so it neither raises nor
+clears anything.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -13,7 +15,7 @@ from collector.alerts.model import Severity, Subject
 from collector.rules.base import IDLE, SampleRule, Verdict, battery_key, fr, iso
 from collector.rules.config import RulesConfig
 from collector.rules.state import BatteryState, DeviceState
-from collector.rules.trust import battery_trust, capacity_trusted, cycles_trusted, health_of
+from collector.rules.trust import Assessment, health_of
 from collector.samples import Battery, Sample
 
 STATUS_FR = {
@@ -55,24 +57,23 @@ def _model_text(battery: Battery) -> str:
 class _BatteryRule(SampleRule):
     subject: ClassVar[Subject] = "battery"
 
-    def _verdicts(self, state: DeviceState, sample: Sample) -> list[tuple[str, Verdict | None]]:
+    def _verdicts(
+        self, state: DeviceState, sample: Sample, trust: Sequence[Assessment | None]
+    ) -> list[tuple[str, Verdict | None]]:
         out: list[tuple[str, Verdict | None]] = []
-        for battery in sample.batteries:
-            if not battery.present:
+        batteries: Sequence[Battery] = sample.batteries
+        for index, battery in enumerate(batteries):
+            verdict = trust[index]
+            if verdict is None:  # not present
                 continue
             key = battery_key(state.school, state.device, battery.name, self.name)
-            out.append((key, self._judge(state, key, battery, sample.ts)))
+            out.append((key, self._judge(state, key, battery, verdict, sample.ts)))
         return out
 
     def _judge(
-        self, state: DeviceState, key: str, battery: Battery, ts: datetime
+        self, state: DeviceState, key: str, battery: Battery, trust: Assessment, ts: datetime
     ) -> Verdict | None:
         raise NotImplementedError
-
-    def _trusted_health(self, battery: Battery, prev: BatteryState | None) -> float | None:
-        if not capacity_trusted(battery_trust(prev, battery, self.config.trust)):
-            return None
-        return health_of(battery)
 
 
 def replace_holds(config: RulesConfig, health_pct: float, was_active: bool) -> bool:
@@ -85,10 +86,10 @@ class BatteryReplace(_BatteryRule):
     name = "battery_replace"
 
     def _judge(
-        self, state: DeviceState, key: str, battery: Battery, ts: datetime
+        self, state: DeviceState, key: str, battery: Battery, trust: Assessment, ts: datetime
     ) -> Verdict | None:
         prev = state.batteries.get(battery.name)
-        health = self._trusted_health(battery, prev)
+        health = trust.trusted_health_pct
         if health is None:
             return None
         cfg = self.config.battery_replace
@@ -115,11 +116,11 @@ class BatteryWatch(_BatteryRule):
     severity: ClassVar[Severity] = "info"
 
     def _judge(
-        self, state: DeviceState, key: str, battery: Battery, ts: datetime
+        self, state: DeviceState, key: str, battery: Battery, trust: Assessment, ts: datetime
     ) -> Verdict | None:
         cfg = self.config.battery_watch
         prev = state.batteries.get(battery.name)
-        worn = self._worn(state, key, battery, prev)
+        worn = self._worn(state, key, battery, trust)
         if worn is None:
             return None
         health, worn_health, worn_cycles = worn
@@ -146,13 +147,12 @@ class BatteryWatch(_BatteryRule):
         )
 
     def _worn(
-        self, state: DeviceState, key: str, battery: Battery, prev: BatteryState | None
+        self, state: DeviceState, key: str, battery: Battery, trust: Assessment
     ) -> tuple[float | None, bool, bool] | None:
         """(trusted health, worn by health, worn by cycles); None: nothing believable."""
         cfg = self.config.battery_watch
-        reasons = battery_trust(prev, battery, self.config.trust)
-        health = health_of(battery) if capacity_trusted(reasons) else None
-        cycles = battery.cycle_count if cycles_trusted(reasons) else None
+        health = trust.trusted_health_pct
+        cycles = battery.cycle_count if trust.cycles_trusted else None
         worn_cycles = cycles is not None and cycles >= cfg.rating_for(battery.model)
         if health is None:
             return None if not worn_cycles else (None, False, True)
@@ -170,12 +170,8 @@ class ChargingFault(_BatteryRule):
 
     name = "charging_fault"
 
-    def __init__(self, config: RulesConfig) -> None:
-        super().__init__(config)
-        self.max_sample_age_s = config.charging_fault.max_sample_age_s
-
     def _judge(
-        self, state: DeviceState, key: str, battery: Battery, ts: datetime
+        self, state: DeviceState, key: str, battery: Battery, trust: Assessment, ts: datetime
     ) -> Verdict | None:
         cfg = self.config.charging_fault
         percent = battery.percent
@@ -207,12 +203,8 @@ class BatteryHot(_BatteryRule):
     name = "battery_hot"
     severity: ClassVar[Severity] = "critical"  # swelling and fire risk
 
-    def __init__(self, config: RulesConfig) -> None:
-        super().__init__(config)
-        self.max_sample_age_s = config.battery_hot.max_sample_age_s
-
     def _judge(
-        self, state: DeviceState, key: str, battery: Battery, ts: datetime
+        self, state: DeviceState, key: str, battery: Battery, trust: Assessment, ts: datetime
     ) -> Verdict | None:
         cfg = self.config.battery_hot
         temp_c = battery.temperature_c

@@ -1,5 +1,10 @@
 """Thresholds of the failing-device rules, each with its direction and its source.
 
+Every rule judges telemetry in sample time (design.md "Time"): the battery rules on
+each sample as it arrives, in the device's order; the Wi-Fi rules on completed
+telemetry windows (`network.window_s`) of the school; the silence rules on completed
+school days. Each rule's section also carries the alert timing the engine applies.
+
 Direction matters for hysteresis: for a "lower is worse" reading (battery health,
 Wi-Fi RSSI) an alert clears only once the reading is back *above* the threshold by
 a margin; for a "higher is worse" reading (temperature, cycles, disconnects) once
@@ -16,17 +21,12 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # The explicit registry's names. `collector.rules.RULES` maps the per-sample ones to
-# their classes; the sweeps (silent devices, access-point correlator) are functions.
-SAMPLE_RULES = (
-    "battery_replace",
-    "battery_watch",
-    "charging_fault",
-    "battery_hot",
-    "wifi_weak",
-    "wifi_unstable",
-)
-SWEEP_RULES = ("device_silent", "wifi_ap_fault", "wifi_school_fault")
-RULE_NAMES = SAMPLE_RULES + SWEEP_RULES
+# their classes. Window rules judge a school's completed telemetry windows (a device's
+# Wi-Fi, an access point, the school's Wi-Fi); day rules its completed school days.
+SAMPLE_RULES = ("battery_replace", "battery_watch", "charging_fault", "battery_hot")
+WINDOW_RULES = ("wifi_weak", "wifi_unstable", "wifi_ap_fault", "wifi_school_fault")
+DAY_RULES = ("device_silent", "school_silent")
+RULE_NAMES = SAMPLE_RULES + WINDOW_RULES + DAY_RULES
 
 Seconds = Annotated[float, Field(ge=0)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
@@ -42,9 +42,26 @@ class _Model(BaseModel):
 
 
 class RuleTiming(_Model):
+    """The engine's timing for one rule (collector.alerts.engine), in sample time:
+    an alert opens once the condition was seen for `min_duration_s`, resolves once
+    it was absent for `clear_duration_s`, and a comeback within `repeat_interval_s`
+    of its resolution re-opens the same alert; reminders of an open alert go out
+    every `repeat_interval_s` of the collector's clock."""
+
     min_duration_s: Seconds = 0
     clear_duration_s: Seconds = 0
     repeat_interval_s: Seconds = 86_400
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed(cls, data: object) -> object:
+        if isinstance(data, dict) and "max_sample_age_s" in data:
+            raise ValueError(
+                "max_sample_age_s was removed: rules judge every sample in sample time, "
+                "whatever its age; old episodes are recorded but not mailed, see "
+                "[alerts] notify_max_age_s (docs/alerts.md)"
+            )
+        return data
 
 
 def _check_direction(
@@ -121,8 +138,6 @@ class ChargingFault(RuleTiming):
     percent_below: Pct = 95
     # "discharging" while plugged: dead adapter, or one too weak for the laptop.
     statuses: list[ChargingStatus] = ["not_charging", "discharging"]
-    # A spooled sample older than this describes the past: no alert from it.
-    max_sample_age_s: Seconds = 6 * 3600
 
 
 class BatteryHot(RuleTiming):
@@ -139,7 +154,6 @@ class BatteryHot(RuleTiming):
     repeat_interval_s: Seconds = 4 * 3600
     temperature_at_or_above_c: Celsius = 50
     clear_below_c: Celsius = 47
-    max_sample_age_s: Seconds = 6 * 3600
 
     @model_validator(mode="after")
     def _direction(self) -> Self:
@@ -159,7 +173,6 @@ class WifiWeak(RuleTiming):
     clear_duration_s: Seconds = 1800
     rssi_below_dbm: Dbm = -75
     clear_at_dbm: Dbm = -72
-    max_sample_age_s: Seconds = 6 * 3600
 
     @model_validator(mode="after")
     def _direction(self) -> Self:
@@ -175,7 +188,6 @@ class WifiUnstable(RuleTiming):
     clear_duration_s: Seconds = 1800
     disconnects_at_or_above: Count = 3
     clear_below: Count = 2
-    max_sample_age_s: Seconds = 6 * 3600
 
     @model_validator(mode="after")
     def _direction(self) -> Self:
@@ -186,10 +198,26 @@ class WifiUnstable(RuleTiming):
 
 
 class DeviceSilent(RuleTiming):
-    """More silent school days are worse. Weekends and holidays do not count."""
+    """More silent school days are worse. A day counts only when it is a school day
+    (weekends and holidays do not) and the laptop's school reported that day: at
+    least `school_active_share` as many of its laptops as on its busiest day of the
+    previous four weeks, and at least `school_active_min_devices`. A laptop is
+    silent when its school reported for `school_days` such days without it."""
 
     repeat_interval_s: Seconds = 7 * 86_400
     school_days: Count = 3
+    school_active_share: Fraction = 0.3
+    school_active_min_devices: Count = 1
+
+
+class SchoolSilent(RuleTiming):
+    """A whole school without reports (fewer laptops than `device_silent` requires
+    for an active day) for `school_days` school days while other schools of the
+    region reported: one alert for the school (its network or its access to the
+    broker), routed to the network contractor, instead of an alert per laptop."""
+
+    repeat_interval_s: Seconds = 7 * 86_400
+    school_days: Count = 1
 
 
 class Trust(_Model):
@@ -222,9 +250,14 @@ class Trust(_Model):
 
 
 class Network(_Model):
-    """Access-point and school-wide Wi-Fi faults (network contractor)."""
+    """Access-point and school-wide Wi-Fi faults (network contractor), judged per
+    completed window of `window_s` (aligned on the epoch: 15-minute windows start at
+    :00, :15, :30, :45). A laptop is degraded in a window when most of its readings
+    there on that access point are weak or unstable (wifi_weak / wifi_unstable
+    thresholds)."""
 
-    window_s: Seconds = 3600  # devices seen on the access point within this window
+    # Divides an hour, so that windows also end at midnight in Paris.
+    window_s: Annotated[int, Field(ge=60, le=3600)] = 900
     ap_min_devices: Count = 5
     ap_min_fraction: Fraction = 0.5
     ap_clear_devices: Count = 3
@@ -243,6 +276,8 @@ class Network(_Model):
 
     @model_validator(mode="after")
     def _direction(self) -> Self:
+        if 3600 % self.window_s:
+            raise ValueError(f"network: window_s ({self.window_s}) must divide 3600")
         if self.ap_clear_fraction > self.ap_min_fraction:
             raise ValueError(
                 f"network: ap_clear_fraction ({self.ap_clear_fraction}) must be <= "
@@ -265,6 +300,7 @@ class RulesConfig(_Model):
     wifi_weak: WifiWeak = WifiWeak()
     wifi_unstable: WifiUnstable = WifiUnstable()
     device_silent: DeviceSilent = DeviceSilent()
+    school_silent: SchoolSilent = SchoolSilent()
     trust: Trust = Trust()
     network: Network = Network()
 

@@ -2,7 +2,7 @@
 
 Per battery, constant memory: running means and co-moments (Welford's update), so a
 battery with a year of samples costs the same as one with two. Only trusted
-readings are added (the caller checks `battery_trust` first). The slope is health
+readings are added (the caller assesses trust first: collector.rules.trust). The slope is health
 percentage points per day (negative while the battery wears); the predicted date is
 where the fitted line crosses a threshold.
 """

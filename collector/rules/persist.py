@@ -1,17 +1,17 @@
-"""A device's whole rule state as a JSON document, and back (format version 2).
+"""A device's whole rule state as a JSON document, and back (format version 3).
 
 Everything `DeviceState` holds is saved, so a restarted collector judges the next
 sample exactly as the stopped one would have: trust (last trusted health, a
 collapse awaiting confirmation, the zero-cycle streak, the untrusted count), the
 fade estimate, the weekly capacity history (its packed points, in base64), the
-last Wi-Fi reading (the access-point correlation) and the conditions in progress
-with their start times (hysteresis and the "since" of evidence; the engine's own
-timers are in its `engine_state` table).
+Wi-Fi readings of its current telemetry window (`window`) and the conditions in
+progress with their start times (hysteresis and the "since" of evidence; the
+engine's own timers are in its `engine_state` table).
 
 Size is constant per device: a few numbers per battery, at most `HISTORY_WEEKS`
 history points, one condition per rule and subject. Condition keys are saved without
-their "<school>/<device>/" prefix. Version 1 documents ({"batteries": {name:
-{"model", "fade"}}}) still load; missing fields take their defaults. The
+their "<school>/<device>/" prefix. Version 1 and 2 documents still load (missing
+fields take their defaults; version 2's last Wi-Fi reading is not used any more). The
 `batteries.<name>.model` and `.fade` entries keep their version-1 shape because
 `lordi alerts forecast` reads them.
 """
@@ -21,18 +21,22 @@ from __future__ import annotations
 import sys
 from dataclasses import fields
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from collector.rules.forecast import FadeEstimator
 from collector.rules.history import from_text, points, to_text
-from collector.rules.state import BatteryState, DeviceState, WifiState
+from collector.rules.state import BatteryState, DeviceState
+from collector.rules.tally import Near, Tally
+from collector.rules.wifi import wifi_evidence
 
-VERSION = 2
+VERSION = 3
 _BATTERY_SCALARS = tuple(
     f.name for f in fields(BatteryState) if f.name not in ("fade", "history", "last_ts")
 )
-_WIFI_FIELDS = tuple(f.name for f in fields(WifiState) if f.name != "ts")
 _FADE_FIELDS = tuple(f.name for f in fields(FadeEstimator))
+_TALLY_SCALARS = tuple(f.name for f in fields(Tally) if f.name not in ("bssid", "more", "near"))
+_NEAR_SCALARS = tuple(f.name for f in fields(Near) if f.name not in ("last", "last_ts"))
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -59,9 +63,14 @@ def to_document(state: DeviceState) -> dict[str, Any]:
         "v": VERSION,
         "batteries": {name: _battery_doc(b) for name, b in state.batteries.items()},
     }
-    if state.wifi is not None:
-        wifi = {name: getattr(state.wifi, name) for name in _WIFI_FIELDS}
-        doc["wifi"] = wifi | {"ts": state.wifi.ts.isoformat()}
+    if state.window_start is not None:
+        tallies = state.tallies or {}
+        doc["window"] = {
+            "start": state.window_start,
+            "tallies": {bssid: tally_document(t) for bssid, t in tallies.items()},
+        }
+    if state.watch_until:
+        doc["watch_until"] = state.watch_until
     if state.conditions:
         doc["conditions"] = {
             key.removeprefix(prefix): since.isoformat() for key, since in state.conditions.items()
@@ -90,12 +99,13 @@ def from_document(
     state = DeviceState(device=device, school=school, last_seen=last_seen)
     for name, battery_doc in doc.get("batteries", {}).items():
         _battery_from(state, name, battery_doc)
-    wifi = doc.get("wifi")
-    if wifi is not None:
-        values = {name: wifi.get(name) for name in _WIFI_FIELDS}
-        if values["bssid_hash"] is not None:
-            values["bssid_hash"] = sys.intern(values["bssid_hash"])
-        state.wifi = WifiState(ts=datetime.fromisoformat(wifi["ts"]), **values)
+    window = doc.get("window")
+    if window is not None:
+        state.window_start = int(window["start"])
+        state.tallies = {
+            sys.intern(bssid): tally_from(t) for bssid, t in window.get("tallies", {}).items()
+        }
+    state.watch_until = int(doc.get("watch_until", 0))
     conditions = doc.get("conditions")
     if conditions:
         prefix = f"{school}/{device}/"
@@ -103,6 +113,28 @@ def from_document(
             prefix + key: datetime.fromisoformat(since) for key, since in conditions.items()
         }
     return state
+
+
+def tally_document(tally: Tally) -> dict[str, Any]:
+    """Flat: the counts, then (zeros without a reading past a clear level) the rest."""
+    doc: dict[str, Any] = {name: getattr(tally, name) for name in _TALLY_SCALARS}
+    doc.update({name: getattr(tally, name) for name in _NEAR_SCALARS})
+    doc["last"] = None if tally.last is None else wifi_evidence(tally.last)
+    doc["last_ts"] = _iso(tally.last_ts)
+    return doc
+
+
+def tally_from(doc: dict[str, Any]) -> Tally:
+    tally = Tally(**{name: doc[name] for name in _TALLY_SCALARS if name in doc})
+    if any(doc.get(name) for name in ("weak_hold", "unstable_hold")):
+        last = doc.get("last")
+        tally.near = Near(
+            **{name: doc[name] for name in _NEAR_SCALARS if name in doc},
+            # The evidence needs the reading's attributes only: a namespace has them.
+            last=None if last is None else SimpleNamespace(**last),
+            last_ts=_time(doc.get("last_ts")),
+        )
+    return tally
 
 
 def battery_model(state: DeviceState) -> str | None:

@@ -1,86 +1,151 @@
-"""Silent devices: no report for N full school days (a periodic sweep, not per sample).
+"""Silent laptops and silent schools, judged on completed school days in sample time.
 
-Weekends and holidays do not count: a laptop left at home over the Toussaint
-holiday is not missing. Days are counted in the schools' local time (Europe/Paris)
-so a report at 00:30 local is not filed under the previous day.
+A school day counts for silence when it is a school day by the calendar (weekends
+and holidays do not count, in the schools' local time, Europe/Paris) and the school
+reported that day: at least `device_silent.school_active_share` as many of its
+laptops as on its busiest day of the previous four weeks, and at least
+`school_active_min_devices` (`day_is_active`). Then:
+
+- a laptop is **silent** when its school reported on `device_silent.school_days`
+  such days after its last sample without it: the condition starts at its last
+  sample (`since`) and holds from the end of that Nth day (`opened` time); it ends
+  at its next sample;
+- a **school** is silent when, on `school_silent.school_days` school days in a row,
+  it did not report while other schools of the region did: one network alert for the
+  school, not one per laptop (its laptops' silence does not count those days).
+
+collector.alerting.school decides when a day is complete; this module holds the
+calendar arithmetic and the findings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from collector.alerts.model import Finding
-from collector.rules.base import device_key, iso
-from collector.rules.calendar import DEFAULT_HOLIDAYS, DateRange, school_days_between
-from collector.rules.state import DeviceState
+from collector.rules.base import device_key, iso, school_key
+from collector.rules.calendar import DEFAULT_HOLIDAYS, DateRange, is_school_day
 
 RULE = "device_silent"
+SCHOOL_RULE = "school_silent"
 PARIS = ZoneInfo("Europe/Paris")
+HISTORY_DAYS = 28  # the busiest day is looked for in this many days before
 
 
-def silent_devices(
-    states: Iterable[DeviceState],
-    now: datetime,
-    school_days: int = 3,
+def local_day(at: datetime, tz: ZoneInfo = PARIS) -> date:
+    return at.astimezone(tz).date()
+
+
+def day_end(day: date, tz: ZoneInfo = PARIS) -> datetime:
+    """Midnight at the end of `day`, local time, as a UTC datetime."""
+    return datetime.combine(day + timedelta(days=1), time(0), tz).astimezone(UTC)
+
+
+def day_is_active(  # noqa: PLR0917 - the day, its count, and what it is compared with
+    day: date,
+    reported: int,
+    busiest_before: int,
+    share: float,
+    min_devices: int,
     holidays: Sequence[DateRange] = DEFAULT_HOLIDAYS,
-    tz: ZoneInfo = PARIS,
-) -> list[Finding]:
-    """Active findings for devices silent `school_days` full school days or more;
-    inactive ones for devices whose silent condition was active and that reported
-    since. Record them on the states (`DeviceState.record`) like per-sample findings.
-    Devices that never reported are not known here."""
-    today = now.astimezone(tz).date()
-    days_since: dict[date, int] = {}  # memo: most devices share a few last-seen dates
-    findings: list[Finding] = []
-    for state in states:
-        if state.last_seen is None:
-            continue
-        seen_day = state.last_seen.astimezone(tz).date()
-        silent = days_since.get(seen_day)
-        if silent is None:
-            silent = days_since[seen_day] = school_days_between(seen_day, today, holidays)
-        key = device_key(state.school, state.device, RULE)
-        if silent >= school_days or state.is_active(key):
-            findings.append(_finding(state, key, (silent, school_days), now, seen_day))
-    return findings
+) -> bool:
+    """A school day on which the school reported (see the module's docstring)."""
+    if not is_school_day(day, holidays):
+        return False
+    return reported >= max(min_devices, share * max(busiest_before, reported))
 
 
-def _finding(
-    state: DeviceState,
-    key: str,
-    days: tuple[int, int],  # (school days silent, threshold)
-    now: datetime,
-    seen_day: date,
+def device_finding(  # noqa: PLR0917 - a silent laptop's finding
+    school: str,
+    device: str,
+    at: datetime,
+    holds: bool,
+    last_seen: datetime,
+    silent_days: int,
+    threshold_days: int,
 ) -> Finding:
-    silent_days, threshold_days = days
-    holds = silent_days >= threshold_days
-    seen = seen_day.strftime("%d/%m/%Y")
+    seen = local_day(last_seen).strftime("%d/%m/%Y")
     if holds:
-        summary = f"Aucun rapport depuis {silent_days} jours d'école (dernier le {seen})"
+        summary = (
+            f"Aucun rapport depuis {silent_days} jours d'école où l'établissement a "
+            f"rapporté (dernier le {seen})"
+        )
         action = (
             "Retrouver l'ordinateur : vérifier qu'il s'allume, qu'il se connecte au Wi-Fi "
             "de l'établissement et que l'agent Lordi fonctionne"
         )
     else:
-        summary, action = f"L'ordinateur a de nouveau envoyé un rapport (le {seen})", ""
+        summary, action = (
+            f"L'ordinateur a de nouveau envoyé un rapport (le {local_day(at):%d/%m/%Y})",
+            "",
+        )
     return Finding(
         rule=RULE,
-        key=key,
+        key=device_key(school, device, RULE),
         subject="device",
-        school=state.school,
-        device=state.device,
+        school=school,
+        device=device,
         category="hardware",
         severity="warning",
         active=holds,
-        at=now,
+        at=at,
         summary=summary,
         action=action,
         evidence={
-            "last_seen": iso(state.last_seen),
+            "last_seen": iso(last_seen),
             "school_days_silent": silent_days,
             "threshold_school_days": threshold_days,
-            "since": iso(state.last_seen) if holds else None,
+            "since": iso(last_seen) if holds else None,
+            "ts": iso(at),
         },
+        since=last_seen if holds else None,
+    )
+
+
+def school_finding(  # noqa: PLR0917 - a silent school's finding
+    school: str,
+    at: datetime,
+    holds: bool,
+    last_reported: date | None,
+    silent_days: int,
+    threshold_days: int,
+    since: datetime | None = None,
+) -> Finding:
+    """`since`: the school's last report before the silence (its condition start)."""
+    if holds:
+        last = (
+            f" (dernier jour avec des rapports : {last_reported:%d/%m/%Y})" if last_reported else ""
+        )
+        summary = (
+            f"Aucun ordinateur de l'établissement n'a rapporté depuis {silent_days} "
+            f"jour(s) d'école{last}"
+        )
+        action = (
+            "Vérifier l'accès de l'établissement à Internet et au serveur Lordi (lien, "
+            "pare-feu, proxy) ; escalader au prestataire réseau"
+        )
+    else:
+        summary, action = "Les ordinateurs de l'établissement rapportent de nouveau", ""
+    return Finding(
+        rule=SCHOOL_RULE,
+        key=school_key(school, SCHOOL_RULE),
+        subject="school",
+        school=school,
+        device=None,
+        category="network",
+        severity="critical",
+        active=holds,
+        at=at,
+        summary=summary,
+        action=action,
+        evidence={
+            "last_day_reported": None if last_reported is None else last_reported.isoformat(),
+            "school_days_silent": silent_days,
+            "threshold_school_days": threshold_days,
+            "since": iso(since) if holds else None,
+            "ts": iso(at),
+        },
+        since=since if holds else None,
     )

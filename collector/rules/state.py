@@ -5,36 +5,34 @@ slots dataclasses, no per-sample history (the weekly capacity history is bounded
 and packed in bytes, see history.py), strings shared between devices where they repeat
 (`sys.intern` on battery models and access-point hashes).
 
-Order per sample, owned by the caller (the alert engine):
+Order per sample, owned by the caller (collector.alerting.evaluation):
 
-    findings = [f for rule in rules for f in rule.evaluate(state, sample, now)]
-    state.apply(sample, findings, config.trust)
+    trust = [assess(state.batteries.get(b.name), b, config.trust) ...]  # once
+    findings = [f for rule in rules for f in rule.evaluate(state, sample, trust)]
+    state.apply(sample, findings, trust)
 
 `apply` runs AFTER the rules, so a rule compares the new sample with the previous
 one. The findings tell the state which conditions now hold (their start time is
 kept for hysteresis and for the "since" in evidence) and which have cleared.
+
+The device's Wi-Fi readings of its current telemetry window (`window_start`,
+`tallies`) wait here until the device moves to a later window or the window is
+complete; then they go to the school's window (collector.alerting.school).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from collector.alerts.model import Finding
-from collector.rules.config import Trust
 from collector.rules.forecast import FadeEstimator
 from collector.rules.history import add_point
-from collector.rules.trust import (
-    CAPACITY_REASONS,
-    COLLAPSE,
-    CYCLE_REASONS,
-    DEFAULT_TRUST,
-    battery_trust,
-    health_of,
-)
-from collector.samples import Battery, Sample, Wifi
+from collector.rules.tally import Tally, chain
+from collector.rules.trust import COLLAPSE, Assessment
+from collector.samples import Battery, Sample
 
 
 def _intern(text: str | None) -> str | None:
@@ -59,16 +57,16 @@ class BatteryState:
     fade: FadeEstimator = field(default_factory=FadeEstimator)
     history: bytes = b""  # weekly capacity points, packed (collector.rules.history)
 
-    def update(self, battery: Battery, ts: datetime, trust: Trust = DEFAULT_TRUST) -> None:
-        reasons = battery_trust(self, battery, trust)
-        health = health_of(battery)
+    def update(self, battery: Battery, ts: datetime, trust: Assessment) -> None:
+        """Fold in a reading, with the trust verdict computed for it (once)."""
+        reasons, health = trust.reasons, trust.health_pct
         if reasons:
             self.untrusted_samples += 1
         if COLLAPSE in reasons:
             if self.collapse_from_pct is None:
                 self.collapse_from_pct = self.last_health_pct
             self.collapse_seen += 1
-        elif health is not None and not CAPACITY_REASONS.intersection(reasons):
+        elif health is not None and trust.capacity_trusted:
             self.collapse_from_pct, self.collapse_seen = None, 0
             self.fade.add(ts, health)
             self.last_health_pct = health
@@ -79,9 +77,11 @@ class BatteryState:
                 full_capacity_mwh=battery.full_capacity_mwh,
                 design_capacity_mwh=battery.design_capacity_mwh,
                 health_pct=health,
-                cycle_count=None if CYCLE_REASONS.intersection(reasons) else battery.cycle_count,
+                cycle_count=battery.cycle_count if trust.cycles_trusted else None,
             )
-        self._update_cycles(battery.cycle_count, health)
+        # The zero-cycle streak starts from a believable health only (an untrusted
+        # first reading of 120 % would make every later 0 look "stuck").
+        self._update_cycles(battery.cycle_count, trust.trusted_health_pct)
         if battery.model is not None:
             self.model = _intern(battery.model)
         if battery.design_capacity_mwh is not None:
@@ -97,31 +97,41 @@ class BatteryState:
             self.zero_cycle_streak = 0
             self.zero_cycle_start_health_pct = None
             return
-        if self.zero_cycle_streak == 0:
+        if self.zero_cycle_start_health_pct is None:
             self.zero_cycle_start_health_pct = health
         self.zero_cycle_streak += 1
-
-
-@dataclass(slots=True)
-class WifiState:
-    ts: datetime
-    connected: bool
-    on_school_network: bool | None
-    bssid_hash: str | None
-    rssi_dbm: float | None
-    disconnects: int | None
 
 
 @dataclass(slots=True)
 class DeviceState:
     device: str
     school: str
-    last_seen: datetime | None = None
+    last_seen: datetime | None = None  # the device's clock: its latest sample taken in
     batteries: dict[str, BatteryState] = field(default_factory=dict)
-    wifi: WifiState | None = None
     # Finding key -> when its condition started; only keys whose condition holds.
     # None rather than an empty dict: most devices have no condition at all.
     conditions: dict[str, datetime] | None = None
+    # School-network Wi-Fi readings of the current window, one tally per access point
+    # (a chain: a laptop rarely uses more than one in a window; a dict costs 184 B).
+    window_start: int | None = None  # epoch seconds
+    tally: Tally | None = None
+    # Its windows are judged one by one even when they look fine, up to this one
+    # (epoch seconds): it had a Wi-Fi reading near a threshold, or a condition.
+    watch_until: int = 0
+
+    @property
+    def tallies(self) -> dict[str, Tally] | None:
+        """The current window's tallies by access point (None: no window open)."""
+        if self.window_start is None:
+            return None
+        return {t.bssid: t for t in chain(self.tally)}
+
+    @tallies.setter
+    def tallies(self, by_ap: dict[str, Tally] | None) -> None:
+        head: Tally | None = None
+        for bssid, tally in reversed(list((by_ap or {}).items())):
+            tally.bssid, tally.more, head = bssid, head, tally
+        self.tally = head
 
     def since(self, key: str) -> datetime | None:
         return None if self.conditions is None else self.conditions.get(key)
@@ -130,8 +140,8 @@ class DeviceState:
         return self.conditions is not None and key in self.conditions
 
     def record(self, findings: Iterable[Finding]) -> None:
-        """Remember which of this device's conditions hold, from the rules' findings
-        (also used for the silent-device sweep's findings)."""
+        """Remember which of this device's conditions hold, from its findings (the
+        per-sample rules', and those of its completed windows and days)."""
         for finding in findings:
             if finding.device != self.device:
                 continue
@@ -145,32 +155,24 @@ class DeviceState:
                     self.conditions = None
 
     def apply(
-        self, sample: Sample, findings: Iterable[Finding], trust: Trust = DEFAULT_TRUST
+        self,
+        sample: Sample,
+        findings: Iterable[Finding],
+        trust: Sequence[Assessment | None],
     ) -> None:
-        """Fold `sample` in, after the rules evaluated it and produced `findings`."""
+        """Fold `sample` in, after the rules evaluated it and produced `findings`;
+        `trust` holds the verdict of each of its batteries (None: not present)."""
         self.record(findings)
         if self.last_seen is None or sample.ts > self.last_seen:
             self.last_seen = sample.ts
-        for battery in sample.batteries:
-            if battery.present:
-                self.battery(battery.name).update(battery, sample.ts, trust)
-        if sample.wifi is not None:
-            self._update_wifi(sample.wifi, sample.ts)
+        batteries: Sequence[Battery] = sample.batteries
+        for index, battery in enumerate(batteries):
+            verdict = trust[index]
+            if verdict is not None:
+                self.battery(battery.name).update(battery, sample.ts, verdict)
 
     def battery(self, name: str) -> BatteryState:
         state = self.batteries.get(name)
         if state is None:
             state = self.batteries[sys.intern(name)] = BatteryState()
         return state
-
-    def _update_wifi(self, wifi: Wifi, ts: datetime) -> None:
-        if self.wifi is not None and ts < self.wifi.ts:
-            return  # a spooled older sample must not hide the current access point
-        self.wifi = WifiState(
-            ts=ts,
-            connected=wifi.connected,
-            on_school_network=wifi.on_school_network,
-            bssid_hash=_intern(wifi.bssid_hash),
-            rssi_dbm=wifi.rssi_dbm,
-            disconnects=wifi.disconnects,
-        )

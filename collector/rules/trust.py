@@ -1,7 +1,13 @@
 """Is a battery reading plausible? (design.md "Trust")
 
-`battery_trust` returns the reasons a reading cannot be believed; empty means
-trusted. Two kinds of reasons:
+`assess(history, battery, config)` judges one reading once, as a pure value: the
+reasons it cannot be believed (empty: trusted), its health, and whether its capacity
+and its cycle count may be used. The evaluator computes it once per battery and
+sample, and both the rules and the state's update read that one `Assessment`.
+`history` is what trust remembers of the battery's earlier readings
+(`TrustHistory`: `collector.rules.state.BatteryState` provides it).
+
+Two kinds of reasons:
 
 - capacity reasons (`CAPACITY_REASONS`) discredit the health figure: the health
   rules skip the reading and the fade forecast ignores it;
@@ -10,10 +16,8 @@ trusted. Two kinds of reasons:
   forever while measuring capacity correctly).
 
 Untrusted readings never alert on their own and produce no finding at all: there
-is nothing for a technician to do about a gauge that misreports, and a finding
-would have to be filtered out of every worklist. Callers that want the reasons
-(a store, a dashboard) call `battery_trust`; `BatteryState.untrusted_samples`
-counts the untrusted readings per battery.
+is nothing for a technician to do about a gauge that misreports.
+`BatteryState.untrusted_samples` counts them per battery.
 
 A collapse (health down by more than `collapse_drop_pct` from the last trusted
 reading) stays untrusted until it has been seen on `collapse_confirm_samples`
@@ -24,13 +28,11 @@ replace condition in design.md).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Protocol
 
 from collector.rules.config import Trust
 from collector.samples import Battery
-
-if TYPE_CHECKING:
-    from collector.rules.state import BatteryState
 
 DEFAULT_TRUST = Trust()
 
@@ -56,18 +58,48 @@ def health_of(battery: Battery) -> float | None:
     return None
 
 
-def battery_trust(
-    prev: BatteryState | None, battery: Battery, config: Trust = DEFAULT_TRUST
-) -> list[str]:
-    """Reasons not to believe `battery` (empty list: trusted). `prev` is the state of
-    the same battery before this reading, None for its first reading."""
+class TrustHistory(Protocol):
+    """What trust remembers of a battery's earlier readings."""
+
+    @property
+    def last_health_pct(self) -> float | None: ...  # last trusted health
+    @property
+    def collapse_from_pct(self) -> float | None: ...  # health before an unconfirmed collapse
+    @property
+    def collapse_seen(self) -> int: ...  # samples that showed it
+    @property
+    def zero_cycle_start_health_pct(self) -> float | None: ...  # health when 0 cycles began
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    reasons: tuple[str, ...]  # empty: trusted
+    health_pct: float | None  # the reading's health, trusted or not
+
+    @property
+    def capacity_trusted(self) -> bool:
+        return not CAPACITY_REASONS.intersection(self.reasons)
+
+    @property
+    def cycles_trusted(self) -> bool:
+        return not CYCLE_REASONS.intersection(self.reasons)
+
+    @property
+    def trusted_health_pct(self) -> float | None:
+        return self.health_pct if self.capacity_trusted else None
+
+
+def assess(
+    history: TrustHistory | None, battery: Battery, config: Trust = DEFAULT_TRUST
+) -> Assessment:
+    """Judge one reading of `battery`; `history` is None for its first reading."""
     reasons = _capacity_reasons(battery, config)
     health = health_of(battery)
-    if _collapsed(prev, health, config):
+    if _collapsed(history, health, config):
         reasons.append(COLLAPSE)
-    if _cycles_stuck(prev, battery, health, config):
+    if _cycles_stuck(history, battery, health, config):
         reasons.append(CYCLES_STUCK_ZERO)
-    return reasons
+    return Assessment(tuple(reasons), health)
 
 
 def _capacity_reasons(battery: Battery, config: Trust) -> list[str]:
@@ -92,7 +124,7 @@ def _capacity_reasons(battery: Battery, config: Trust) -> list[str]:
     return reasons
 
 
-def _collapsed(prev: BatteryState | None, health: float | None, config: Trust) -> bool:
+def _collapsed(prev: TrustHistory | None, health: float | None, config: Trust) -> bool:
     if prev is None or health is None:
         return False
     if prev.collapse_from_pct is not None:  # a collapse awaiting confirmation
@@ -107,7 +139,7 @@ def _collapsed(prev: BatteryState | None, health: float | None, config: Trust) -
 
 
 def _cycles_stuck(
-    prev: BatteryState | None, battery: Battery, health: float | None, config: Trust
+    prev: TrustHistory | None, battery: Battery, health: float | None, config: Trust
 ) -> bool:
     """Cycle count 0 although the pack has visibly worn: the counter is not kept."""
     if battery.cycle_count != 0 or health is None:
@@ -116,11 +148,3 @@ def _cycles_stuck(
         return True
     start = prev.zero_cycle_start_health_pct if prev is not None else None
     return start is not None and abs(health - start) >= config.zero_cycles_health_move_pct
-
-
-def capacity_trusted(reasons: list[str]) -> bool:
-    return not CAPACITY_REASONS.intersection(reasons)
-
-
-def cycles_trusted(reasons: list[str]) -> bool:
-    return not CYCLE_REASONS.intersection(reasons)

@@ -1,28 +1,36 @@
-"""Per-device Wi-Fi rules: weak signal, unstable connection — on the school network.
+"""Per-device Wi-Fi rules: weak signal, unstable connection — on the school network,
+judged per completed telemetry window.
 
-Only readings taken on the school network count (`on_school_network` true): a home
-or phone network says nothing the school can act on, and the agent reports no
-detail about it anyway. Off the school network there is no verdict, so an open
-condition neither clears nor grows while the laptop is at home.
+A laptop's school-network readings of one window (its `Tally`, tally.py) give one
+verdict per rule once the window is complete, that is once the access-point verdict
+for the same time is final (collector.alerting.school): the condition holds when
+most readings of the window show it; while it holds, the clear thresholds are used
+(hysteresis). Off the school network there is no verdict, so an open condition
+neither clears nor grows while the laptop is at home.
 
 Category "hardware": one laptop with poor Wi-Fi where its classmates are fine is a
 laptop problem (antenna, card, driver) for the level-1 technician to check. When
-many laptops on one access point degrade together, the access-point correlator
-(network.py) raises one "network" finding instead and suppresses these.
+many laptops on one access point degrade together, network.py raises one "network"
+finding instead, and the laptops it covers get no Wi-Fi verdict of their own for
+that window: their active conditions clear (`covered`).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, ClassVar
 
-from collector.alerts.model import Severity, Subject
-from collector.rules.base import IDLE, SampleRule, Verdict, device_key, fr
-from collector.rules.config import RulesConfig
+from collector.alerts.model import Finding, Severity, Subject
+from collector.rules.base import IDLE, RuleBase, Verdict, device_key, fr
 from collector.rules.state import DeviceState
-from collector.samples import Sample, Wifi
+from collector.rules.tally import Tally
+
+DEVICE_WIFI_RULES = ("wifi_weak", "wifi_unstable")
+COVERED = "couvert par l'alerte réseau du point d'accès ou de l'établissement"
 
 
-def wifi_evidence(wifi: Wifi) -> dict[str, Any]:
+def wifi_evidence(wifi: Any) -> dict[str, Any]:
+    """The latest reading's fields (a contract `Wifi`, or one restored from storage)."""
     return {
         "bssid_hash": wifi.bssid_hash,
         "ssid": wifi.ssid,
@@ -37,49 +45,67 @@ def wifi_evidence(wifi: Wifi) -> dict[str, Any]:
     }
 
 
-def school_wifi(sample: Sample) -> Wifi | None:
-    """The sample's Wi-Fi reading if it was taken connected to the school network."""
-    wifi = sample.wifi
-    if wifi is None or not wifi.connected or wifi.on_school_network is not True:
-        return None
-    return wifi
+def window_evidence(tally: Tally, start: datetime, window_s: int) -> dict[str, Any]:
+    evidence = wifi_evidence(tally.last) if tally.last is not None else {}
+    mean = tally.mean_rssi_dbm
+    return evidence | {
+        "window_start": start.isoformat(),
+        "window_s": window_s,
+        "readings": tally.readings,
+        "weak_readings": tally.weak,
+        "unstable_readings": tally.unstable,
+        "mean_rssi_dbm": None if mean is None else round(mean, 1),
+        "min_rssi_dbm": tally.rssi_min,
+        "disconnects_total": tally.disconnects,
+    }
 
 
-class _WifiRule(SampleRule):
+class WindowRule(RuleBase):
     subject: ClassVar[Subject] = "device"
 
-    def _verdicts(self, state: DeviceState, sample: Sample) -> list[tuple[str, Verdict | None]]:
+    def judge_window(
+        self, state: DeviceState, tally: Tally, start: datetime, covered: bool
+    ) -> Finding | None:
+        """The finding for one completed window of the device (None: nothing to say)."""
         key = device_key(state.school, state.device, self.name)
-        wifi = school_wifi(sample)
-        return [(key, None if wifi is None else self._judge(wifi, state.is_active(key)))]
+        active = state.is_active(key)
+        if covered:
+            if not active:
+                return None
+            verdict = Verdict(False, COVERED, evidence={"covered": True})
+            return self.finding(state, start, key, verdict)
+        judged = self._judge(tally, active)
+        if judged is None or not (judged.holds or active):
+            return None
+        window_s = self.config.network.window_s
+        evidence = window_evidence(tally, start, window_s) | (judged.evidence or {})
+        verdict = Verdict(judged.holds, judged.summary, judged.action, evidence)
+        return self.finding(state, start, key, verdict)
 
-    def _judge(self, wifi: Wifi, was_active: bool) -> Verdict | None:
+    def _judge(self, tally: Tally, was_active: bool) -> Verdict | None:
         raise NotImplementedError
 
 
-class WifiWeak(_WifiRule):
+class WifiWeak(WindowRule):
     name = "wifi_weak"
     # A laptop moves: informational until the engine sees it last min_duration_s.
     severity: ClassVar[Severity] = "info"
 
-    def __init__(self, config: RulesConfig) -> None:
-        super().__init__(config)
-        self.max_sample_age_s = config.wifi_weak.max_sample_age_s
-
-    def _judge(self, wifi: Wifi, was_active: bool) -> Verdict | None:
+    def _judge(self, tally: Tally, was_active: bool) -> Verdict | None:
         cfg = self.config.wifi_weak
-        rssi = wifi.rssi_dbm
-        if rssi is None:
+        if not tally.rssi_readings:
             return None
-        limit = cfg.clear_at_dbm if was_active else cfg.rssi_below_dbm
-        if rssi >= limit and not was_active:
+        weak = tally.weak_hold if was_active else tally.weak
+        holds = 2 * weak > tally.rssi_readings
+        if not holds and not was_active:
             return IDLE
-        evidence = wifi_evidence(wifi) | {"threshold_dbm": cfg.rssi_below_dbm}
-        if rssi >= limit:
-            return Verdict(False, f"Signal Wi-Fi revenu à {fr(rssi)} dBm", evidence=evidence)
+        mean = fr(tally.mean_rssi_dbm or 0.0)
+        evidence = {"threshold_dbm": cfg.rssi_below_dbm}
+        if not holds:
+            return Verdict(False, f"Signal Wi-Fi revenu à {mean} dBm en moyenne", evidence=evidence)
         return Verdict(
             True,
-            f"Wi-Fi faible : {fr(rssi)} dBm (seuil {fr(cfg.rssi_below_dbm)} dBm) "
+            f"Wi-Fi faible : {mean} dBm en moyenne (seuil {fr(cfg.rssi_below_dbm)} dBm) "
             "sur le réseau de l'établissement",
             "Comparer avec un autre ordinateur au même endroit ; si lui capte bien, "
             "vérifier la carte et les antennes Wi-Fi de celui-ci",
@@ -87,30 +113,27 @@ class WifiWeak(_WifiRule):
         )
 
 
-class WifiUnstable(_WifiRule):
+class WifiUnstable(WindowRule):
     name = "wifi_unstable"
 
-    def __init__(self, config: RulesConfig) -> None:
-        super().__init__(config)
-        self.max_sample_age_s = config.wifi_unstable.max_sample_age_s
-
-    def _judge(self, wifi: Wifi, was_active: bool) -> Verdict | None:
+    def _judge(self, tally: Tally, was_active: bool) -> Verdict | None:
         cfg = self.config.wifi_unstable
-        count = wifi.disconnects
-        if count is None:
+        if not tally.disconnect_readings:
             return None
-        limit = cfg.clear_below if was_active else cfg.disconnects_at_or_above
-        if count < limit and not was_active:
+        unstable = tally.unstable_hold if was_active else tally.unstable
+        holds = 2 * unstable > tally.disconnect_readings
+        if not holds and not was_active:
             return IDLE
-        evidence = wifi_evidence(wifi) | {"threshold_disconnects": cfg.disconnects_at_or_above}
-        if count < limit:
+        evidence = {"threshold_disconnects": cfg.disconnects_at_or_above}
+        count = tally.disconnects
+        if not holds:
             return Verdict(
                 False, f"Wi-Fi de nouveau stable ({count} déconnexion(s))", evidence=evidence
             )
         return Verdict(
             True,
-            f"Wi-Fi instable : {count} déconnexions sur le réseau de l'établissement "
-            f"(seuil {cfg.disconnects_at_or_above})",
+            f"Wi-Fi instable : {count} déconnexions en {tally.readings} rapports sur le "
+            f"réseau de l'établissement (seuil {cfg.disconnects_at_or_above} par rapport)",
             "Mettre à jour le pilote Wi-Fi et comparer avec un autre ordinateur dans la "
             "même salle ; si lui reste connecté, escalader au prestataire matériel",
             evidence,

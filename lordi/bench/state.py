@@ -20,7 +20,8 @@ Measured:
   what a collector meeting a fleet for the first time does; rounds 3 to 5 give the
   steady state (`on_samples_us_per_sample`), then the engine's flush of the
   "still true" findings it kept in memory is timed apart;
-- one sweep's rules (access-point correlation, silent devices) over all states;
+- the completion a sweep runs (every school's windows and days judged: access
+  points, laptops' Wi-Fi, silence) over all states, once everything is complete;
 - `save_devices` (each changed device upserted into the alert store at every sweep)
   on a subset, extrapolated to all devices: an estimate, labelled as such;
 - the capacity history (one point per week, 26 kept) grows the state for half a
@@ -42,7 +43,7 @@ from typing import Any
 from agent.sample import build_envelope, encode
 from collector.alerting import Alerting
 from collector.alerts.store import AlertStore
-from collector.rules import DeviceState, RulesConfig, correlate_network, silent_devices
+from collector.rules import RulesConfig
 from collector.samples import Sample
 from collector.validate import check_message
 from lordi.bench.procstat import read
@@ -91,21 +92,12 @@ class Feed:
         return out
 
 
-def fold(alerting: Alerting, accepted: list[tuple[str, str, Sample]]) -> int:
-    """The per-sample part of `Alerting.on_samples`, line for line: the rules against
-    the device's state, then the state folds the sample in. The engine's handling of
-    the findings (alert store I/O) is measured apart (`engine_cost`)."""
-    findings = 0
-    for school, device, sample in sorted(accepted, key=lambda a: a[2].ts):
-        state = alerting.states.get((school, device))
-        if state is None:
-            state = DeviceState(device=device, school=school)
-            alerting.states[(school, device)] = state
-        found = [f for rule in alerting.rules for f in rule.evaluate(state, sample, sample.ts)]
-        state.apply(sample, found, alerting.config.trust)
-        alerting._dirty.add((school, device))
-        findings += len(found)
-    return findings
+def fold(alerting: Alerting, accepted: list[tuple[str, str, Sample]], now: datetime) -> int:
+    """The per-sample part of `Alerting.on_samples` (`Alerting.evaluate`): trust, the
+    rules against the device's state, the school's windows and days, the state folds
+    the sample in. The engine's handling of the findings (alert store I/O) is measured
+    apart (`engine_cost`)."""
+    return len(alerting.evaluate(accepted, now))
 
 
 def _round(alerting: Alerting, feed: Feed, ts: datetime) -> tuple[float, float, int, int]:
@@ -116,7 +108,7 @@ def _round(alerting: Alerting, feed: Feed, ts: datetime) -> tuple[float, float, 
         t0 = time.process_time()
         accepted = feed.batch(first, BATCH, ts)
         t1 = time.process_time()
-        findings += fold(alerting, accepted)
+        findings += fold(alerting, accepted, ts)
         state_s += time.process_time() - t1
         validate_s += t1 - t0
         done += len(accepted)
@@ -182,7 +174,9 @@ def history_probe(
     store = AlertStore(f"sqlite:///{work / 'history.sqlite3'}")
     store.create_tables()
     alerting = Alerting(RulesConfig(), store, sweep_interval_s=1e12)
-    feed = Feed(devices, pool)
+    # As many laptops per school as in a region (250,000 in 220 schools): the
+    # schools' own memory (their completed days) is shared by that many devices.
+    feed = Feed(devices, pool, schools=max(1, devices * 220 // 250_000))
     gc.collect()
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
@@ -190,8 +184,10 @@ def history_probe(
     for week in range(weeks):
         ts = START - timedelta(days=7 * (weeks - 1 - week))  # the collector refuses the future
         for start in range(0, devices, BATCH):
-            fold(alerting, feed.batch(start, BATCH, ts))
-        alerting._dirty.clear()
+            fold(alerting, feed.batch(start, BATCH, ts), ts)
+        # The sweeps of the week (the collector's clock a day later): windows and days
+        # complete, as they do in production, so they do not pile up.
+        alerting.complete(ts + timedelta(days=1))
         if week == 0:
             gc.collect()
             first = tracemalloc.get_traced_memory()[0] - base
@@ -235,19 +231,22 @@ def measure(devices: int, rounds: int, work: Path, pool_laptops: int = 500) -> d
         v, s, n, f = _round(alerting, feed, START + timedelta(minutes=5 * r))
         validate_s, state_s, timed, findings = validate_s + v, state_s + s, timed + n, findings + f
     rss2 = _rss_mb()
-    now = START + timedelta(minutes=5 * rounds)
+    # Everything complete (every device's last sample is in, the collector's clock past
+    # the lateness): the windows and days of all schools judged, as a sweep does.
+    now = START + timedelta(minutes=5 * rounds, seconds=alerting.lateness_s + 3600)
     t = time.process_time()
-    network = correlate_network(alerting.states.values(), now, alerting.config)
-    silent = silent_devices(alerting.states.values(), now)
+    swept = alerting.complete(now)
     sweep_s = time.process_time() - t
+    rss3 = _rss_mb()
     save = _save_estimate(alerting, min(devices, 5000))
     return {
-        "devices": len(alerting.states),
+        "devices": alerting.device_count(),
         "rounds": rounds,
         "rss_mb_before": round(rss0, 1),
         "rss_mb_after_first_round": round(rss1, 1),
         "rss_mb_after_last_round": round(rss2, 1),
         "rss_mb_for_state": round(rss2 - rss0, 1),
+        "rss_mb_after_windows_complete": round(rss3, 1),
         "traced_mb_retained_after_first_round": round(traced / 2**20, 1),
         "bytes_per_device_traced": round(traced / max(1, devices)),
         "first_round_s_with_tracemalloc": round(first_round_s, 1),
@@ -256,7 +255,7 @@ def measure(devices: int, rounds: int, work: Path, pool_laptops: int = 500) -> d
         "samples_timed": timed,
         "findings_per_sample": round(findings / max(1, timed), 3),
         "sweep_rules_cpu_s_all_devices": round(sweep_s, 2),
-        "sweep_findings": len(network.findings) + len(silent),
+        "sweep_findings": swept,
         **save,
         **engine,
         **history,
@@ -272,14 +271,12 @@ def measure(devices: int, rounds: int, work: Path, pool_laptops: int = 500) -> d
 
 def _save_estimate(alerting: Alerting, subset: int) -> dict[str, Any]:
     """`save_devices` on `subset` changed devices, extrapolated to every device."""
-    keys = list(alerting.states)[:subset]
-    alerting._dirty = set(keys)
     t = time.monotonic()
-    alerting.save_devices()
-    per_device = (time.monotonic() - t) / max(1, len(keys))
+    saved = alerting.save_devices(limit=subset)
+    per_device = (time.monotonic() - t) / max(1, saved)
     return {
         "save_devices_ms_per_device": round(per_device * 1000, 3),
-        "save_devices_s_all_devices_estimate": round(per_device * len(alerting.states), 1),
+        "save_devices_s_all_devices_estimate": round(per_device * alerting.device_count(), 1),
     }
 
 

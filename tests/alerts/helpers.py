@@ -1,10 +1,10 @@
-"""Hand-built findings and database handles shared by the alert tests."""
+"""Hand-built findings, engine calls and database handles shared by the alert tests."""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -12,8 +12,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from collector.alerts.engine import AlertEngine, Notification
 from collector.alerts.model import Finding
 from collector.alerts.store import AlertStore
+from collector.rules import scope_of
+from collector.rules.config import RuleTiming
 
 # The PostgreSQL server of this machine and of CI (trust authentication).
 POSTGRES_URL = os.environ.get(
@@ -22,6 +25,13 @@ POSTGRES_URL = os.environ.get(
 BACKENDS = ["sqlite", "postgresql"]
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # a Monday morning, school time
 KEY = "0310001A/PC-0042/BAT0/battery_replace"
+SCOPE = "d:0310001A/PC-0042"  # KEY's clock: the device's latest sample
+# The tests' timing: open after 60 s, resolve after 120 s clear, repeat 1 h.
+TIMING = RuleTiming(min_duration_s=60, clear_duration_s=120, repeat_interval_s=3600)
+
+
+def timing(_rule: str) -> RuleTiming:
+    return TIMING
 
 
 def at(seconds: float) -> datetime:
@@ -46,6 +56,46 @@ def finding(active: bool, at_s: float, key: str = KEY, **fields: Any) -> Finding
     return Finding(key=key, active=active, at=at(at_s), **values)
 
 
+def clocks_of(
+    findings: list[Finding], more: Mapping[str, float] | None = None
+) -> dict[str, datetime]:
+    """Each finding's scope at its latest sample time, as a collector gives them;
+    `more` (scope -> seconds) advances other clocks, or the same ones further."""
+    clocks: dict[str, datetime] = {}
+    for f in findings:
+        scope = scope_of(f)
+        clocks[scope] = max(clocks.get(scope, f.at), f.at)
+    for scope, seconds in (more or {}).items():
+        clocks[scope] = max(clocks.get(scope, at(seconds)), at(seconds))
+    return clocks
+
+
+def run(
+    engine: AlertEngine,
+    now_s: float,
+    *findings: Finding,
+    clocks: Mapping[str, float] | None = None,
+) -> list[tuple[str, int]]:
+    """Process the findings at `now_s` on the collector's clock, the findings' scopes
+    advanced to their latest finding (and `clocks` further); (kind, alert id) sent."""
+    found = list(findings)
+    return summary(engine.process(found, clocks_of(found, clocks), at(now_s)))
+
+
+def tick(engine: AlertEngine, clock_s: float, now_s: float | None = None) -> list[tuple[str, int]]:
+    """A sample of KEY's device without any finding: only its clock moves (to
+    `clock_s`; the collector's clock `now_s` defaults to the same instant)."""
+    return run(engine, clock_s if now_s is None else now_s, clocks={SCOPE: clock_s})
+
+
+def sweep(engine: AlertEngine, now_s: float) -> list[tuple[str, int]]:
+    return summary(engine.sweep(at(now_s)))
+
+
+def summary(notifications: list[Notification]) -> list[tuple[str, int]]:
+    return [(n.kind, n.alert.id) for n in notifications]
+
+
 @dataclass
 class Database:
     """One database; every call opens another store on it (another collector)."""
@@ -59,6 +109,10 @@ class Database:
         store.create_tables()
         self.stores.append(store)
         return store
+
+    def engine(self) -> sa.engine.Engine:
+        """A plain SQLAlchemy engine on the same database (and schema); dispose it."""
+        return sa.create_engine(self.url, connect_args=self.connect_args)
 
     def close(self) -> None:
         for store in self.stores:

@@ -48,6 +48,7 @@ def _charging_alert(db: Database, restart_after: int | None) -> Alert:
 def test_a_restart_inside_the_minimum_duration_keeps_the_timer(db: Database) -> None:
     alert = _charging_alert(db, restart_after=15)
     assert (alert.rule, alert.opened_at) == ("charging_fault", T0 + timedelta(minutes=31))
+    assert alert.since == T0  # the episode's start, in sample time
     # The condition's start survived: the evidence counts from minute 0, not 15.
     assert alert.evidence["since"] == T0.isoformat()
     assert alert.evidence["duration_s"] == 31 * 60
@@ -70,7 +71,7 @@ def test_an_unconfirmed_collapse_stays_untrusted_across_a_restart(db: Database) 
     second.restore()
     _feed(second, sample(T0 + timedelta(hours=2), [battery(50.0)]))  # 2 of 3: still doubted
     assert second.store.list_alerts() == []
-    bat = second.states[(SCHOOL, DEVICE)].batteries["BAT0"]
+    bat = second.state(SCHOOL, DEVICE).batteries["BAT0"]
     assert (bat.collapse_from_pct, bat.collapse_seen, bat.untrusted_samples) == (90.0, 2, 2)
     _feed(second, sample(T0 + timedelta(hours=3), [battery(50.0)]))  # confirmed
     assert [a.rule for a in second.store.list_alerts()] == ["battery_replace"]
@@ -85,22 +86,29 @@ def test_a_device_new_to_this_collector_starts_from_the_saved_state(db: Database
     first.stop()
     other = Alerting(RulesConfig(), db())  # started before the device was saved
     _feed(other, sample(T0 + timedelta(days=3), [battery(77.0)]))
-    bat = other.states[(SCHOOL, DEVICE)].batteries["BAT0"]
+    bat = other.state(SCHOOL, DEVICE).batteries["BAT0"]
     assert (bat.fade.n, bat.last_health_pct) == (4, 77.0)
     assert len(bat.history) == 18  # one ISO week so far
 
 
-def test_a_device_reporting_to_another_collector_is_not_silent(db: Database) -> None:
-    """Collector A last saw the laptop on Tuesday; its later reports went to B, which
-    saved them. A's Monday sweep must not call the laptop silent."""
-    first, other = Alerting(RulesConfig(), db()), Alerting(RulesConfig(), db())
-    _feed(first, sample(T0, [battery(90.0)]))  # Tuesday 3 Nov
-    _feed(other, sample(T0 + timedelta(days=3), [battery(90.0)]))  # Friday 6 Nov, saved
-    monday = T0 + timedelta(days=6, hours=8)
-    first.sweep(monday)  # Wed, Thu, Fri: 3 school days after Tuesday
-    assert first.store.list_alerts() == []
-    assert first.states[(SCHOOL, DEVICE)].last_seen == T0 + timedelta(days=3)
-    first.sweep(monday + timedelta(days=3))  # Tue 10, Wed 11 (holiday), Thu 12: not yet
-    assert first.store.list_alerts() == []
-    first.sweep(monday + timedelta(days=4))  # then Mon 9, Tue 10, Thu 12: silent
-    assert [a.rule for a in first.store.list_alerts()] == ["device_silent"]
+def _daily(alerting: Alerting, device: str, days: range) -> None:
+    for day in days:
+        ts = T0 + timedelta(days=day)
+        alerting.on_samples([(SCHOOL, device, sample(ts, [battery(90.0)]))], ts)
+
+
+def test_a_laptop_that_stops_reporting_is_silent_from_its_last_sample(db: Database) -> None:
+    """dev-1 reports on Tuesday only, dev-2 every school day: once Wednesday to
+    Friday are complete (dev-2's Monday sample, 12 h of the collector's connected
+    clock later), dev-1 is silent since Tuesday."""
+    alerting = Alerting(RulesConfig(), db())
+    _daily(alerting, DEVICE, range(1))
+    _daily(alerting, "dev-2", range(4))  # Tuesday to Friday
+    assert alerting.store.list_alerts() == []
+    _daily(alerting, "dev-2", range(6, 7))  # Monday 9 Nov
+    assert alerting.store.list_alerts() == []  # Friday goes on until Monday's is old
+    alerting.sweep(T0 + timedelta(days=6, hours=13))
+    [alert] = alerting.store.list_alerts()
+    friday_end = datetime(2026, 11, 6, 23, 0, tzinfo=UTC)  # midnight in Paris
+    assert (alert.rule, alert.device, alert.status) == ("device_silent", DEVICE, "open")
+    assert (alert.since, alert.opened_at) == (T0, friday_end)  # sample times

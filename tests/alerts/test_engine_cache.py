@@ -8,12 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from collector.alerts.engine import AlertEngine, LifecyclePolicy
+from collector.alerts.engine import AlertEngine
 from collector.alerts.store import AlertStore
-from tests.alerts.helpers import BACKENDS, Database, at, database, finding
+from tests.alerts.helpers import (
+    BACKENDS,
+    KEY,
+    Database,
+    at,
+    database,
+    finding,
+    run,
+    sweep,
+    tick,
+    timing,
+)
 from tests.alerts.test_backends import play
-
-POLICY = LifecyclePolicy(min_duration_s=60, clear_duration_s=120, repeat_interval_s=3600)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -25,58 +34,104 @@ def test_cached_and_uncached_engines_give_the_same_results(backend: str, tmp_pat
         assert play(cached(), cache=True) == play(uncached(), cache=False)
 
 
-def test_the_cache_is_on_by_default_with_sqlite_only(db: Database) -> None:
-    assert db().single_writer == db.url.startswith("sqlite")
-
-
-def stored_health(store: AlertStore, key: str) -> float:
-    state = store.get_engine_state(key)
+def stored_health(store: AlertStore, key: str = KEY) -> float:
+    state = store.engine_states.get(key)
     assert state is not None
     return float(state.finding["evidence"]["health_pct"])
 
 
+def test_the_cache_is_on_by_default_with_sqlite_only(db: Database) -> None:
+    store = db()
+    assert store.single_writer == db.url.startswith("sqlite")
+    engine = AlertEngine(store, timing)  # the default
+    assert run(engine, 0, finding(True, 0)) == []
+    assert run(engine, 60, finding(True, 60)) == [("opened", 1)]
+    assert run(engine, 120, finding(True, 120, evidence={"health_pct": 51.0})) == []
+    # Still true, no timer changed: kept in memory with SQLite, written with PostgreSQL.
+    assert stored_health(store) == (52.0 if store.single_writer else 51.0)
+    engine.flush()
+    assert stored_health(store) == 51.0
+
+
 def test_still_true_findings_are_stored_at_flush(db: Database) -> None:
     store = db()
-    engine = AlertEngine(store, POLICY, cache=True)
-    key = "0310001A/PC-0042/BAT0/battery_replace"
-    engine.process([finding(True, 0)], at(0))
-    assert [n.kind for n in engine.process([finding(True, 60)], at(60))] == ["opened"]
-    engine.process([finding(True, 120, evidence={"health_pct": 51.0})], at(120))
-    assert stored_health(store, key) == 52.0  # no timer changed: nothing written yet
+    engine = AlertEngine(store, timing, cache=True)
+    assert run(engine, 0, finding(True, 0)) == []
+    assert run(engine, 60, finding(True, 60)) == [("opened", 1)]
+    assert run(engine, 120, finding(True, 120, evidence={"health_pct": 51.0})) == []
+    assert stored_health(store) == 52.0  # no timer changed: nothing written yet
     assert engine.flush() == 1
-    assert stored_health(store, key) == 51.0
+    assert stored_health(store) == 51.0
     assert engine.flush() == 0
     # A new process on the same database reminds with the latest reading.
-    [reminder] = AlertEngine(store, POLICY, cache=True).process([], at(3660))
+    [reminder] = AlertEngine(store, timing, cache=True).sweep(at(3660))
     assert (reminder.kind, reminder.evidence["health_pct"]) == ("reminder", 51.0)
 
 
+def test_a_changed_timer_is_stored_at_once(db: Database) -> None:
+    store = db()
+    engine = AlertEngine(store, timing, cache=True)
+    open_findings = [finding(True, 0), finding(True, 60)]
+    assert run(engine, 60, *open_findings) == [("opened", 1)]
+    assert run(engine, 100, finding(False, 100)) == []
+    state = store.engine_states.get(KEY)
+    assert state is not None and (state.clear_since, stored_health(store)) == (
+        at(100), 64.0,
+    )  # fmt: skip
+
+
 def test_the_reminder_carries_the_latest_finding_before_any_flush(db: Database) -> None:
-    engine = AlertEngine(db(), POLICY, cache=True)
-    engine.process([finding(True, 0)], at(0))
-    engine.process([finding(True, 60)], at(60))
-    engine.process([finding(True, 3000, evidence={"health_pct": 50.0})], at(3000))
-    [reminder] = engine.process([], at(3660))
+    engine = AlertEngine(db(), timing, cache=True)
+    assert run(engine, 0, finding(True, 0)) == []
+    assert run(engine, 60, finding(True, 60)) == [("opened", 1)]
+    assert run(engine, 3000, finding(True, 3000, evidence={"health_pct": 50.0})) == []
+    [reminder] = engine.sweep(at(3660))
     assert (reminder.kind, reminder.evidence["health_pct"]) == ("reminder", 50.0)
 
 
-class FailingStore(AlertStore):
-    fail = False
+def _failing_writes(store: AlertStore, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Make the store's engine-state writes fail while the returned flag is set."""
+    fail = [False]
+    put_many = store.engine_states.put_many
 
-    def put_engine_states(self, states: object) -> None:  # type: ignore[override]
-        if self.fail and states:
+    def failing(states: object) -> None:
+        if fail[0] and states:
             raise RuntimeError("database unavailable")
-        super().put_engine_states(states)  # type: ignore[arg-type]
+        put_many(states)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store.engine_states, "put_many", failing)
+    return fail
 
 
-def test_a_failed_write_leaves_the_store_in_charge(tmp_path: Path) -> None:
-    store = FailingStore(f"sqlite:///{tmp_path / 'state.sqlite3'}")
-    store.create_tables()
-    engine = AlertEngine(store, POLICY, cache=True)
-    engine.process([finding(True, 0)], at(0))
-    store.fail = True
-    with pytest.raises(RuntimeError):
-        engine.process([finding(False, 30)], at(30))  # would reset the pending timer
-    store.fail = False
-    # The cache forgot the unsaved change: the store's pending timer (from 0) fires.
-    assert [n.kind for n in engine.process([], at(60))] == ["opened"]
+def test_a_failed_write_leaves_the_store_in_charge(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = db()
+    fail = _failing_writes(store, monkeypatch)
+    engine = AlertEngine(store, timing, cache=True)
+    assert run(engine, 0, finding(True, 0)) == []
+    fail[0] = True
+    with pytest.raises(RuntimeError, match="database unavailable"):
+        run(engine, 30, finding(False, 30))  # would end the episode
+    fail[0] = False
+    # The cache forgot the unsaved change: the store's episode (from 0) goes on.
+    assert run(engine, 60, finding(True, 60)) == [("opened", 1)]
+    assert store.get_alert(1).since == at(0)
+
+
+def test_after_a_failed_write_the_stored_timers_fire(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = db()
+    fail = _failing_writes(store, monkeypatch)
+    engine = AlertEngine(store, timing, cache=True)
+    assert run(engine, 60, finding(True, 0), finding(True, 60)) == [("opened", 1)]
+    assert run(engine, 100, finding(False, 100)) == []  # due at 220, stored
+    other = "0310001A/PC-0043/BAT0/battery_replace"
+    fail[0] = True
+    with pytest.raises(RuntimeError, match="database unavailable"):
+        run(engine, 150, finding(True, 150, key=other))
+    fail[0] = False
+    assert tick(engine, 220) == [("resolved", 1)]  # the timers were reloaded
+    assert store.engine_states.get(other) is None
+    assert sweep(engine, 3660) == []  # resolved: no reminder

@@ -26,10 +26,15 @@ def test_open_and_resolve_become_points_once(db: Database) -> None:
     alerting.on_samples([(SCHOOL, DEVICE, sample(T0, [battery(50.0)]))], T0)
     later = T0 + timedelta(minutes=5)
     alerting.on_samples([(SCHOOL, DEVICE, sample(later, [battery(85.0)]))], later)
-    alerting.sweep(later + timedelta(hours=1))  # clear for an hour: resolved
+    alerting.sweep(later + timedelta(hours=2))  # the collector's clock alone: no change
+    assert [a.status for a in alerting.store.list_alerts()] == ["open"]
+    # The laptop's next sample is past the due time (clear for an hour, sample time):
+    # resolved at the due time, not at that sample's time.
+    again = later + timedelta(hours=3)
+    alerting.on_samples([(SCHOOL, DEVICE, sample(again, [battery(85.0)]))], again)
     tags = f"category=hardware,device={DEVICE},rule=battery_replace,school={SCHOOL}"
     assert alerting.take_lines() == [
-        f"alert,{tags},severity=warning open=1i,alert_id=1i {_ms(T0)}",
+        f"alert,{tags},severity=warning open=1i,alert_id=1i,since_ms={_ms(T0)}i {_ms(T0)}",
         f"alert,{tags},severity=warning open=0i,alert_id=1i {_ms(later + timedelta(hours=1))}",
     ]
     assert alerting.take_lines() == []  # drained

@@ -10,9 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import sqlalchemy as sa
 
-from collector.alerts.engine import AlertEngine, LifecyclePolicy
+from collector.alerts.engine import AlertEngine
 from collector.alerts.store import AlertStore, InvalidTransition
-from tests.alerts.helpers import Database, at, finding
+from collector.rules.config import RuleTiming
+from tests.alerts.helpers import Database, at, finding, run, sweep, timing
 
 
 def test_a_new_alert_and_its_notification_are_one_transaction(store: AlertStore) -> None:
@@ -29,6 +30,19 @@ def test_a_new_alert_and_its_notification_are_one_transaction(store: AlertStore)
     assert row.created_at == row.next_attempt_at == at(0)
 
 
+def test_notifications_are_queued_on_the_collector_s_clock(store: AlertStore) -> None:
+    # The alert's times are sample times; the outbox row is due at `queued_at`.
+    alert, _ = store.try_open_alert(
+        finding(True, 0), at(60), notify="opened", since=at(0), queued_at=at(500)
+    )
+    resolved = store.resolve(alert.id, "engine", at=at(200), notify="resolved", queued_at=at(900))
+    assert (resolved.since, resolved.opened_at, resolved.resolved_at) == (at(0), at(60), at(200))
+    assert [(r.kind, r.created_at, r.next_attempt_at) for r in store.outbox.rows()] == [
+        ("opened", at(500), at(500)),
+        ("resolved", at(900), at(900)),
+    ]
+
+
 def test_a_refused_transition_leaves_no_notification(store: AlertStore) -> None:
     alert = store.open_alert(finding(True, 0), at(0))
     store.resolve(alert.id, "engine", at=at(10), notify="resolved")
@@ -38,15 +52,27 @@ def test_a_refused_transition_leaves_no_notification(store: AlertStore) -> None:
 
 
 def test_engine_with_outbox_enqueues_what_it_notifies(store: AlertStore) -> None:
-    engine = AlertEngine(
-        store, LifecyclePolicy(min_duration_s=0, clear_duration_s=0, repeat_interval_s=600),
-        outbox=True,
-    )  # fmt: skip
-    sent = [n.kind for n in engine.process([finding(True, 0)], at(0))]
-    sent += [n.kind for n in engine.process([finding(True, 700)], at(700))]  # a reminder
-    sent += [n.kind for n in engine.process([finding(False, 800)], at(800))]
-    assert sent == ["opened", "reminder", "resolved"]
-    assert [r.kind for r in store.outbox.rows()] == sent
+    fast = RuleTiming(min_duration_s=0, clear_duration_s=0, repeat_interval_s=600)
+    engine = AlertEngine(store, lambda _rule: fast, outbox=True)
+    sent = run(engine, 30, finding(True, 0))  # received 30 s after the sample
+    sent += sweep(engine, 629)
+    sent += sweep(engine, 630)  # a reminder, 600 s after "opened" on the collector's clock
+    sent += run(engine, 810, finding(False, 800))
+    assert sent == [("opened", 1), ("reminder", 1), ("resolved", 1)]
+    assert [(r.alert_id, r.kind, r.created_at) for r in store.outbox.rows()] == [
+        (1, "opened", at(30)),
+        (1, "reminder", at(630)),
+        (1, "resolved", at(810)),
+    ]
+    alert = store.get_alert(1)
+    assert (alert.opened_at, alert.resolved_at) == (at(0), at(800))  # sample times
+
+
+def test_engine_without_outbox_enqueues_nothing(store: AlertStore) -> None:
+    engine = AlertEngine(store, timing)
+    sent = run(engine, 0, finding(True, 0)) + run(engine, 60, finding(True, 60))
+    assert sent == [("opened", 1)]
+    assert store.outbox.rows() == []
 
 
 def test_claim_lease_retry_and_sent(store: AlertStore) -> None:

@@ -54,7 +54,7 @@ def test_mail_sent_after_a_restart_arrives_exactly_once(backend: str, tmp_path: 
 
         with running_smtp(tmp_path / "smtp", smtp_port) as smtp:
             store, second = _collector(db, smtp_port)
-            assert (SCHOOL, DEVICE) in second.states
+            assert second.state(SCHOOL, DEVICE) is not None
             second.sweep(now + timedelta(minutes=5))  # the backoff (60 s) has passed
             # apprise sends one message per level-1 recipient (two at this school).
             assert len(smtp.wait_for(2, timeout_s=5)) == 2

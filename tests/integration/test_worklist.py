@@ -65,6 +65,9 @@ def _round_trip(url: str) -> None:
     assert [(r["device"], r["rule"], r["status"], r["acknowledged_by"]) for r in rows] == [
         ("dev-worn", "battery_replace", "acknowledged", "Mme Martin")
     ]
+    # "since" is the sample time of the worn reading (30 min before the collector saw it).
+    assert datetime.fromisoformat(rows[0]["since"]) < datetime.now(UTC) - timedelta(minutes=29)
+    assert rows[0]["since"] == rows[0]["opened_at"]  # battery_replace: no minimum duration
     missing = _lordi(url, "ack", "99", "--by", "x")
     assert missing.returncode == 2
     assert missing.stderr.strip() == "error: alert id 99: no such alert"
@@ -101,6 +104,8 @@ def test_forecast_per_school_and_term(tmp_path: Path) -> None:
 
 
 def test_a_restarted_collector_still_finds_laptops_that_went_silent(tmp_path: Path) -> None:
+    """dev-quiet reports on Monday only, dev-busy every day; the collector restarts on
+    Tuesday evening. A laptop is silent when its school kept reporting without it."""
     url = f"sqlite:///{tmp_path / 'alerts.sqlite3'}"
     store = AlertStore(url)
     store.create_tables()
@@ -108,23 +113,33 @@ def test_a_restarted_collector_still_finds_laptops_that_went_silent(tmp_path: Pa
         hour=9, minute=0, second=0, microsecond=0
     )
     monday -= timedelta(days=monday.weekday())
-    # a week with at least 3 school days after Monday (no holiday in the way)
+    # a week whose five days are school days (no holiday in the way)
     while (
-        school_days_between(monday.date(), (monday + timedelta(days=4)).date(), DEFAULT_HOLIDAYS)
-        < 3
-    ):
+        school_days_between(
+            (monday - timedelta(days=1)).date(), (monday + timedelta(days=5)).date(),
+            DEFAULT_HOLIDAYS,
+        )
+        < 5
+    ):  # fmt: skip
         monday -= timedelta(days=7)
+
+    def report(alerting: Alerting, device: str, day: int) -> None:
+        at = monday + timedelta(days=day)
+        sample = Sample.model_validate_json(json.dumps(minimal_sample(at, health=95.0)))
+        alerting.on_samples([(SCHOOL, device, sample)], at)
+
     first = Alerting(RulesConfig(), store, sweep_interval_s=1)
-    sample = minimal_sample(monday, health=95.0)
-    first.on_samples(
-        [(SCHOOL, "dev-quiet", Sample.model_validate_json(json.dumps(sample)))], monday
-    )
-    first.sweep(monday)  # saves the device
+    report(first, "dev-quiet", 0)
+    for day in (0, 1):
+        report(first, "dev-busy", day)
+    first.stop()  # saves device and school state
     restarted = Alerting(RulesConfig(), store, sweep_interval_s=1)
-    assert restarted.restore() == 1
-    restarted.sweep(monday + timedelta(days=4, hours=9))  # Friday evening
-    alerts = [(a.device, a.rule) for a in store.list_alerts(school=SCHOOL)]
-    assert alerts == [("dev-quiet", "device_silent")]
+    assert restarted.restore() == 2
+    for day in (2, 3, 4):
+        report(restarted, "dev-busy", day)
+    restarted.sweep(monday + timedelta(days=7))  # the next Monday: the week is complete
+    alerts = [(a.device, a.rule, a.since) for a in store.list_alerts(school=SCHOOL)]
+    assert alerts == [("dev-quiet", "device_silent", monday)]
 
 
 def test_outbox_lists_what_was_not_delivered(tmp_path: Path) -> None:

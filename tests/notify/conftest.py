@@ -6,81 +6,18 @@ after: an aiosmtpd SMTP server process writing to a Maildir, and an HTTP server
 from __future__ import annotations
 
 import json
-import mailbox
-import smtplib
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lordi.smtp import SmtpServer, running_smtp
 from lordi.stack import free_port
 
-START_TIMEOUT_S = 15.0
-
-
-@dataclass
-class SmtpServer:
-    port: int
-    maildir: Path
-    proc: subprocess.Popen[bytes]
-
-    def messages(self) -> list[Message]:
-        return [mailbox.Maildir(self.maildir, create=False).get_message(k) for k in self._keys()]
-
-    def _keys(self) -> list[str]:
-        return list(mailbox.Maildir(self.maildir, create=False).keys())
-
-    def wait_for(self, count: int, timeout_s: float) -> list[Message]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if len(self._keys()) >= count:
-                return self.messages()
-            time.sleep(0.02)
-        return self.messages()
-
-    def clear(self) -> None:
-        mailbox.Maildir(self.maildir, create=False).clear()
-
-
-def _smtp_ready(port: int) -> bool:
-    try:
-        with smtplib.SMTP("127.0.0.1", port, timeout=1) as client:
-            return client.noop()[0] == 250
-    except OSError:
-        return False
-
-
-@contextmanager
-def running_smtp(root: Path, port: int | None = None) -> Iterator[SmtpServer]:
-    """`python -m aiosmtpd` with its Maildir handler: a real SMTP server process on
-    `port` (a free one by default), stopped on exit."""
-    root.mkdir(parents=True, exist_ok=True)
-    maildir = root / "Maildir"
-    port = port or free_port()
-    log = (root / "aiosmtpd.log").open("ab")
-    cmd = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}"]
-    cmd += ["-c", "aiosmtpd.handlers.Mailbox", str(maildir)]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not _smtp_ready(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"aiosmtpd did not start: {(root / 'aiosmtpd.log').read_text()}")
-            time.sleep(0.05)
-        yield SmtpServer(port, maildir, proc)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+__all__ = ["SmtpServer", "running_smtp"]
 
 
 @pytest.fixture(scope="session")

@@ -159,3 +159,21 @@ def test_alert_topic_state_lists_open_alerts_most_severe_first() -> None:
         (5, "info", "T5"),
     ]
     assert alert_topic_state([]) == []
+
+
+def test_emails_and_packet_say_when_the_condition_started_in_sample_time() -> None:
+    """An alert opened from telemetry that arrived late: "Depuis" is its condition's
+    first reading, the opening time follows, both as the laptop measured them."""
+    started = datetime(2026, 11, 24, 9, 40, tzinfo=UTC)  # 10:40 in Paris
+    alert = replace(battery_alert(), since=started)
+    lines = level1_email("opened", alert, _notifier().context(alert)).body.splitlines()
+    assert "Depuis : 24/11/2026 à 10:40" in lines
+    assert "Alerte ouverte le : 27/11/2026 à 08:15" in lines
+    text, packet = level2_email("escalated", alert, opened(alert), _notifier().context(alert))
+    assert "Depuis : 24/11/2026 à 10:40" in text.body.splitlines()
+    assert packet["alert"]["since"] == started.isoformat()
+    assert packet["alert"]["opened_at"] == alert.opened_at.isoformat()
+    # Opened as soon as it started (no minimum duration): one line.
+    same = replace(battery_alert(), since=alert.opened_at)
+    body = level1_email("opened", same, _notifier().context(same)).body
+    assert "Alerte ouverte le" not in body

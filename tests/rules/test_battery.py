@@ -3,7 +3,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from collector.rules import RulesConfig
+from collector.rules import Assessment, RulesConfig, build_rules
+from collector.rules.trust import COLLAPSE, CYCLES_STUCK_ZERO
 from tests.rules.factory import DEVICE, SCHOOL, T0, battery, sample, state, step
 
 KEY = f"{SCHOOL}/{DEVICE}/BAT0/battery_replace"
@@ -223,12 +224,44 @@ def test_plugged_and_discharging_counts_as_not_charging() -> None:
     assert "se décharge" in found.summary
 
 
-def test_transient_rules_ignore_old_spooled_samples() -> None:
+def test_rules_judge_every_sample_in_sample_time_whatever_its_age() -> None:
+    # No clock and no age limit: a sample spooled for a week is judged as it was taken.
     reading = battery(percent=40.0, plugged=True, status="not_charging", temperature_c=70.0)
-    found = step(state(), sample(T0, [reading]), now=T0 + timedelta(hours=7))
-    assert found == []
-    found = step(state(), sample(T0, [reading]), now=T0 + timedelta(hours=5))
+    old = T0 - timedelta(days=7)
+    found = step(state(), sample(old, [reading]))
     assert sorted(f.rule for f in found) == ["battery_hot", "charging_fault"]
+    assert {f.at for f in found} == {old}
+    assert {f.evidence["since"] for f in found} == {old.isoformat()}
+
+
+def test_rules_read_the_assessment_they_are_given() -> None:
+    # The evaluator judges trust once; the rules do not judge it again.
+    st, reading = state(), battery(50.0)
+    smp = sample(batteries=[reading])
+    rules = build_rules(RulesConfig())
+    doubted = [Assessment((COLLAPSE,), 50.0)]
+    assert [f for r in rules for f in r.evaluate(st, smp, doubted)] == []
+    trusted = [Assessment((), 50.0)]
+    assert [f.rule for r in rules for f in r.evaluate(st, smp, trusted)] == ["battery_replace"]
+    # the health judged is the assessment's (here it disagrees with the reading's 50 %)
+    [found] = [f for r in rules for f in r.evaluate(st, smp, [Assessment((), 55.5)])]
+    assert found.summary == "Batterie à remplacer : santé 55,5 % (seuil 60 %)"
+    # cycles doubted by the assessment do not count for the watch
+    worn = sample(batteries=[battery(95.0, cycle_count=1200)])
+    stuck = [Assessment((CYCLES_STUCK_ZERO,), 95.0)]
+    assert [f for r in rules for f in r.evaluate(st, worn, stuck)] == []
+    assert [f.rule for r in rules for f in r.evaluate(st, worn, [Assessment((), 95.0)])] == [
+        "battery_watch"
+    ]
+
+
+def test_trust_is_aligned_with_the_batteries_none_for_absent_ones() -> None:
+    smp = sample(batteries=[battery(50.0, name="BAT0"), battery(50.0, name="BAT1")])
+    rules = build_rules(RulesConfig())
+    only_second = [None, Assessment((), 50.0)]
+    found = [f for r in rules for f in r.evaluate(state(), smp, only_second)]
+    assert [f.key for f in found] == [f"{SCHOOL}/{DEVICE}/BAT1/battery_replace"]
+    assert [f for r in rules for f in r.evaluate(state(), smp, [None, None])] == []
 
 
 def test_hot_edges_direction_and_hysteresis() -> None:

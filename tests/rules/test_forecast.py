@@ -12,7 +12,7 @@ from collector.rules.forecast import (
     forecast_by_term,
 )
 from collector.rules.state import BatteryState
-from tests.rules.factory import battery
+from tests.rules.factory import battery, feed
 
 START = datetime(2026, 9, 1, 12, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -76,11 +76,12 @@ def test_out_of_order_points_keep_the_fit() -> None:
 def test_untrusted_points_are_ignored_by_the_battery_state() -> None:
     st = BatteryState()
     for i in range(60):
-        st.update(battery(98.0 - 0.05 * i), START + i * DAY)
+        feed(st, battery(98.0 - 0.05 * i), START + i * DAY)
         if i == 30:  # implausible readings in between
-            st.update(battery(health=None, full_capacity_mwh=80_000.0), START + i * DAY)
-            st.update(battery(health=None, full_capacity_mwh=3_000.0), START + i * DAY)
+            feed(st, battery(health=None, full_capacity_mwh=80_000.0), START + i * DAY)
+            feed(st, battery(health=None, full_capacity_mwh=3_000.0), START + i * DAY)
     assert st.fade.n == 60
+    assert st.untrusted_samples == 2
     assert st.fade.slope_pct_per_day() == pytest.approx(-0.05, abs=1e-12)
 
 
