@@ -9,8 +9,8 @@ stopped (SIGTERM: it saves its state) and started again with the same client id 
 broker queued what was published meanwhile).
 
 The run ends when the time-series store holds every sample, the collector has judged
-the week up to Thursday (Friday waits for the next week's first reports) and the
-collector has stopped; then the alerts are read from the store and the mails from
+every window and the days up to Thursday (Friday waits for the next week's first
+reports) and the collector has stopped; then the alerts are read from the store and the mails from
 the SMTP server.
 """
 
@@ -226,8 +226,9 @@ def _wait_stored(stack: LocalStack, expected: int, timeout_s: float = 300) -> in
 
 
 def _wait_judged(store_url: str, world: World, timeout_s: float) -> None:
-    """Until every school has judged Thursday (its saved state says so): a day is
-    judged once a later day has begun, so Friday waits for the next week."""
+    """Until every school has judged all its windows and Thursday (its saved state
+    says so): a day is judged once a later day has begun, so Friday waits for the
+    next week."""
     thursday = world.week[-2].isoformat()
     deadline = time.monotonic() + timeout_s
     store = AlertStore(store_url)
@@ -235,7 +236,8 @@ def _wait_judged(store_url: str, world: World, timeout_s: float) -> None:
         while time.monotonic() < deadline:
             docs = store.school_states.all()
             if len(docs) == len(SCHOOLS) and all(
-                (d.get("judged_day") or "") >= thursday for d in docs.values()
+                (d.get("judged_day") or "") >= thursday and not d.get("windows")
+                for d in docs.values()
             ):
                 return
             time.sleep(0.5)
