@@ -8,7 +8,6 @@ configuration (`--config collector.toml`, section `[alerts]`).
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import sys
 from datetime import UTC, datetime
@@ -16,31 +15,45 @@ from pathlib import Path
 
 from collector.alerts.model import Alert
 from collector.alerts.store import AlertStore
+from collector.worklist import RESOLVE_REASONS, Worklist
 
-CSV_FIELDS = (
-    "id",
-    "school",
-    "device",
-    "rule",
-    "category",
-    "severity",
-    "status",
-    "since",
-    "opened_at",
-    "summary",
-    "action",
-    "acknowledged_by",
-    "escalated_to",
-)
+# The command line is run by the region's operators on the server: every school.
+REGION = None
+
+
+def open_worklist(store_url: str | None, config: Path | None) -> Worklist:
+    """The worklist service over the store named by `store_url`, or by the collector
+    configuration's `[alerts]` (which also gives the registry and the notification
+    settings: escalation needs them)."""
+    from collector.config import load_settings  # noqa: PLC0415 - pydantic only here
+    from collector.notify.deliver import Notifier  # noqa: PLC0415
+    from collector.notify.registry import load_registry  # noqa: PLC0415
+
+    if store_url is not None and config is None:
+        return Worklist(AlertStore(store_url))
+    cfg = load_settings(config).alerts
+    store = AlertStore(store_url or cfg.store_url)
+    store.create_tables()
+    notifier = Notifier(
+        load_registry(cfg.registry),
+        cfg.notify,
+        open_alerts=lambda uai: store.list_alerts(school=uai, unresolved=True),
+        asset_tags=lambda uai, device: _enrolled_tag(store, uai, device),
+    )
+    return Worklist(store, notifier)
+
+
+def _enrolled_tag(store: AlertStore, school: str, device: str) -> str | None:
+    record = store.get_device(school, device)
+    return None if record is None else record.asset_tag
+
+
+def _worklist(args: argparse.Namespace) -> Worklist:
+    return open_worklist(args.store, Path(args.config) if args.config else None)
 
 
 def _store(args: argparse.Namespace) -> AlertStore:
-    url = args.store
-    if url is None:
-        from collector.config import load_settings  # noqa: PLC0415 - pydantic only here
-
-        url = load_settings(Path(args.config) if args.config else None).alerts.store_url
-    return AlertStore(url)
+    return _worklist(args).store
 
 
 def _since(alert: Alert, now: datetime) -> str:
@@ -63,23 +76,14 @@ def render(alerts: list[Alert], now: datetime) -> str:
     return out.getvalue()
 
 
-def to_csv(alerts: list[Alert]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_FIELDS)
-    for a in alerts:
-        times = {"opened_at": a.opened_at, "since": a.since or a.opened_at}
-        writer.writerow([times[f].isoformat() if f in times else getattr(a, f) for f in CSV_FIELDS])
-    return out.getvalue()
-
-
 def cmd_list(args: argparse.Namespace) -> int:
-    store = _store(args)
-    alerts = [
-        a for a in store.list_alerts(school=args.school) if args.all or a.status != "resolved"
-    ]
+    worklist = _worklist(args)
+    if args.school:
+        alerts = worklist.alerts(REGION, args.school, include_resolved=args.all)
+    else:
+        alerts = worklist.store.list_alerts(unresolved=not args.all)
     if args.csv:
-        text = to_csv(alerts)
+        text = worklist.csv(alerts)
         if args.csv == "-":
             sys.stdout.write(text)
         else:
@@ -91,38 +95,33 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_ack(args: argparse.Namespace) -> int:
-    alert = _store(args).acknowledge(args.id, args.by, comment=args.comment or "")
+    alert = _worklist(args).take(args.id, args.by, REGION, comment=args.comment or "")
     print(f"#{alert.id} pris en charge par {args.by} ({alert.status})")
     return 0
 
 
 def cmd_comment(args: argparse.Namespace) -> int:
-    alert = _store(args).comment(args.id, args.by, args.text)
+    alert = _worklist(args).comment(args.id, args.by, args.text, REGION)
     print(f"#{alert.id} commentaire ajouté")
+    return 0
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    alert = _worklist(args).resolve(args.id, args.by, args.reason, REGION, note=args.note or "")
+    print(f"#{alert.id} résolue ({RESOLVE_REASONS[args.reason]})")
     return 0
 
 
 def cmd_escalate(args: argparse.Namespace) -> int:
     """Escalate to the level-2 party of the alert's category and send the evidence."""
-    from collector.cli import build_alerting  # noqa: PLC0415
-    from collector.config import load_settings  # noqa: PLC0415
-
-    settings = load_settings(Path(args.config) if args.config else None)
-    alerting = build_alerting(
-        settings.model_copy(update={"alerts": settings.alerts.model_copy(update={"enabled": True})})
-    )
-    assert alerting is not None and alerting.notifier is not None
-    store = alerting.store
-    # The packet carries the battery's weekly capacity history from the saved state.
-    alert = alerting.with_history(store.get_alert(args.id))
-    report = alerting.notifier.send("escalated", alert, store.transitions_of(alert.id))
-    party = report.escalated_to or "?"
-    store.escalate(alert.id, party, args.by, note=args.note or "")
-    print(
-        f"#{alert.id} escaladée vers {party}: "
-        + ("envoyé" if report.ok else f"échec sur {', '.join(sorted(report.failed_channels))}")
-    )
-    return 0 if report.ok else 1
+    if args.config is None:
+        print("escalate: --config collector.toml is required (registry and mail settings)")
+        return 2
+    done = _worklist(args).escalate(args.id, args.by, REGION, note=args.note or "")
+    ok = done.delivery.retrying == done.delivery.failed == 0
+    state = "envoyé" if ok else "échec d'envoi, nouvel essai par le collecteur"
+    print(f"#{done.alert.id} escaladée vers {done.party}: {state}")
+    return 0 if ok else 1
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
@@ -187,6 +186,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     c.add_argument("--by", required=True)
     c.add_argument("--text", required=True)
     c.set_defaults(func=cmd_comment)
+    r = acts.add_parser("resolve", help="close the alert, saying why")
+    r.add_argument("id", type=int)
+    r.add_argument("--by", required=True)
+    r.add_argument("--reason", required=True, choices=sorted(RESOLVE_REASONS))
+    r.add_argument("--note")
+    r.set_defaults(func=cmd_resolve)
     e = acts.add_parser("escalate", help="send to the level-2 contractor with the evidence")
     e.add_argument("id", type=int)
     e.add_argument("--by", required=True)

@@ -35,7 +35,9 @@ class AlertLines:
         if self._last_forecast is not None and now - self._last_forecast < self.forecast_interval:
             return
         self._last_forecast = now
-        self._lines += forecast_lines(devices_by_term(states, self.terms), now)
+        counts = devices_by_term(states, self.terms)
+        self.store.forecasts.put(counts, now)  # for the worklist and the region overview
+        self._lines += forecast_lines(counts, now)
 
     def take(self) -> list[str]:
         """Line protocol not yet taken: alert open/resolve changes, forecast counts."""

@@ -90,12 +90,22 @@ class Outbox:
         self._engine = engine
         self.owner = owner or uuid.uuid4().hex[:16]
 
-    def claim(self, now: datetime, limit: int = 100, lease_s: float = 300.0) -> list[OutboxRow]:
-        """Take up to `limit` due rows (oldest first) for `lease_s` seconds."""
+    def claim(
+        self,
+        now: datetime,
+        limit: int = 100,
+        lease_s: float = 300.0,
+        alert_id: int | None = None,
+    ) -> list[OutboxRow]:
+        """Take up to `limit` due rows (oldest first) for `lease_s` seconds; with
+        `alert_id`, only that alert's (the web sends a person's action at once)."""
         free = sa.or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until <= now)
+        where = [outbox.c.status == "pending", outbox.c.next_attempt_at <= now, free]
+        if alert_id is not None:
+            where.append(outbox.c.alert_id == alert_id)
         due = (
             sa.select(outbox.c.id)
-            .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now, free)
+            .where(*where)
             .order_by(outbox.c.next_attempt_at, outbox.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)  # PostgreSQL; SQLite renders nothing

@@ -170,6 +170,18 @@ school_state = sa.Table(
     sa.Column("derived", sa.JSON, nullable=False),
 )
 
+# The latest battery-replacement forecast per school and term (written by the
+# collector's forecast pass, read by the worklist and the region overview).
+forecasts = sa.Table(
+    "forecasts",
+    metadata,
+    sa.Column("school", sa.String(16), primary_key=True),
+    sa.Column("term", sa.String(64), primary_key=True),
+    sa.Column("devices_below_80", sa.Integer, nullable=False),
+    sa.Column("devices_below_60", sa.Integer, nullable=False),
+    sa.Column("computed_at", UtcDateTime, nullable=False),
+)
+
 # Notifications to send, written in the same transaction as the alert change that
 # causes them (the transactional outbox): a crash or an SMTP outage between the
 # transition and the e-mail cannot lose the e-mail. `status` is pending, sent or

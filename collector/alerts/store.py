@@ -26,6 +26,7 @@ from collector.alerts import schema
 from collector.alerts.devices import DeviceStates
 from collector.alerts.enginestore import EngineStates
 from collector.alerts.feed import TransitionFeed
+from collector.alerts.forecasts import Forecasts
 from collector.alerts.model import Alert, Finding, Status, Transition
 from collector.alerts.outbox import Outbox, enqueue
 from collector.alerts.schema import alerts, devices, transitions
@@ -92,6 +93,12 @@ class AlertStore:
         self.engine_states = EngineStates(self._engine)
         self.school_states = SchoolStates(self._engine)
         self.feed = TransitionFeed(self._engine)
+        self.forecasts = Forecasts(self._engine)
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (the worklist's read-only summaries query it)."""
+        return self._engine
 
     @property
     def single_writer(self) -> bool:
@@ -172,14 +179,29 @@ class AlertStore:
         row = conn.execute(query).first()
         return None if row is None else _to_alert(row)
 
-    def list_alerts(self, school: str | None = None, status: Status | None = None) -> list[Alert]:
-        """Worklist order: most severe first, then oldest first."""
+    def list_alerts(
+        self,
+        school: str | None = None,
+        status: Status | None = None,
+        *,
+        unresolved: bool = False,
+        device: str | None = None,
+        limit: int | None = None,
+    ) -> list[Alert]:
+        """Worklist order: most severe first, then oldest first. `unresolved`: open
+        and acknowledged ones only."""
         rank = sa.case(_SEVERITY_RANK, value=alerts.c.severity, else_=len(_SEVERITY_RANK))
         query = alerts.select().order_by(rank, alerts.c.opened_at, alerts.c.id)
         if school is not None:
             query = query.where(alerts.c.school == school)
         if status is not None:
             query = query.where(alerts.c.status == status)
+        if unresolved:
+            query = query.where(alerts.c.status != "resolved")
+        if device is not None:
+            query = query.where(alerts.c.device == device)
+        if limit is not None:
+            query = query.limit(limit)
         with self._engine.connect() as conn:
             return [_to_alert(row) for row in conn.execute(query)]
 
@@ -232,9 +254,15 @@ class AlertStore:
             ) from exc
 
     def acknowledge(
-        self, alert_id: int, by: str, *, comment: str = "", at: datetime | None = None
+        self,
+        alert_id: int,
+        by: str,
+        *,
+        comment: str = "",
+        at: datetime | None = None,
+        notify: str | None = None,
     ) -> Alert:
-        return self.transition(alert_id, "acknowledged", by, note=comment, at=at)
+        return self.transition(alert_id, "acknowledged", by, note=comment, at=at, notify=notify)
 
     def resolve(
         self,
@@ -271,12 +299,22 @@ class AlertStore:
         return self._annotate(alert_id, by, text, _now(at), {})
 
     def escalate(
-        self, alert_id: int, to_party: str, by: str, *, note: str = "", at: datetime | None = None
+        self,
+        alert_id: int,
+        to_party: str,
+        by: str,
+        *,
+        note: str = "",
+        at: datetime | None = None,
+        notify: str | None = None,
     ) -> Alert:
+        """Record the escalation; with `notify`, the level-2 notification enters the
+        outbox in the same transaction."""
         if not to_party.strip():
             raise ValueError(f"escalation party must not be empty, got {to_party!r}")
+        note = note or f"escaladée vers {to_party}"
         return self._annotate(
-            alert_id, by, note or f"escaladée vers {to_party}", _now(at), {"escalated_to": to_party}
+            alert_id, by, note, _now(at), {"escalated_to": to_party}, notify=notify
         )
 
     def transitions_of(self, alert_id: int) -> list[Transition]:
@@ -292,7 +330,14 @@ class AlertStore:
         return [Transition(**{k: v for k, v in r._mapping.items() if k != "id"}) for r in rows]
 
     def _annotate(
-        self, alert_id: int, by: str, note: str, at: datetime, changes: dict[str, Any]
+        self,
+        alert_id: int,
+        by: str,
+        note: str,
+        at: datetime,
+        changes: dict[str, Any],
+        *,
+        notify: str | None = None,
     ) -> Alert:
         with self._engine.begin() as conn:
             current = self._get(conn, alert_id, lock=True)
@@ -301,6 +346,8 @@ class AlertStore:
             changes = {**changes, "updated_at": at}
             conn.execute(alerts.update().where(alerts.c.id == alert_id).values(changes))
             self._record(conn, Transition(alert_id, at, current.status, current.status, by, note))
+            if notify is not None:
+                enqueue(conn, alert_id, notify, at)
             return self._get(conn, alert_id)
 
     def _get(self, conn: Connection, alert_id: int, lock: bool = False) -> Alert:

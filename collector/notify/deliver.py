@@ -137,6 +137,7 @@ class Notifier:
             town=school.town if school else None,
             asset_tag=self.asset_tag(alert.school, alert.device),
             dashboard_url=url,
+            alert_url=self.settings.web_url.format(id=alert.id) if self.settings.web_url else None,
         )
 
     def _planned(self, kind: NotificationKind, alert: Alert) -> list[Channel]:

@@ -64,11 +64,14 @@ class OutboxDeliverer:
         self.settings = settings or notifier.settings.outbox
         self._enrich = enrich
 
-    def deliver_due(self, now: datetime) -> PassResult:
-        """Send every due row, batch after batch, until none is left."""
+    def deliver_due(self, now: datetime, alert_id: int | None = None) -> PassResult:
+        """Send every due row (of one alert, with `alert_id`), batch after batch,
+        until none is left."""
         total = PassResult()
         while True:
-            rows = self.store.outbox.claim(now, self.settings.batch, self.settings.lease_s)
+            rows = self.store.outbox.claim(
+                now, self.settings.batch, self.settings.lease_s, alert_id=alert_id
+            )
             for row in rows:
                 total += self._deliver(row, now)
             if len(rows) < self.settings.batch:

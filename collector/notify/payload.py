@@ -48,6 +48,9 @@ class AlertContext:
     town: str | None
     asset_tag: str | None
     dashboard_url: str
+    # The alert's page in the web worklist (`[alerts.notify] web_url`); None: the
+    # e-mail names the `lordi alerts` command instead.
+    alert_url: str | None = None
 
 
 def to_jsonable(value: Any) -> Any:

@@ -113,11 +113,20 @@ def level1_email(kind: NotificationKind, alert: Alert, ctx: AlertContext) -> Ema
         f"Tableau de bord : {ctx.dashboard_url}",
         f"Référence : alerte n° {alert.id}",
         "",
-        f"Pour la prendre en compte : lordi alerts ack {alert.id}",
+        *_take_lines(alert, ctx),
         "",
         SIGNATURE,
     ]
     return EmailText(subject, "\n".join(lines))
+
+
+def _take_lines(alert: Alert, ctx: AlertContext) -> list[str]:
+    if ctx.alert_url:
+        return [f"Pour la voir, la prendre en charge ou l'escalader : {ctx.alert_url}"]
+    return [
+        "Pour la prendre en charge (sur le serveur de la télémétrie) : "
+        f"lordi alerts --config <collector.toml> ack {alert.id} --by <votre nom>"
+    ]
 
 
 def _battery_lines(packet: dict[str, Any]) -> list[str]:

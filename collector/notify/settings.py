@@ -73,6 +73,11 @@ class NotifySettings(_Section):
     dashboard_url: str = (
         "https://grafana.example.org/d/lordi-device?var-school={school}&var-device={device}"
     )
+    # The alert's page in the web worklist (`lordi-web`), `{id}` replaced, e.g.
+    # "https://lordi.example.org/alertes/{id}". Opening the link changes nothing
+    # (mail scanners open links): taking, commenting, escalating are buttons on the
+    # page. Empty: the e-mail names the `lordi alerts` command instead.
+    web_url: str = ""
     # Alerts whose subject a level-1 technician cannot fix alone (an access point,
     # a whole school network) are escalated to the level-2 contractor when they
     # open, in the same call; others are escalated on request (kind "escalated").

@@ -38,7 +38,22 @@ def test_level1_email_says_what_which_since_when_and_what_to_do() -> None:
         "Tableau de bord : https://grafana.example.org/d/lordi-device?"
         "var-school=0340001A&var-device=dev-0340001A-0001"
     ) in lines
-    assert "Pour la prendre en compte : lordi alerts ack 42" in lines
+    assert (
+        "Pour la prendre en charge (sur le serveur de la télémétrie) : "
+        "lordi alerts --config <collector.toml> ack 42 --by <votre nom>"
+    ) in lines
+
+
+def test_level1_email_links_to_the_alert_page_when_the_web_is_configured() -> None:
+    alert = battery_alert()
+    settings = NotifySettings(web_url="https://lordi.example.org/alertes/{id}")
+    notifier = Notifier(registry(), settings)
+    lines = level1_email("opened", alert, notifier.context(alert)).body.splitlines()
+    assert (
+        "Pour la voir, la prendre en charge ou l'escalader : "
+        "https://lordi.example.org/alertes/42"
+    ) in lines
+    assert not any("lordi alerts" in line for line in lines)
 
 
 def test_level1_email_for_a_device_without_asset_tag_and_a_resolution() -> None:
