@@ -152,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     from lordi.simulate import add_parser as add_simulate  # noqa: PLC0415
 
     add_simulate(sub)
+    from lordi.web.cli import add_parser as add_web  # noqa: PLC0415
+
+    add_web(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415

@@ -1,0 +1,133 @@
+"""What the templates show: French labels, Paris times, and the charts of a page."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from markupsafe import Markup
+
+from collector.alerts.model import Alert
+from collector.alerts.store import AlertNotFound
+from collector.notify.render import PARIS, SEVERITY_FR, STATUS_FR, device_label
+from collector.notify.routing import CATEGORY_FR
+from collector.rules.calendar import DEFAULT_TERMS
+from collector.worklist import DeviceView, Scope, Worklist
+from lordi.web.charts import Line, line_chart
+from lordi.web.series import CHARGE, RSSI, SeriesReader, SeriesUnavailable
+
+TERM_NAMES = {t.tag: t.name for t in DEFAULT_TERMS}
+SUBJECT_FR = {
+    "battery": "batterie",
+    "device": "ordinateur",
+    "access_point": "point d'accès",
+    "school": "établissement",
+}
+
+
+def fr_time(at: datetime | None) -> str:
+    return "—" if at is None else at.astimezone(PARIS).strftime("%d/%m/%Y %H:%M")
+
+
+def fr_date(at: datetime | date | None) -> str:
+    if at is None:
+        return "—"
+    if isinstance(at, datetime):
+        at = at.astimezone(PARIS).date()
+    return at.strftime("%d/%m/%Y")
+
+
+def age(at: datetime | None, now: datetime | None = None) -> str:
+    """"3 h", "5 j": how long ago, as a technician counts."""
+    if at is None:
+        return "—"
+    hours = ((now or datetime.now(UTC)) - at).total_seconds() / 3600
+    if hours < 1:
+        return f"{max(hours * 60, 0):.0f} min"
+    return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} j"
+
+
+def subject_label(alert: Alert, asset_tag: str | None) -> str:
+    return device_label(alert, asset_tag)
+
+
+ACTION_FR = {
+    "prendre": "prise en charge",
+    "commenter": "commentaire",
+    "resoudre": "résolution",
+    "escalader": "escalade",
+}
+
+GLOBALS: dict[str, Any] = {
+    "ACTION_FR": ACTION_FR,
+    "SEVERITY_FR": SEVERITY_FR,
+    "STATUS_FR": STATUS_FR,
+    "CATEGORY_FR": CATEGORY_FR,
+    "SUBJECT_FR": SUBJECT_FR,
+    "TERM_NAMES": TERM_NAMES,
+    "subject_label": subject_label,
+    "age": age,
+}
+FILTERS: dict[str, Any] = {"fr_time": fr_time, "fr_date": fr_date}
+
+
+def _unavailable(what: str, reason: str) -> Markup:
+    return Markup('<p class="empty">{} : historique indisponible ({}).</p>').format(what, reason)
+
+
+def capacity_chart(view: DeviceView) -> list[Markup]:
+    charts = []
+    for battery in view.batteries:
+        points = [
+            (datetime.fromisoformat(p["date"]).replace(tzinfo=UTC), float(p["health_pct"]))
+            for p in battery.history
+            if p.get("health_pct") is not None
+        ]
+        charts.append(
+            line_chart(
+                [Line(f"santé de la batterie {battery.name} (%)", points)],
+                title=f"Santé de la batterie {battery.name}, relevé hebdomadaire",
+                unit="%",
+                y_range=(50.0, 100.0),
+                marks=[(60.0, "remplacement 60 %"), (80.0, "surveillance 80 %")],
+            )
+        )
+    return charts
+
+
+def series_charts(series: SeriesReader, school: str, device: str) -> list[Markup]:
+    if not series.enabled:
+        return []
+    days = series.settings.days
+    out = []
+    for field, title, unit, y_range in (
+        (CHARGE, f"Niveau de charge, {days} derniers jours", "%", (0.0, 100.0)),
+        (RSSI, f"Signal Wi-Fi, {days} derniers jours", "dBm", (-90.0, -40.0)),
+    ):
+        try:
+            points = series.history(field, school, device)
+        except SeriesUnavailable as exc:
+            out.append(_unavailable(title, str(exc)))
+            continue
+        label = "charge (%)" if field is CHARGE else "signal (dBm)"
+        marks = [(-75.0, "signal faible")] if field is RSSI else []
+        out.append(line_chart([Line(label, points)], title=title, unit=unit, y_range=y_range,
+                              marks=marks))  # fmt: skip
+    return out
+
+
+def device_charts(series: SeriesReader, view: DeviceView) -> list[Markup]:
+    return capacity_chart(view) + series_charts(series, view.record.school, view.record.device)
+
+
+def alert_charts(
+    worklist: Worklist, series: SeriesReader, alert: Alert, scope: Scope
+) -> list[Markup]:
+    """The laptop's battery and charge history beside a laptop's alert."""
+    if alert.device is None:
+        return []
+    try:
+        view = worklist.device(scope, alert.school, alert.device)
+    except AlertNotFound:  # no saved state for this laptop yet
+        return series_charts(series, alert.school, alert.device)
+    return device_charts(series, view)

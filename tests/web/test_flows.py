@@ -1,0 +1,116 @@
+"""A technician's loop through the web app (Starlette's test client, real store on
+SQLite and PostgreSQL, real SMTP server): log in, worklist, take, comment,
+escalate (the contractor's e-mail arrives), resolve with a reason, CSV; the CLI
+sees the same actions."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from tests.web.site import PASSWORD, SCHOOL_A, Site, csrf_of, post_login
+
+
+def test_login_then_the_worklist_of_ones_school(web: Site) -> None:
+    client = web.client()
+    first = client.get(f"/etablissements/{SCHOOL_A}")
+    assert first.status_code == 303
+    assert first.headers["location"] == f"/connexion?suite=/etablissements/{SCHOOL_A}"
+    response = post_login(client, "tech-a", PASSWORD)
+    assert response.status_code == 303  # type: ignore[attr-defined]
+    cookie = response.headers["set-cookie"]  # type: ignore[attr-defined]
+    for attribute in ("HttpOnly", "Secure", "SameSite=lax"):
+        assert attribute.lower() in cookie.lower()
+    home = client.get("/")
+    assert home.headers["location"] == f"/etablissements/{SCHOOL_A}"
+    page = client.get(f"/etablissements/{SCHOOL_A}")
+    assert page.status_code == 200
+    text = page.text
+    assert "Lycée Jean Moulin" in text
+    assert "4 alertes en cours" in text
+    # Most severe first: the worn battery (critical) before the charger (warning).
+    assert text.index("batterie usée") < text.index("branché mais ne charge pas")
+    assert "ordinateur dev-0340001A-0001 (n° d&#39;inventaire LRD-34-000101)" in text
+    assert "Personne ne l'a encore prise" in text
+    assert "2026-2027 P2 (Toussaint-Noël)" in text  # the forecast per term
+
+
+def test_take_comment_escalate_resolve(web: Site) -> None:
+    assert web.smtp is not None
+    client = web.login("tech-a")
+    alert_id = web.ids[SCHOOL_A][0]  # the worn battery
+    page = client.get(f"/alertes/{alert_id}")
+    assert page.status_code == 200
+    assert '<svg class="chart"' in page.text  # the capacity history as a picture
+    csrf = csrf_of(page.text)
+
+    taken = client.post(f"/alertes/{alert_id}/prendre", data={"csrf": csrf})
+    assert taken.status_code == 303
+    assert taken.headers["location"] == f"/alertes/{alert_id}?fait=pris"
+    client.post(f"/alertes/{alert_id}/commenter", data={"csrf": csrf, "texte": "vu en salle 12"})
+    escalated = client.post(
+        f"/alertes/{alert_id}/escalader", data={"csrf": csrf, "texte": "sous garantie"}
+    )
+    assert escalated.headers["location"] == f"/alertes/{alert_id}?fait=escalade"
+    mails = web.smtp.wait_for(1, timeout_s=10)
+    contractor = [m for m in mails if "Escalade" in m["Subject"]]
+    assert len(contractor) == 1, [m["Subject"] for m in mails]
+    body = contractor[0].get_payload(decode=True).decode()
+    assert "Historique de capacité (20 relevés)" in body  # the evidence packet
+    assert "sous garantie" in body
+
+    after = client.get(f"/alertes/{alert_id}?fait=escalade").text
+    assert "le prestataire a reçu le dossier" in after
+    assert "ouverte → prise en compte par <strong>tech-a</strong>" in after
+    assert "escalade par <strong>tech-a</strong> : sous garantie" in after  # the audit trail
+    assert "vu en salle 12" in after
+
+    resolved = client.post(
+        f"/alertes/{alert_id}/resoudre",
+        data={"csrf": csrf, "motif": "battery_replaced", "texte": "pack neuf"},
+    )
+    assert resolved.status_code == 303
+    alert = web.store.get_alert(alert_id)
+    assert alert.status == "resolved"
+    assert alert.acknowledged_by == "tech-a"
+    assert alert.escalated_to is not None
+    notes = [t.note for t in web.store.transitions_of(alert_id)]
+    assert "Batterie remplacée — pack neuf" in notes
+    actions = [e.action for e in web.accounts.audit_of(f"alert:{alert_id}")]
+    assert actions == ["prendre", "commenter", "escalader", "resoudre"]
+
+
+def test_resolve_needs_a_known_reason_and_says_which_field(web: Site) -> None:
+    client = web.login("tech-a")
+    alert_id = web.ids[SCHOOL_A][1]
+    csrf = csrf_of(client.get(f"/alertes/{alert_id}").text)
+    bad = client.post(f"/alertes/{alert_id}/resoudre", data={"csrf": csrf, "motif": "magie"})
+    assert bad.status_code == 400
+    assert "reason: &#39;magie&#39; is not one of" in bad.text
+    other = client.post(f"/alertes/{alert_id}/resoudre", data={"csrf": csrf, "motif": "other"})
+    assert other.status_code == 400
+    assert "note: say what was done" in other.text
+    assert web.store.get_alert(alert_id).status == "open"
+
+
+def test_csv_export_of_ones_school(web: Site) -> None:
+    client = web.login("tech-a")
+    response = client.get(f"/etablissements/{SCHOOL_A}/alertes.csv")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text.lstrip("\ufeff"))))
+    assert {r["school"] for r in rows} == {SCHOOL_A}
+    assert len(rows) == 4
+    assert rows[0]["asset_tag"] == "LRD-34-000101"
+
+
+def test_device_page_and_region_overview(web: Site) -> None:
+    client = web.login("tech-a")
+    device = client.get(f"/etablissements/{SCHOOL_A}/appareils/dev-{SCHOOL_A}-0001")
+    assert device.status_code == 200
+    assert "LRD-34-000101" in device.text and '<svg class="chart"' in device.text
+    assert client.get("/region").status_code == 404  # a school account has no region view
+    region = web.login("region")
+    assert region.get("/").headers["location"] == "/region"
+    overview = region.get("/region").text
+    assert "Lycée Jean Moulin" in overview and SCHOOL_A in overview
