@@ -114,3 +114,15 @@ def test_device_page_and_region_overview(web: Site) -> None:
     assert region.get("/").headers["location"] == "/region"
     overview = region.get("/region").text
     assert "Lycée Jean Moulin" in overview and SCHOOL_A in overview
+
+
+def test_overview_counts_per_school(web: Site) -> None:
+    client = web.login("tech-a")
+    alert_id = web.ids[SCHOOL_A][1]
+    client.post(f"/alertes/{alert_id}/prendre",
+                data={"csrf": csrf_of(client.get(f"/alertes/{alert_id}").text)})  # fmt: skip
+    summaries = {s.school: s for s in web.app.worklist.overview(None)}
+    a = summaries[SCHOOL_A]
+    assert (a.devices, a.open_alerts, a.critical, a.unacknowledged, a.to_replace) == (6, 4, 1, 3, 1)
+    assert [f.term for f in a.forecast] == ["2026-27 T2", "2026-27 T3", "2026-27 T4"]
+    assert [s.school for s in web.app.worklist.overview(frozenset({SCHOOL_A}))] == [SCHOOL_A]
