@@ -97,7 +97,8 @@ def test_devices_counted_in_the_term_of_their_first_crossing() -> None:
 
 
 def test_forecast_points_at_most_once_per_forecast_interval(db: Database) -> None:
-    alerting = Alerting(RulesConfig(), db(), sweep_interval_s=60, forecast_interval_s=3600)
+    store = db()
+    alerting = Alerting(RulesConfig(), store, sweep_interval_s=60, forecast_interval_s=3600)
     for day in range(35):
         ts = T0 + timedelta(days=day)
         alerting.on_samples([(SCHOOL, DEVICE, sample(ts, [battery(85.0 - 0.1 * day)]))], ts)
@@ -111,6 +112,12 @@ def test_forecast_points_at_most_once_per_forecast_interval(db: Database) -> Non
         f"devices_below_80={int(n == 3)}i,devices_below_60=0i {_ms(now)}"
         for n in (1, 2, 3, 4)
     ]
+    # The same counts are kept in the store for the web worklist and region overview.
+    kept = store.forecasts.of()[SCHOOL]
+    assert [(f.term, f.devices_below_80, f.devices_below_60) for f in kept] == [
+        (f"2026-27 T{n}", int(n == 3), 0) for n in (1, 2, 3, 4)
+    ]
+    assert {f.computed_at for f in kept} == {now}
     alerting.sweep(now + timedelta(hours=1))
     assert len(alerting.take_lines()) == 4
 
