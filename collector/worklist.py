@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ from collector.notify.routing import route
 from collector.rules.forecast import FadeEstimator
 from collector.rules.persist import saved_history
 
+log = logging.getLogger(__name__)
 Scope = frozenset[str] | None  # the schools one may see; None: every school (region)
 
 # Why a person closes an alert: the code is kept in the transition's evidence.
@@ -295,9 +297,17 @@ class Worklist:
         return Escalation(alert, esc.party_id, esc.party_name, self._deliver(alert_id))
 
     def _deliver(self, alert_id: int) -> Delivery:
+        """Send the action's notifications now. The action itself is already
+        recorded with them in the outbox, so if sending cannot even start (a
+        collector holding the SQLite write lock at that instant), the collector's
+        next sweep sends them: the person's action never fails for it."""
         if self._deliverer is None:
             return Delivery(attempted=False)
-        return Delivery.of(self._deliverer.deliver_due(self._clock(), alert_id=alert_id))
+        try:
+            return Delivery.of(self._deliverer.deliver_due(self._clock(), alert_id=alert_id))
+        except sa.exc.OperationalError as exc:
+            log.warning("alert %d: notifications left to the collector (%s)", alert_id, exc.orig)
+            return Delivery(attempted=False)
 
 
 def _name(by: str) -> str:

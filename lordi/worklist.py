@@ -118,8 +118,13 @@ def cmd_escalate(args: argparse.Namespace) -> int:
         print("escalate: --config collector.toml is required (registry and mail settings)")
         return 2
     done = _worklist(args).escalate(args.id, args.by, REGION, note=args.note or "")
-    ok = done.delivery.retrying == done.delivery.failed == 0
-    state = "envoyé" if ok else "échec d'envoi, nouvel essai par le collecteur"
+    d = done.delivery
+    ok = d.retrying == d.failed == 0
+    state = (
+        "envoi par le collecteur à son prochain passage"
+        if not d.attempted
+        else "envoyé" if ok else "échec d'envoi, nouvel essai par le collecteur"
+    )
     print(f"#{done.alert.id} escaladée vers {done.party}: {state}")
     return 0 if ok else 1
 

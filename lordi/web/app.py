@@ -67,6 +67,9 @@ DONE_FR = {  # fixed messages after an action (the query string never carries te
     "commentaire": "Commentaire ajouté.",
     "resolu": "Alerte résolue.",
     "escalade": "Alerte escaladée : le prestataire a reçu le dossier.",
+    "escalade-attente": (
+        "Alerte escaladée. Le dossier part au prestataire au prochain passage du collecteur."
+    ),
     "escalade-differee": (
         "Alerte escaladée. L'envoi au prestataire a échoué ; il sera réessayé automatiquement."
     ),
@@ -288,6 +291,8 @@ class WebApp:
             return "resolu"
         if action == "escalader":
             esc = await self.call(w.escalate, alert_id, by, scope, note=_text(form, "texte"))
+            if not esc.delivery.attempted:
+                return "escalade-attente"
             ok = esc.delivery.retrying == esc.delivery.failed == 0
             return "escalade" if ok else "escalade-differee"
         raise HTTPException(404)

@@ -7,8 +7,23 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from tests.web.site import PASSWORD, SCHOOL_A, Site, csrf_of, post_login
+from collector.notify.deliver import Notifier
+from collector.notify.dispatch import OutboxDeliverer
+from collector.notify.settings import NotifySettings, SmtpSettings
+from lordi.smtp import SmtpServer
+from tests.alerts.helpers import database
+from tests.web.site import (
+    PASSWORD,
+    SCHOOL_A,
+    Site,
+    csrf_of,
+    mail_only_registry,
+    post_login,
+    site,
+)
 
 
 def test_login_then_the_worklist_of_ones_school(web: Site) -> None:
@@ -126,3 +141,33 @@ def test_overview_counts_per_school(web: Site) -> None:
     assert (a.devices, a.open_alerts, a.critical, a.unacknowledged, a.to_replace) == (6, 4, 1, 3, 1)
     assert [f.term for f in a.forecast] == ["2026-27 T2", "2026-27 T3", "2026-27 T4"]
     assert [s.school for s in web.app.worklist.overview(frozenset({SCHOOL_A}))] == [SCHOOL_A]
+
+
+def test_an_escalation_the_relay_refuses_is_kept_and_sent_later(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    """SMTP down when the technician escalates: the page says so, the escalation is
+    recorded, and the collector's outbox pass sends the packet once the relay is back."""
+    with database("sqlite", str(tmp_path / "down.sqlite3")) as db, site(
+        db(), None, tmp_path  # None: the relay is a closed port
+    ) as down:
+        client = down.login("tech-a")
+        alert_id = down.ids[SCHOOL_A][0]
+        csrf = csrf_of(client.get(f"/alertes/{alert_id}").text)
+        response = client.post(f"/alertes/{alert_id}/escalader", data={"csrf": csrf})
+        assert response.headers["location"] == f"/alertes/{alert_id}?fait=escalade-differee"
+        assert "il sera réessayé automatiquement" in client.get(response.headers["location"]).text
+        assert down.store.get_alert(alert_id).escalated_to == "occimat"
+        pending = [r for r in down.store.outbox.rows("pending") if r.kind == "escalated"]
+        assert len(pending) == 1 and pending[0].channels == ("email_level2",)
+
+        smtp_server.clear()
+        settings = NotifySettings(
+            smtp=SmtpSettings(port=smtp_server.port),
+            alert_topic={"enabled": False},  # type: ignore[arg-type]
+        )
+        collector = OutboxDeliverer(down.store, Notifier(mail_only_registry(), settings))
+        later = datetime.now(UTC) + timedelta(hours=1)
+        assert collector.deliver_due(later).sent == 1
+        mails = smtp_server.wait_for(1, timeout_s=10)
+        assert any("Escalade" in m["Subject"] for m in mails)
