@@ -3,9 +3,11 @@
 #     docker build -t lordi-collector .
 #     docker run --rm lordi-collector validate --topic lordi/v1/0341234A/d-1/telemetry msg.json
 #
-# Only the collector's dependencies (pyproject.toml extra "collector"); the
-# configuration is mounted at run time (provisioning/collector/collector.toml, and
-# secrets through LORDI_COLLECTOR_* environment variables).
+# The collector's and the web worklist's dependencies (pyproject.toml extras
+# "collector" and "web"; docker-compose.yml runs `lordi-web` from this image as the
+# `web` service); the configuration is mounted at run time
+# (provisioning/collector/collector.toml, and secrets through LORDI_COLLECTOR_*
+# environment variables).
 FROM python:3.11-slim
 
 WORKDIR /srv/lordi
@@ -16,7 +18,7 @@ COPY agent ./agent
 COPY collector ./collector
 COPY lordi ./lordi
 COPY dashboards ./dashboards
-RUN pip install --no-cache-dir ".[collector]" \
+RUN pip install --no-cache-dir ".[collector,web]" \
     && useradd --system --home-dir /var/lib/lordi-collector --shell /usr/sbin/nologin lordi \
     && mkdir -p /var/lib/lordi-collector \
     && chown lordi:lordi /var/lib/lordi-collector

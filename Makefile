@@ -12,6 +12,7 @@ demo: bootstrap
 	$(BIN)/lordi demo $(DEMO_ARGS)
 
 lint: bootstrap
+	@bash scripts/bootstrap.sh --test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lordi-collector schema --check

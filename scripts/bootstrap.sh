@@ -17,6 +17,15 @@ command -v influxd >/dev/null 2>&1 || need_pkgs+=(influxdb)
 # systemd-analyze checks the agent's unit file (the package only installs tools here)
 command -v systemd-analyze >/dev/null 2>&1 || need_pkgs+=(systemd)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
+if [ "${1:-}" = "--test" ]; then  # `make test` only: `make demo` needs none of these
+  # nginx -t and a real nginx check the web worklist's reverse-proxy example (Debian
+  # starts its own nginx service on install; the tests run private instances)
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_pkgs+=(nginx)
+  # the web tests drive Debian's Chromium (Playwright never downloads a browser); a
+  # font, or the screenshots show boxes
+  command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
+  [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_pkgs+=(fonts-dejavu-core)
+fi
 "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need_pkgs[*]} (Debian packages)"

@@ -4,14 +4,22 @@ What is checked here: every file it mounts from the repository exists, the broke
 mounts are where the committed mosquitto.conf looks, ports and host names agree
 between services, the collector's environment is accepted by the collector's own
 settings loader, health checks exist where `depends_on` waits for them, every named
-volume is declared, and no secret is written inline. What is not: pulling the images,
-starting the containers, the health-check commands inside the images (docs/server-stack.md).
+volume is declared, and no secret is written inline. The web worklist's service reads
+the collector's store and registry, its web.toml loads with lordi-web's own loader,
+and its health check (Python's urllib, run here) tells a live /healthz from a failing
+one. What is not: pulling the images, starting the containers, the other health-check
+commands inside the images (docs/server-stack.md).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +27,7 @@ import pytest
 import yaml
 
 from collector.config import load_settings
+from lordi.web.config import load_web_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 ETC = "${LORDI_ETC:-/etc/lordi}"
@@ -40,11 +49,15 @@ def binds(service: dict[str, Any]) -> dict[str, str]:
 
 
 def test_services(compose: dict[str, Any]) -> None:
-    assert sorted(compose["services"]) == ["collector", "grafana", "influxdb", "mosquitto"]
+    assert sorted(compose["services"]) == ["collector", "grafana", "influxdb", "mosquitto", "web"]
 
 
 def test_repository_files_exist_and_operator_files_are_documented(compose: dict[str, Any]) -> None:
-    docs = (ROOT / "docs" / "server-stack.md").read_text(encoding="utf-8")
+    # The operator's files: the server stack's guide, and the web worklist's for its own.
+    docs = "".join(
+        (ROOT / "docs" / name).read_text(encoding="utf-8")
+        for name in ("server-stack.md", "web-operations.md")
+    )
     header = (ROOT / "docker-compose.yml").read_text(encoding="utf-8").split("services:")[0]
     for name, service in compose["services"].items():
         for target, source in binds(service).items():
@@ -124,7 +137,7 @@ def test_collector_reaches_broker_and_store(
 
 def test_healthchecks_and_start_order(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    for name in ("mosquitto", "influxdb", "grafana"):
+    for name in ("mosquitto", "influxdb", "grafana", "web"):
         check = services[name]["healthcheck"]
         assert check["test"][0] in ("CMD", "CMD-SHELL") and check["retries"] >= 1, name
     for name, service in services.items():
@@ -150,10 +163,89 @@ def test_grafana_mounts_provisioning_and_dashboards(compose: dict[str, Any]) -> 
     assert image.split(":")[1].startswith("11.")  # the dashboards' schema targets Grafana 11
 
 
-def test_dockerfile_installs_the_collector_extra() -> None:
+def test_dockerfile_installs_the_collector_and_web_extras() -> None:
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    assert 'pip install --no-cache-dir ".[collector]"' in text
+    assert 'pip install --no-cache-dir ".[collector,web]"' in text
     for package in ("agent", "collector", "lordi", "dashboards"):
         assert f"COPY {package} ./{package}" in text
         assert (ROOT / package / "__init__.py").exists()
     assert 'ENTRYPOINT ["lordi-collector"]' in text and "USER lordi" in text
+
+
+# --- the web worklist ------------------------------------------------------------
+
+
+def test_web_reads_the_collectors_store_and_registry(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    collector, web = compose["services"]["collector"], compose["services"]["web"]
+    # The collector's image, built from the Dockerfile; lordi-web instead of the collector.
+    assert (web["image"], web["build"]) == (collector["image"], collector["build"])
+    assert web["entrypoint"] == ["lordi-web"]
+    mounts = binds(web)
+    config = web["command"][web["command"].index("--config") + 1]
+    assert mounts[config] == "./provisioning/web/web-compose.toml"
+    settings = load_web_settings(ROOT / "provisioning" / "web" / "web-compose.toml")
+    # Published on the host's loopback only, to the port lordi-web listens on.
+    assert settings.host == "0.0.0.0"  # noqa: S104 - inside the container; published on loopback
+    assert web["ports"] == [f"127.0.0.1:{settings.port}:{settings.port}"]
+    assert settings.secure_cookies and not settings.sso.enabled
+    # The same collector.toml, store and registry as the collector.
+    collector_mounts = binds(collector)
+    target = str(settings.collector_config)
+    assert mounts[target] == collector_mounts[target] == "./provisioning/collector/collector.toml"
+    for key in ("LORDI_COLLECTOR_ALERTS__STORE_URL", "LORDI_COLLECTOR_ALERTS__REGISTRY"):
+        assert web["environment"][key] == collector["environment"][key], key
+    for name in [k for k in os.environ if k.startswith("LORDI_")]:
+        monkeypatch.delenv(name)
+    for key, value in web["environment"].items():
+        monkeypatch.setenv(key, str(value))
+    alerts = load_settings(ROOT / "provisioning" / "collector" / "collector.toml").alerts
+    store_dir = str(Path(alerts.store_url.removeprefix("sqlite:///")).parent)
+    assert mounts[store_dir] == collector_mounts[store_dir] == "collector-state"
+    assert mounts[str(alerts.registry)] == collector_mounts[str(alerts.registry)]
+    # Its secrets come from its own file, not the collector's (broker, store token).
+    assert web["env_file"] == ["${LORDI_ETC:-/etc/lordi}/web.env"]
+
+
+class Health(BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self) -> None:
+        self.send_response(self.status if self.path == "/healthz" else 404)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def health_server() -> Iterator[tuple[int, type[Health]]]:
+    handler = type("H", (Health,), {})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1], handler
+    server.shutdown()
+    server.server_close()
+
+
+def test_web_healthcheck_runs_with_the_images_python(
+    compose: dict[str, Any], health_server: tuple[int, type[Health]]
+) -> None:
+    """The health check's command, run with this Python against a server on a free
+    port: exit 0 for 200 on /healthz, non-zero for a 500 (no curl in slim images)."""
+    test = compose["services"]["web"]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"]
+    code = test[3]
+    port = load_web_settings(ROOT / "provisioning" / "web" / "web-compose.toml").port
+    assert f"http://127.0.0.1:{port}/healthz" in code
+    live, handler = health_server
+    code = code.replace(f"127.0.0.1:{port}", f"127.0.0.1:{live}")
+    for status, healthy in ((200, True), (500, False)):
+        handler.status = status
+        done = subprocess.run(
+            [sys.executable, "-c", code], check=False, capture_output=True, timeout=30
+        )
+        assert (done.returncode == 0) is healthy, (status, done.stderr)

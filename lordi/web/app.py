@@ -114,7 +114,7 @@ class WebApp:
                 if not csrf_ok(form.get("csrf"), identity.session.csrf):
                     await self.call(
                         self.accounts.audit, identity.session.user.name, "csrf_refused",
-                        request.url.path, client=client_of(request),
+                        request.url.path, client=self.client(request),
                     )  # fmt: skip
                     return PlainTextResponse(
                         "Requête refusée : jeton de sécurité absent ou invalide "
@@ -127,6 +127,9 @@ class WebApp:
             return response
 
         return endpoint
+
+    def client(self, request: Request) -> str:
+        return client_of(request, self.settings.sso.trusted_proxies)
 
     @staticmethod
     async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -150,7 +153,7 @@ class WebApp:
         form = await request.form()
         name, password = _text(form, "utilisateur"), _text(form, "mot_de_passe")
         suite = _safe_next(_text(form, "suite"))
-        client = client_of(request)
+        client = self.client(request)
         expected = request.cookies.get(LOGIN_COOKIE, "")
         if not expected or not csrf_ok(form.get("csrf"), expected):
             return PlainTextResponse("Requête refusée : rechargez la page de connexion.", 403)
@@ -173,7 +176,8 @@ class WebApp:
 
     async def logout(self, request: Request, session: Session) -> Response:
         await self.call(self.accounts.close_session, request.cookies.get(SESSION_COOKIE, ""))
-        await self.call(self.accounts.audit, session.user.name, "logout", client=client_of(request))
+        client = self.client(request)
+        await self.call(self.accounts.audit, session.user.name, "logout", client=client)
         response = RedirectResponse("/connexion", 303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
@@ -224,7 +228,7 @@ class WebApp:
         text = await self.call(self.worklist.csv, alerts)
         await self.call(
             self.accounts.audit, session.user.name, "export_csv", f"school:{uai}",
-            f"{len(alerts)} alertes", client_of(request),
+            f"{len(alerts)} alertes", self.client(request),
         )  # fmt: skip
         name = f"lordi-alertes-{uai}-{datetime.now(UTC):%Y%m%d}.csv"
         return Response(
@@ -270,7 +274,7 @@ class WebApp:
             return await self.alert(request, session, error=str(exc))
         await self.call(
             self.accounts.audit, by, action, f"alert:{alert_id}",
-            _text(form, "texte") or _text(form, "motif"), client_of(request),
+            _text(form, "texte") or _text(form, "motif"), self.client(request),
         )  # fmt: skip
         return RedirectResponse(f"/alertes/{alert_id}?fait={done}", 303)
 

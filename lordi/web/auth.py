@@ -3,9 +3,11 @@ log-in limiter; the CSRF check of every state change."""
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import time
 from collections import defaultdict, deque
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -53,8 +55,34 @@ class Identity:
     new_token: str | None = None  # set: the response must carry this new cookie
 
 
-def client_of(request: Request) -> str:
+def peer_of(request: Request) -> str:
+    """The address the connection comes from (the reverse proxy, when there is one)."""
     return request.client.host if request.client else "?"
+
+
+def is_trusted(peer: str, proxies: Collection[str]) -> bool:
+    """Whether `peer` is one of the proxies (addresses or networks, e.g. 10.0.0.0/8)."""
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:  # not an address (a test client's name): exact match only
+        return peer in proxies
+    for entry in proxies:
+        try:
+            if address in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def client_of(request: Request, proxies: Collection[str]) -> str:
+    """The person's address for the log-in limits and the audit: the last hop the
+    trusted proxy added to X-Forwarded-For, else the connection's own address."""
+    peer = peer_of(request)
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded and is_trusted(peer, proxies):
+        return forwarded.rsplit(",", 1)[-1].strip()[:64] or peer
+    return peer
 
 
 def identify(request: Request, accounts: Accounts, settings: WebSettings) -> Identity | None:
@@ -65,7 +93,7 @@ def identify(request: Request, accounts: Accounts, settings: WebSettings) -> Ide
     if not sso.enabled:
         return None if session is None else Identity(session)
     name = request.headers.get(sso.user_header)
-    if name is None or client_of(request) not in sso.trusted_proxies:
+    if name is None or not is_trusted(peer_of(request), sso.trusted_proxies):
         # Without the proxy's word, only a session the proxy once opened counts.
         return None if session is None else Identity(session)
     if session is not None and session.user.name == name:
@@ -74,7 +102,8 @@ def identify(request: Request, accounts: Accounts, settings: WebSettings) -> Ide
     if user is None or user.disabled:
         return None
     new_token, fresh = accounts.open_session(user)
-    accounts.audit(name, "login", detail="single sign-on", client=client_of(request))
+    client = client_of(request, sso.trusted_proxies)
+    accounts.audit(name, "login", detail="single sign-on", client=client)
     return Identity(fresh, new_token)
 
 

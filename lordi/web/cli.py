@@ -49,10 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         build(settings),
         host=settings.host,
         port=settings.port,
-        # The client's address (log-in limits, audit) from X-Forwarded-For, only
-        # when the request comes from the region's reverse proxy.
-        proxy_headers=True,
-        forwarded_allow_ips=",".join(settings.sso.trusted_proxies),
+        # The connection's own address stays the proxy's: single sign-on trusts its
+        # header only from there; the app reads X-Forwarded-For itself, only from
+        # the proxies (lordi.web.auth.client_of).
+        proxy_headers=False,
         server_header=False,
         log_level="info",
     )

@@ -22,6 +22,9 @@ class SsoSettings(_Section):
 
     enabled: bool = False
     user_header: str = "X-Remote-User"
+    # The reverse proxy's addresses or networks (e.g. "10.0.0.0/8"). From them only,
+    # X-Forwarded-For gives the person's address (audit, log-in limits), SSO on or
+    # off; with SSO on, `user_header` too.
     trusted_proxies: list[str] = ["127.0.0.1", "::1"]
 
 
@@ -73,8 +76,15 @@ def load_web_settings(path: Path) -> WebSettings:
     try:
         return WebSettings.model_validate(doc.get("web", {}))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"web.{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
-            for e in exc.errors()
-        )
+        problems = "; ".join(_problem(e["loc"], e["msg"], e.get("input")) for e in exc.errors())
         raise WebConfigError(f"{path}: {problems}") from None
+
+
+SECRET_NAMES = ("token", "password")
+
+
+def _problem(loc: tuple[int | str, ...], message: str, value: object) -> str:
+    """`web.<field>: <what is wrong> (got <value>)`, a secret's value never shown."""
+    where = ".".join(str(p) for p in loc)
+    shown = "<hidden>" if any(n in where for n in SECRET_NAMES) else repr(value)
+    return f"web.{where}: {message} (got {shown})"

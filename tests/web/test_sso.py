@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from lordi.web.accounts import web_audit
+from lordi.web.auth import is_trusted
 from tests.alerts.helpers import database
 from tests.web.site import SCHOOL_A, SCHOOL_B, Site, site
 
@@ -63,3 +65,25 @@ def test_single_sign_on_is_off_unless_configured(tmp_path: Path) -> None:
         assert not web.app.settings.sso.enabled
         response = web.client().get("/", headers={"X-Remote-User": "region"})
         assert response.status_code == 303
+
+
+def test_the_proxys_forwarded_for_neither_breaks_sso_nor_fools_the_audit(
+    sso_web: Site,
+) -> None:
+    """Behind nginx every request also carries X-Forwarded-For: the SSO header is
+    still believed (the connection comes from the proxy), and the person's address
+    recorded is the proxy's last hop."""
+    headers = {"X-Remote-User": "sso-a", "X-Forwarded-For": "203.0.113.7, 198.51.100.4"}
+    assert _client(sso_web).get(f"/etablissements/{SCHOOL_A}", headers=headers).status_code == 200
+    with sso_web.store.engine.connect() as conn:
+        clients = [row.client for row in conn.execute(web_audit.select())]
+    assert clients == ["198.51.100.4"]
+
+
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    proxies = ["127.0.0.1", "10.1.0.0/16", "not an address"]
+    assert is_trusted("127.0.0.1", proxies)
+    assert is_trusted("10.1.200.3", proxies)
+    assert not is_trusted("10.2.0.1", proxies)
+    assert not is_trusted("::1", proxies)
+    assert is_trusted("not an address", proxies)  # a name matches only itself
