@@ -68,7 +68,8 @@ REPLACE_RULE = "battery_replace"  # an open one means: this laptop needs a batte
 
 
 class WorklistError(ValueError):
-    """A request the worklist refuses; the message names the field and the value."""
+    """A request the worklist refuses. The message, in French (technicians read it
+    on the page), names the form field and the value."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +173,13 @@ class Worklist:
         record = self.store.get_device(school, device)
         return None if record is None else record.asset_tag
 
+    def party_name(self, party: str | None) -> str | None:
+        """A level-2 party's name from the registry (its id when unknown)."""
+        if party is None or self.notifier is None:
+            return party
+        contractor = self.notifier.registry.contractors.get(party)
+        return party if contractor is None else contractor.name
+
     def school_name(self, school: str) -> str | None:
         if self.notifier is None:
             return None
@@ -260,7 +268,7 @@ class Worklist:
     def comment(self, alert_id: int, by: str, text: str, scope: Scope) -> Alert:
         self.alert(alert_id, scope)
         if not text.strip():
-            raise WorklistError("comment: the text is empty")
+            raise WorklistError("texte : le commentaire est vide")
         return self.store.comment(alert_id, _name(by), text.strip())
 
     def resolve(
@@ -271,10 +279,11 @@ class Worklist:
         current = self.alert(alert_id, scope)
         if reason not in RESOLVE_REASONS:
             raise WorklistError(
-                f"reason: {reason!r} is not one of {', '.join(sorted(RESOLVE_REASONS))}"
+                f"motif : {reason!r} n'est pas un motif connu "
+                f"({', '.join(sorted(RESOLVE_REASONS))})"
             )
         if reason == "other" and not note.strip():
-            raise WorklistError("note: say what was done when the reason is 'other'")
+            raise WorklistError("texte : précisez ce qui a été fait quand le motif est « Autre »")
         text = RESOLVE_REASONS[reason] + (f" — {note.strip()}" if note.strip() else "")
         notify = "resolved" if current.escalated_to else None
         alert = self.store.resolve(
@@ -289,7 +298,7 @@ class Worklist:
         the evidence packet (e-mail and webhook, as configured in the registry)."""
         current = self.alert(alert_id, scope)
         if self.notifier is None:
-            raise WorklistError("escalate: no school registry is configured to route it")
+            raise WorklistError("escalade : aucun registre des établissements n'est configuré")
         esc = route(current, self.notifier.registry).escalation
         alert = self.store.escalate(
             alert_id, esc.party_id, _name(by), note=note.strip(), notify="escalated"
@@ -313,7 +322,7 @@ class Worklist:
 def _name(by: str) -> str:
     by = by.strip()
     if not by or len(by) > 128:
-        raise WorklistError(f"by: a person's name of 1 to 128 characters is required, got {by!r}")
+        raise WorklistError(f"par : un nom de 1 à 128 caractères est requis (reçu {by!r})")
     return by
 
 

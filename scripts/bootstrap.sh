@@ -25,6 +25,8 @@ if [ "${1:-}" = "--test" ]; then  # `make test` only: `make demo` needs none of 
   # font, or the screenshots show boxes
   command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
   [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_pkgs+=(fonts-dejavu-core)
+  # the accessibility checks fetch axe-core from the npm registry
+  command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
 fi
 "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 if [ ${#need_pkgs[@]} -gt 0 ]; then

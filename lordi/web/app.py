@@ -92,6 +92,7 @@ class WebApp:
         self.templates = Jinja2Templates(directory=HERE / "templates")
         self.templates.env.globals.update(views.GLOBALS)
         self.templates.env.filters.update(views.FILTERS)
+        self.templates.env.globals["party_name"] = worklist.party_name
 
     # --- plumbing -----------------------------------------------------------------
 

@@ -47,10 +47,34 @@ def age(at: datetime | None, now: datetime | None = None) -> str:
     return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} j"
 
 
+def forecast_date(at: datetime | None, now: datetime) -> str:
+    """A predicted crossing: its date, or that it is already past."""
+    if at is None:
+        return "pas de prévision"
+    return f"déjà atteint (vers le {fr_date(at)})" if at <= now else fr_date(at)
+
+
 def subject_label(alert: Alert, asset_tag: str | None) -> str:
     return device_label(alert, asset_tag)
 
 
+EVIDENCE_FR = {  # the readings' names as a technician reads them (others shown as named)
+    "battery": "batterie",
+    "health_pct": "santé (%)",
+    "design_capacity_mwh": "capacité d'origine (mWh)",
+    "full_capacity_mwh": "capacité à pleine charge (mWh)",
+    "cycle_count": "cycles de charge",
+    "plugged": "branché",
+    "status": "état de charge",
+    "percent": "niveau de charge (%)",
+    "temperature_c": "température (°C)",
+    "rssi_dbm": "signal Wi-Fi (dBm)",
+    "disconnects": "déconnexions Wi-Fi",
+    "bssid_hash": "point d'accès",
+    "devices_degraded": "ordinateurs dégradés",
+    "devices_seen": "ordinateurs vus",
+    "last_seen": "dernier relevé",
+}
 ACTION_FR = {
     "prendre": "prise en charge",
     "commenter": "commentaire",
@@ -60,12 +84,14 @@ ACTION_FR = {
 
 GLOBALS: dict[str, Any] = {
     "ACTION_FR": ACTION_FR,
+    "EVIDENCE_FR": EVIDENCE_FR,
     "SEVERITY_FR": SEVERITY_FR,
     "STATUS_FR": STATUS_FR,
     "CATEGORY_FR": CATEGORY_FR,
     "SUBJECT_FR": SUBJECT_FR,
     "TERM_NAMES": TERM_NAMES,
     "subject_label": subject_label,
+    "forecast_date": forecast_date,
     "age": age,
 }
 FILTERS: dict[str, Any] = {"fr_time": fr_time, "fr_date": fr_date}

@@ -79,6 +79,7 @@ def test_take_comment_escalate_resolve(web: Site) -> None:
     assert "ouverte → prise en compte par <strong>tech-a</strong>" in after
     assert "escalade par <strong>tech-a</strong> : sous garantie" in after  # the audit trail
     assert "vu en salle 12" in after
+    assert "escaladée vers OcciMat Services (fictif)" in after  # the contractor's name
 
     resolved = client.post(
         f"/alertes/{alert_id}/resoudre",
@@ -101,10 +102,10 @@ def test_resolve_needs_a_known_reason_and_says_which_field(web: Site) -> None:
     csrf = csrf_of(client.get(f"/alertes/{alert_id}").text)
     bad = client.post(f"/alertes/{alert_id}/resoudre", data={"csrf": csrf, "motif": "magie"})
     assert bad.status_code == 400
-    assert "reason: &#39;magie&#39; is not one of" in bad.text
+    assert "motif : &#39;magie&#39; n&#39;est pas un motif connu" in bad.text
     other = client.post(f"/alertes/{alert_id}/resoudre", data={"csrf": csrf, "motif": "other"})
     assert other.status_code == 400
-    assert "note: say what was done" in other.text
+    assert "texte : précisez ce qui a été fait" in other.text
     assert web.store.get_alert(alert_id).status == "open"
 
 
