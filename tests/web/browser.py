@@ -24,6 +24,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from email.header import decode_header, make_header
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -198,11 +199,16 @@ def log_in(page: Page, base: str, name: str, path: str = "/") -> None:
     expect(page).not_to_have_url(re.compile("/connexion"))
 
 
+def subject_of(message: Message) -> str:
+    """The subject as read (accented subjects travel RFC 2047-encoded)."""
+    return str(make_header(decode_header(message["Subject"])))
+
+
 def wait_for_mail(smtp: SmtpServer, subject: str, timeout_s: float = 10.0) -> list[Message]:
     """The messages whose subject contains `subject`, once at least one has arrived."""
     deadline = time.monotonic() + timeout_s
     while True:
-        found = [m for m in smtp.messages() if subject in m["Subject"]]
+        found = [m for m in smtp.messages() if subject in subject_of(m)]
         if found or time.monotonic() > deadline:
             return found
         time.sleep(0.05)

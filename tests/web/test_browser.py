@@ -13,14 +13,18 @@ from __future__ import annotations
 import csv
 import re
 import sys
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
+from collector.notify.dispatch import OutboxDeliverer
 from lordi.smtp import running_smtp
+from lordi.worklist import open_worklist
 from tests.web.browser import (
     CHROMIUM,
     DESKTOP,
@@ -35,7 +39,7 @@ from tests.web.browser import (
     screenshot,
     wait_for_mail,
 )
-from tests.web.site import SCHOOL_A, SCHOOL_B
+from tests.web.site import PASSWORD, SCHOOL_A, SCHOOL_B
 
 BLOCKING = {"serious", "critical"}
 
@@ -199,6 +203,53 @@ def _download_csv(page: Page) -> list[dict[str, str]]:
     assert re.fullmatch(rf"lordi-alertes-{SCHOOL_A}-\d{{8}}\.csv", download.suggested_filename)
     text = Path(download.path()).read_text(encoding="utf-8-sig")
     return list(csv.DictReader(text.splitlines()))
+
+
+def test_from_the_alert_email_to_an_escalation_on_a_phone(
+    server: WebServer, phone: Page
+) -> None:
+    """As a technician meets the app: the alert e-mail the collector's outbox sends
+    (its real delivery code), its link opened on a phone, the log-in, then take,
+    comment and escalate from that page. Opening the link changes nothing."""
+    collector_toml = server.log.parent / "collector.toml"
+    worklist = open_worklist(None, collector_toml)
+    alert_id = server.ids[SCHOOL_A][3]  # the access point (the other tests leave it open)
+    now = datetime.now(UTC)
+    worklist.store.enqueue(alert_id, "opened", now)
+    assert worklist.notifier is not None
+    assert OutboxDeliverer(worklist.store, worklist.notifier).deliver_due(now).sent == 1
+    mail = wait_for_mail(server.smtp, "Nouvelle alerte : point d'accès dégradé")[0]
+    body = bytes(mail.get_payload(decode=True)).decode()
+    link = re.search(r"Pour la voir, la prendre en charge ou l'escalader : (\S+)", body)
+    assert link is not None, body
+    assert link.group(1) == f"{server.url}/alertes/{alert_id}"
+    assert "lordi alerts" not in body  # no shell command for a technician
+    # An access point's alert reaches the network contractor as it opens, too.
+    before = len(wait_for_mail(server.smtp, "Escalade réseau : point d'accès dégradé"))
+
+    page = phone
+    page.goto(link.group(1))  # what a mail scanner does too: nothing may change
+    expect(page).to_have_url(re.compile("/connexion"))
+    assert worklist.store.get_alert(alert_id).status == "open"
+    page.get_by_label("Identifiant").fill("tech-a")
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    expect(page).to_have_url(f"{server.url}/alertes/{alert_id}")
+    page.get_by_role("button", name="Je la prends en charge").click()
+    expect(page.get_by_role("status")).to_have_text("Alerte prise en charge.")
+    page.get_by_label("Commentaire").fill("borne du CDI éteinte, rallumée sans effet")
+    page.get_by_role("button", name="Ajouter le commentaire").click()
+    expect(page.get_by_role("status")).to_have_text("Commentaire ajouté.")
+    page.get_by_role("button", name="Escalader au niveau 2").click()
+    expect(page.get_by_role("status")).to_contain_text("le prestataire a reçu le dossier")
+    no_horizontal_scroll(page)
+    deadline = time.monotonic() + 10
+    while len(wait_for_mail(server.smtp, "Escalade réseau : point d'accès dégradé")) == before:
+        assert time.monotonic() < deadline, "the escalation's packet never arrived"
+        time.sleep(0.05)
+    alert = worklist.store.get_alert(alert_id)
+    assert (alert.status, alert.acknowledged_by) == ("acknowledged", "tech-a")
+    assert alert.escalated_to is not None
 
 
 # --- what is refused ---------------------------------------------------------------
