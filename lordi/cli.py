@@ -39,7 +39,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         print(json.dumps(dashboards.run(), indent=None if args.json else 2))
         return 0
-    if args.what in ("storm", "state", "peer"):
+    if args.what in ("storm", "state", "peer", "web"):
         import importlib  # noqa: PLC0415
 
         result = importlib.import_module(f"lordi.bench.{args.what}").from_args(args)
@@ -116,9 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("bench", help="benchmarks printing JSON figures")
     p.add_argument(
         "what",
-        choices=["agent", "ingest", "dashboards", "storm", "state", "peer"],
+        choices=["agent", "ingest", "dashboards", "storm", "state", "peer", "web"],
         help="agent: footprint vs Glances; ingest: throughput; dashboards: fleet query cost; "
-        "storm: reconnect storm; state: device state at region size; peer: other pipelines",
+        "storm: reconnect storm; state: device state at region size; peer: other pipelines; "
+        "web: the web worklist's pages over HTTP at region size (PostgreSQL)",
     )
     p.add_argument("--messages", type=int, default=4000, help="ingest: messages to send")
     p.add_argument("--per-message", type=int, default=50, help="ingest: samples per message")
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=120, help="measurement window")
     p.add_argument("--warmup", type=float, default=15, help="seconds before measuring")
     p.add_argument("--no-glances", action="store_true", help="skip the Glances comparison")
-    p.add_argument("--devices", type=int, help="storm: 5,000; state: 250,000 (defaults)")
+    p.add_argument("--devices", type=int, help="storm: 5,000; state, web: 250,000 (defaults)")
     p.add_argument("--backlog", type=int, default=96, help="storm: spooled samples per device")
     p.add_argument("--spread-s", type=float, default=0.0, help="storm: random wait before drain")
     p.add_argument("--rounds", type=int, default=3, help="state: samples per device")
