@@ -173,6 +173,18 @@ class Worklist:
         record = self.store.get_device(school, device)
         return None if record is None else record.asset_tag
 
+    def asset_tags(self, rows: Sequence[Alert]) -> dict[int, str | None]:
+        """Each alert's laptop's asset tag (None: unknown or not a laptop), in one
+        query for the whole list (the registry's tag first, as in e-mails)."""
+        keys = {(a.school, a.device) for a in rows if a.device is not None}
+        enrolled = self.store.device_states.asset_tags(keys)
+        registry = self.notifier.registry if self.notifier is not None else None
+        out: dict[int, str | None] = {}
+        for a in rows:
+            tag = registry.asset_tag(a.school, a.device) if registry else None
+            out[a.id] = tag or (enrolled.get((a.school, a.device)) if a.device else None)
+        return out
+
     def party_name(self, party: str | None) -> str | None:
         """A level-2 party's name from the registry (its id when unknown)."""
         if party is None or self.notifier is None:
@@ -248,11 +260,12 @@ class Worklist:
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(CSV_FIELDS)
+        tags = self.asset_tags(rows)
         for a in rows:
             values: dict[str, Any] = {
                 "since": (a.since or a.opened_at).isoformat(),
                 "opened_at": a.opened_at.isoformat(),
-                "asset_tag": self.asset_tag(a.school, a.device),
+                "asset_tag": tags[a.id],
             }
             writer.writerow([values[f] if f in values else getattr(a, f) for f in CSV_FIELDS])
         return out.getvalue()

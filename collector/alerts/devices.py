@@ -81,6 +81,19 @@ class DeviceStates:
                     found[(row.school, row.device)] = _saved(row)
         return found
 
+    def asset_tags(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        """The enrolled asset tag of each (school, device) that has a row."""
+        wanted = sorted(set(keys))
+        found: dict[tuple[str, str], str | None] = {}
+        pair = sa.tuple_(devices.c.school, devices.c.device)
+        columns = sa.select(devices.c.school, devices.c.device, devices.c.asset_tag)
+        with self._engine.connect() as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                query = columns.where(pair.in_(wanted[start : start + _CHUNK]))
+                for school, device, tag in conn.execute(query):
+                    found[(school, device)] = tag
+        return found
+
     def all(self) -> list[SavedDevice]:
         query = devices.select().order_by(devices.c.school, devices.c.device)
         with self._engine.connect() as conn:

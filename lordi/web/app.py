@@ -212,7 +212,7 @@ class WebApp:
         alerts = await self.call(
             self.worklist.alerts, session.user.scope, uai, include_resolved=include_resolved
         )
-        tags = {a.id: await self.call(self.worklist.asset_tag, a.school, a.device) for a in alerts}
+        tags = await self.call(self.worklist.asset_tags, alerts)
         forecast = (await self.call(self.worklist.forecast, frozenset({uai}))).get(uai, [])
         return self.page(
             request, "school.html", **self.context(request, session), uai=uai,
