@@ -19,18 +19,23 @@ ALERT_LOOKBACK = f"{ALERT_LOOKBACK_DAYS}d"
 
 
 def open_alert_panels() -> list[Json]:
-    """Open alerts of the school, from the collector's `alert` points: one per
-    transition, tags school, device, rule, category, severity; fields `open` (1 when
-    opened, 0 when resolved) and `alert_id`. An alert is open when the last point of
-    its (device, rule) says so: the engine keeps at most one alert per device and
-    rule at a time."""
+    """Open alerts of the school, from the collector's `alert` points
+    (collector/alerts/series.py): one per open / resolve / re-open, tags `alert_key`
+    (the alert's identity: one unresolved alert per key), school, device (absent for
+    access-point and school alerts), rule, category (`hardware` / `network`),
+    severity; fields `open` (1 opened, 0 resolved), `alert_id`, `since_ms`. An alert
+    is open when the last point of its key says so. Grouping by `alert_key` keeps
+    apart what device and rule do not: two access points, a laptop's two batteries
+    (`device` and `rule` add columns, and group points written without `alert_key`
+    as before)."""
+    per_alert = '"alert_key", "device", "rule"'
     last = (
         'SELECT last("open") AS "open", "alert_id", "category", "severity" FROM "alert" '
-        f'WHERE $timeFilter AND {ONE_SCHOOL} GROUP BY "device", "rule"'
+        f"WHERE $timeFilter AND {ONE_SCHOOL} GROUP BY {per_alert}"
     )
     by_category = (
         'SELECT last("open") AS "open", "alert_id" FROM "alert" '
-        f'WHERE $timeFilter AND {ONE_SCHOOL} GROUP BY "device", "rule", "category"'
+        f'WHERE $timeFilter AND {ONE_SCHOOL} GROUP BY {per_alert}, "category"'
     )
     return [
         panel(
@@ -40,15 +45,18 @@ def open_alert_panels() -> list[Json]:
                 target(
                     "A",
                     'SELECT "alert_id", "category", "severity" '
-                    f'FROM ({last}) WHERE "open" = 1 GROUP BY "device", "rule"',
+                    f'FROM ({last}) WHERE "open" = 1 GROUP BY {per_alert}',
                     fmt="table",
                 )
             ],
             (0, 0, 16, 8),
             description=(
-                f"Alerts whose last transition in the last {ALERT_LOOKBACK_DAYS} days opened them; "
-                "time is when they opened. An alert open for longer without any "
-                "transition is missing here: `lordi alerts` is the complete worklist."
+                f"Alerts whose last transition in the last {ALERT_LOOKBACK_DAYS} days opened "
+                "or re-opened them; time is that transition's. alert_key names the alert's "
+                "subject (school/device/battery/rule, school/ap/<bssid_hash>/rule, "
+                "school/rule); device is empty for access-point and school-wide alerts. "
+                "An alert open for longer without any transition is missing here: "
+                "`lordi alerts` is the complete worklist."
             ),
             transformations=[{"id": "organize", "options": {"renameByName": {"Time": "opened"}}}],
             time_from=ALERT_LOOKBACK,
@@ -65,6 +73,11 @@ def open_alert_panels() -> list[Json]:
                 )
             ],
             (16, 0, 8, 8),
+            description=(
+                "Open alerts by the contractor who acts: hardware (laptops, batteries, "
+                "chargers, silent laptops) or network (access points, the school's Wi-Fi "
+                "and link). Same alerts as the table."
+            ),
             time_from=ALERT_LOOKBACK,
         ),
     ]

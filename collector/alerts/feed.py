@@ -32,6 +32,7 @@ class StatusChange:
     rule: str
     category: str
     severity: str
+    key: str  # the alert's identity (`Finding.key`): one unresolved alert per key
     since: datetime | None = None  # the alert's condition start (open points only)
 
 
@@ -83,6 +84,7 @@ class TransitionFeed:
                 a.c.rule,
                 a.c.category,
                 a.c.severity,
+                a.c.key,
                 a.c.since,
             )
             .join(a, a.c.id == t.c.alert_id)
@@ -103,6 +105,7 @@ class TransitionFeed:
                 r.rule,
                 r.category,
                 r.severity,
+                r.key,
                 r.since if r.to_status == "open" else None,
             )
             for r in rows

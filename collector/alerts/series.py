@@ -2,15 +2,19 @@
 
 Two measurements, a public contract of the dashboards (docs/alerts.md):
 
-    alert,category=<c>,device=<d>,rule=<r>,school=<s>,severity=<v> open=1i,alert_id=42i,
-          since_ms=<ms>i <ms>  (one line)
+    alert,alert_key=<k>,category=<c>,device=<d>,rule=<r>,school=<s>,severity=<v> open=1i,
+          alert_id=42i,since_ms=<ms>i <ms>  (one line)
     forecast,school=<s>,term=<t> devices_below_80=3i,devices_below_60=1i <ms>
 
 `open` is 1i when the alert (re-)opened and 0i when it resolved, at the
 transition's time (a sample time when the engine made it: collector.alerts.engine);
 an open point also carries `since_ms`, when its condition started; `device` is
-absent for access-point and school alerts (a tag cannot be empty). Timestamps are
-in milliseconds, like the telemetry series.
+absent for access-point and school alerts (a tag cannot be empty). `alert_key` is the
+alert's key (`collector.alerts.model.Finding`: one unresolved alert per key): without
+it, two alerts with the same other tags (two access points of a school, two batteries
+of a laptop) would be one series, and when they change at the same time (one window,
+one sample) one point would overwrite the other. Timestamps are in milliseconds,
+like the telemetry series.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ def _ms(at: datetime) -> int:
 
 
 def alert_line(change: StatusChange) -> str:
-    tags = [("category", change.category)]
+    tags = [("alert_key", change.key), ("category", change.category)]
     if change.device:
         tags.append(("device", change.device))
     tags += [("rule", change.rule), ("school", change.school), ("severity", change.severity)]

@@ -32,7 +32,8 @@ def test_open_and_resolve_become_points_once(db: Database) -> None:
     # resolved at the due time, not at that sample's time.
     again = later + timedelta(hours=3)
     alerting.on_samples([(SCHOOL, DEVICE, sample(again, [battery(85.0)]))], again)
-    tags = f"category=hardware,device={DEVICE},rule=battery_replace,school={SCHOOL}"
+    key = f"{SCHOOL}/{DEVICE}/BAT0/battery_replace"
+    tags = f"alert_key={key},category=hardware,device={DEVICE},rule=battery_replace,school={SCHOOL}"
     assert alerting.take_lines() == [
         f"alert,{tags},severity=warning open=1i,alert_id=1i,since_ms={_ms(T0)}i {_ms(T0)}",
         f"alert,{tags},severity=warning open=0i,alert_id=1i {_ms(later + timedelta(hours=1))}",
@@ -57,9 +58,11 @@ def test_network_alerts_have_no_device_tag_and_tags_are_escaped() -> None:
     change = StatusChange(
         transition_id=7, alert_id=3, at=T0, opened=True, school="0341234A", device=None,
         rule="wifi_ap_fault", category="network", severity="critical",
+        key="0341234A/ap/00000000000000aa/wifi_ap_fault",
     )  # fmt: skip
     assert alert_line(change) == (
-        "alert,category=network,rule=wifi_ap_fault,school=0341234A,severity=critical "
+        "alert,alert_key=0341234A/ap/00000000000000aa/wifi_ap_fault,category=network,"
+        "rule=wifi_ap_fault,school=0341234A,severity=critical "
         f"open=1i,alert_id=3i {_ms(T0)}"
     )
     lines = forecast_lines({"03 41,=A": {"2026-27 T2": [3, 1]}}, T0)

@@ -8,12 +8,21 @@ expected figure can be worked out by hand (see test_queries.py).
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from collector.alerts import series
+from collector.alerts.model import Alert, Finding
+from collector.alerts.store import AlertStore
 from collector.contract import Sample
 from collector.lineproto import to_lines
+from collector.rules import DeviceState, RulesConfig, silent
+from collector.rules.base import RuleBase, Verdict, battery_key, device_key
+from collector.rules.battery import BatteryHot, BatteryReplace, BatteryWatch, ChargingFault
+from collector.rules.network import AccessPointWindow, NetworkState, judge_window
+from collector.rules.wifi import WifiWeak
 
 PARIS = ZoneInfo("Europe/Paris")
 AP_A, AP_B, AP_C = "00000000000000a1", "00000000000000b2", "00000000000000c3"
@@ -107,33 +116,110 @@ def line_protocol(items: list[tuple[str, str, Sample]]) -> list[str]:
 
 # --- Series the collector's alerting and forecast write (not built from samples) ---
 
-# (school index, device, rule, category, severity, alert id, [(days ago, open)])
-ALERTS = (
-    (1, "d1", "battery_replace", "battery", "critical", 1, [(30.0, 1)]),  # opened a month ago
-    (1, "d2", "wifi_weak", "wifi", "warning", 2, [(5.0, 1), (4.0, 0)]),  # resolved
-    (1, "d2", "battery_watch", "battery", "warning", 7, [(6.0, 1)]),
-    (1, "d3", "device_silent", "silent", "info", 3, [(3.0, 1)]),
-    (1, "d1", "charging_fault", "charging", "warning", 4, [(2.0, 1), (1.0, 0)]),
-    (1, "d1", "charging_fault", "charging", "warning", 6, [(0.5, 1)]),  # opened again
-    (1, AP_A, "wifi_ap_fault", "network", "warning", 8, [(2.0, 1)]),  # subject: the AP
-    (1, AP_B, "wifi_ap_fault", "network", "warning", 9, [(2.0, 1), (1.5, 0)]),
-    (2, "d4", "battery_replace", "battery", "critical", 5, [(1.0, 1)]),
-    (1, "d3", "battery_hot", "charging", "warning", 10, [(120.0, 1)]),  # beyond the lookback
-)
+# The `alert` points are the collector's own: findings built by its rules' own
+# builders, kept in its AlertStore (real `Alert`s and `Transition`s), read back by its
+# TransitionFeed and turned into line protocol by `collector.alerts.series.alert_lines`
+# - the path of `collector.alerting.feed.AlertLines.take`. They are not derived from
+# the samples above (a laptop's alerts need not match its telemetry here).
+BAT0, BAT1 = "BAT0", "BAT1"
+AP_D = "00000000000000d4"  # another access point of school 1, with an alert only
+AP_OK = ("00000000000000e5", "00000000000000f6", "0000000000000107")  # healthy ones
+
+
+def _battery_finding(
+    rule: RuleBase, school: str, device: str, battery: str, ts: datetime
+) -> Finding:
+    state = DeviceState(device=device, school=school)
+    key = battery_key(school, device, battery, rule.name)
+    return rule.finding(state, ts, key, Verdict(True, f"scenario {rule.name} {battery}"))
+
+
+def _window(
+    school: str, start: datetime, bad: list[str], good: list[str], state: NetworkState
+) -> list[Finding]:
+    """The network correlator's findings for one window: 6 laptops seen on every
+    access point, 5 of them degraded on the `bad` ones."""
+    aps = {b: AccessPointWindow(seen=6, degraded=[f"{b}-{i}" for i in range(5)]) for b in bad}
+    aps |= {b: AccessPointWindow(seen=6) for b in good}
+    return judge_window(school, start, aps, state, RulesConfig()).findings
+
+
+def alert_store_history(store: AlertStore, s1: str, s2: str, now: datetime) -> None:
+    """The scenario's alerts, opened, resolved and re-opened in time order (ids 1-14).
+
+    School 1, open at `now`: d1's two batteries to replace (ids 2, 3, opened by the
+    same sample), d2's battery to watch (5), d3 silent (7), access points A and B at
+    fault (8, 9, opened by the same window), d1's charging fault (11, resolved then
+    re-opened: the same alert), the school silent (14). Not open: d3's overheating
+    (1, open but its only point is older than the panels' 90 days), the school-wide
+    Wi-Fi fault (4), d2's weak Wi-Fi (6, resolved from the worklist), access point D
+    (10). School 2: d4's battery to replace (12), the school silent (13).
+    """
+    config = RulesConfig()
+
+    def ago(days: float) -> datetime:
+        return now - timedelta(days=days)
+
+    def open_(finding: Finding) -> int:
+        alert, created = store.try_open_alert(finding, finding.at, since=finding.since)
+        assert created, finding.key
+        return alert.id
+
+    def resolve(alert_id: int, days: float, by: str = "engine") -> None:
+        store.resolve(alert_id, by, at=ago(days))
+
+    net = NetworkState()
+    open_(_battery_finding(BatteryHot(config), s1, "d3", BAT0, ago(120)))
+    for battery in (BAT0, BAT1):  # a two-battery laptop: one sample, two alerts
+        open_(_battery_finding(BatteryReplace(config), s1, "d1", battery, ago(30)))
+    # Three access points of four degraded: the school-wide fault (no AP alert).
+    (school_wifi,) = _window(s1, ago(8), [AP_A, AP_B, AP_D], [AP_OK[0]], net)
+    school_wifi_id = open_(school_wifi)
+    (cleared,) = _window(s1, ago(7), [], [AP_A, AP_B, AP_D, AP_OK[0]], net)
+    assert not cleared.active
+    resolve(school_wifi_id, 7)
+    open_(_battery_finding(BatteryWatch(config), s1, "d2", BAT0, ago(6)))
+    weak = WifiWeak(config)
+    weak_key = device_key(s1, "d2", weak.name)
+    state = DeviceState(device="d2", school=s1)
+    weak_id = open_(weak.finding(state, ago(5), weak_key, Verdict(True, "scenario wifi_weak")))
+    resolve(weak_id, 4, by="Mme Martin")  # from the worklist
+    open_(silent.device_finding(s1, "d3", ago(3), True, ago(5), 2, 2))
+    # Three access points of six degraded: one alert each, all at the window's start.
+    faults = _window(s1, ago(2), [AP_A, AP_B, AP_D], list(AP_OK), net)
+    assert [f.subject for f in faults] == ["access_point"] * 3 and faults[0].at == faults[2].at
+    ap_ids = [open_(f) for f in faults]
+    charging_id = open_(_battery_finding(ChargingFault(config), s1, "d1", BAT0, ago(2)))
+    still = _window(s1, ago(1.5), [AP_A, AP_B], [AP_D, *AP_OK], net)
+    assert [(f.key.split("/")[2], f.active) for f in still] == [
+        (AP_A, True), (AP_B, True), (AP_D, False)
+    ]  # fmt: skip
+    resolve(ap_ids[2], 1.5)
+    resolve(charging_id, 1)
+    open_(_battery_finding(BatteryReplace(config), s2, "d4", BAT0, ago(1)))
+    open_(silent.school_finding(s2, ago(1), True, None, 3, 2))
+    store.transition(charging_id, "open", "engine", at=ago(0.5))  # flapping: re-opened
+    open_(silent.school_finding(s1, ago(0.25), True, None, 2, 2, since=ago(3)))
+
+
+def alert_history(s1: str, s2: str, now: datetime) -> tuple[list[str], list[Alert]]:
+    """The `alert` points the collector writes for the scenario's alerts (one per
+    open / resolve / re-open, in the store's transition order), from a store of its
+    own, and the alerts unresolved at the end (what the worklist lists)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = AlertStore(f"sqlite:///{tmp}/alerts.sqlite3")
+        try:
+            store.create_tables()
+            alert_store_history(store, s1, s2, now)
+            changes, _ = store.feed.after(0)
+            unresolved = store.list_alerts(unresolved=True)
+        finally:
+            store.close()
+    return series.alert_lines(changes), unresolved
 
 
 def alert_lines(s1: str, s2: str, now: datetime) -> list[str]:
-    """The `alert` points (one per transition) of the agreed line-protocol schema."""
-    lines = []
-    for which, device, rule, category, severity, alert_id, events in ALERTS:
-        school = s1 if which == 1 else s2
-        for days_ago, is_open in events:
-            ts_ms = int((now - timedelta(days=days_ago)).timestamp() * 1000)
-            lines.append(
-                f"alert,category={category},device={device},rule={rule},school={school},"
-                f"severity={severity} alert_id={alert_id}i,open={is_open}i {ts_ms}"
-            )
-    return lines
+    return alert_history(s1, s2, now)[0]
 
 
 # (school index, term, devices_below_80, devices_below_60) of two forecast runs: the

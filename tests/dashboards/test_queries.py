@@ -9,8 +9,10 @@ selection inside `/^$school$/` becomes `(A|B)`). A panel with a relative time of
 its own (`timeFrom`, e.g. "90d") gets `time >= now() - 90d and time <= now()`, as
 Grafana writes it for a relative range.
 
-The `alert` and `forecast` series (written by the collector's alerting and
-forecast, not derived from samples) are loaded from `scenario.alert_lines` /
+The `alert` series is the collector's own output: `scenario.alert_history` opens,
+resolves and re-opens the scenario's alerts in the collector's AlertStore and writes
+them with `collector.alerts.series.alert_lines`, so the panels read what the writer
+writes. The `forecast` series (not derived from samples) is loaded from
 `scenario.forecast_lines` in the agreed line-protocol schema.
 """
 
@@ -27,6 +29,7 @@ import pytest
 from collector.summaries import summary_lines
 from dashboards.generate import generated
 from dashboards.panels import queries
+from dashboards.school import ALERT_LOOKBACK_DAYS
 from lordi.stack import LocalStack
 from tests.dashboards import scenario
 from tests.helpers import unique_school
@@ -41,13 +44,23 @@ def world(stack: LocalStack) -> dict[str, Any]:
     days = scenario.days()
     items = scenario.samples(scenario.laptops(s1, s2), days)
     lines = scenario.line_protocol(items) + summary_lines(items)
-    lines += scenario.alert_lines(s1, s2, datetime.now(UTC))
+    now = datetime.now(UTC)
+    alert_lines, unresolved = scenario.alert_history(s1, s2, now)
+    lines += alert_lines
     lines += scenario.forecast_lines(s1, s2, days)
     _post(f"{stack.influx_url}/query?q=CREATE%20DATABASE%20{DB}", b"")
     _post(f"{stack.influx_url}/write?db={DB}&precision=ms", "\n".join(lines).encode())
     start = scenario.at(days[0], time(0, 0))
     end = scenario.at(days[-1], time(23, 59))
-    return {"s1": s1, "s2": s2, "days": days, "from": _ms(start), "to": _ms(end)}
+    return {
+        "s1": s1,
+        "s2": s2,
+        "days": days,
+        "from": _ms(start),
+        "to": _ms(end),
+        "now": now,
+        "unresolved": unresolved,
+    }
 
 
 def _ms(ts: Any) -> int:
@@ -177,27 +190,41 @@ def test_fleet_single_school(stack: LocalStack, world: dict[str, Any]) -> None:
 def test_school(stack: LocalStack, world: dict[str, Any]) -> None:
     rows = run_dashboard(stack, "school.json", world, world["s1"])
     assert len(rows) == 8
-    open_alerts = {
-        (s["tags"]["device"], s["tags"]["rule"]): s["values"][0][1:] for s in rows["Open alerts/A"]
-    }
-    # Resolved alerts (wifi_weak, the first charging_fault, AP_B's), the other school's,
-    # and one whose only transition is older than the 90-day lookback are not open here.
+    s1 = world["s1"]
+    # Resolved alerts (the school-wide Wi-Fi fault, d2's weak Wi-Fi, access point D's),
+    # the other school's, and one whose only transition is older than the 90-day
+    # lookback are not open here. The two access points' alerts (opened by the same
+    # window) and d1's two batteries' (the same sample) are two rows each.
+    assert len(rows["Open alerts/A"]) == 8
+    open_alerts = _open_alerts(rows)
     assert open_alerts == {
-        ("d1", "battery_replace"): [1, "battery", "critical"],  # opened 30 days ago
-        ("d2", "battery_watch"): [7, "battery", "warning"],
-        ("d3", "device_silent"): [3, "silent", "info"],
-        ("d1", "charging_fault"): [6, "charging", "warning"],  # the reopened one
-        (scenario.AP_A, "wifi_ap_fault"): [8, "network", "warning"],
+        f"{s1}/d1/BAT0/battery_replace": ["d1", "battery_replace", 2, "hardware", "warning"],
+        f"{s1}/d1/BAT1/battery_replace": ["d1", "battery_replace", 3, "hardware", "warning"],
+        f"{s1}/d2/BAT0/battery_watch": ["d2", "battery_watch", 5, "hardware", "info"],
+        f"{s1}/d3/device_silent": ["d3", "device_silent", 7, "hardware", "warning"],
+        f"{s1}/ap/{scenario.AP_A}/wifi_ap_fault": ["", "wifi_ap_fault", 8, "network", "critical"],
+        f"{s1}/ap/{scenario.AP_B}/wifi_ap_fault": ["", "wifi_ap_fault", 9, "network", "critical"],
+        f"{s1}/d1/BAT0/charging_fault": ["d1", "charging_fault", 11, "hardware", "warning"],
+        f"{s1}/school_silent": ["", "school_silent", 14, "network", "critical"],
     }
-    opened = {
-        (s["tags"]["device"], s["tags"]["rule"]): s["values"][0][0] for s in rows["Open alerts/A"]
+    assert open_alerts == _worklist(world, s1)  # what the collector's store says
+    opened = {s["tags"]["alert_key"]: s["values"][0][0] for s in rows["Open alerts/A"]}
+    now_ms = world["now"].timestamp() * 1000
+    # The row's time is when the alert opened, or re-opened (d1's charging fault).
+    assert {k: round((now_ms - v) / 86.4e6, 2) for k, v in opened.items()} == {
+        f"{s1}/d1/BAT0/battery_replace": 30.0,
+        f"{s1}/d1/BAT1/battery_replace": 30.0,
+        f"{s1}/d2/BAT0/battery_watch": 6.0,
+        f"{s1}/d3/device_silent": 3.0,
+        f"{s1}/ap/{scenario.AP_A}/wifi_ap_fault": 2.0,
+        f"{s1}/ap/{scenario.AP_B}/wifi_ap_fault": 2.0,
+        f"{s1}/d1/BAT0/charging_fault": 0.5,
+        f"{s1}/school_silent": 0.25,
     }
-    age_days = (datetime.now(UTC).timestamp() * 1000 - opened[("d1", "battery_replace")]) / 86.4e6
-    assert 29.9 < age_days < 30.1  # the row's time is when the alert opened
     per_category = {
         s["tags"]["category"]: column(s, "open_alerts") for s in rows["Open alerts per category/A"]
     }
-    assert per_category == {"battery": [2], "charging": [1], "network": [1], "silent": [1]}
+    assert per_category == {"hardware": [5], "network": [3]}  # the collector's categories
     laptops = table(rows["Laptops/A"], "device")
     assert {k: [v["health_pct"], v["cycles"]] for k, v in laptops.items()} == {
         "d1": [55.0, 400],
@@ -231,6 +258,42 @@ def test_school(stack: LocalStack, world: dict[str, Any]) -> None:
     before = _ms(scenario.at(world["days"][0] - timedelta(days=1), time(7, 30)))
     assert by_bucket[before] == [20.0, 20.0]
     assert len(by_bucket) == 4
+
+
+def test_school_alerts_of_the_other_school(stack: LocalStack, world: dict[str, Any]) -> None:
+    s2 = world["s2"]
+    rows = run_dashboard(stack, "school.json", world, s2)
+    assert _open_alerts(rows) == {
+        f"{s2}/d4/BAT0/battery_replace": ["d4", "battery_replace", 12, "hardware", "warning"],
+        f"{s2}/school_silent": ["", "school_silent", 13, "network", "critical"],
+    }
+    assert _open_alerts(rows) == _worklist(world, s2)
+    per_category = {
+        s["tags"]["category"]: column(s, "open_alerts") for s in rows["Open alerts per category/A"]
+    }
+    assert per_category == {"hardware": [1], "network": [1]}
+
+
+def _open_alerts(rows: Rows) -> dict[str, list[Any]]:
+    """{alert_key: [device, rule, alert_id, category, severity]} of the Open alerts table."""
+    out = {}
+    for s in rows["Open alerts/A"]:
+        tags = s["tags"]
+        assert tags["alert_key"], f"an `alert` point without alert_key: {tags}"
+        (row,) = s["values"]
+        out[tags["alert_key"]] = [tags["device"], tags["rule"], *row[1:]]
+    return out
+
+
+def _worklist(world: dict[str, Any], school: str) -> dict[str, list[Any]]:
+    """The same rows from the collector's store: the school's unresolved alerts whose
+    last change is within the panels' 90 days."""
+    since = world["now"] - timedelta(days=ALERT_LOOKBACK_DAYS)
+    return {
+        a.key: [a.device or "", a.rule, a.id, a.category, a.severity]
+        for a in world["unresolved"]
+        if a.school == school and a.updated_at > since
+    }
 
 
 def test_device(stack: LocalStack, world: dict[str, Any]) -> None:

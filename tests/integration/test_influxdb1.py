@@ -267,24 +267,33 @@ def test_tiny_floats_in_exponent_form_are_accepted(stack: LocalStack) -> None:
 
 
 def test_alert_and_forecast_points_keep_integer_fields(stack: LocalStack) -> None:
-    """The agreed schemas of the collector's `alert` and `forecast` points (read by the
-    School and Fleet dashboards): counts and ids stay integers, the term name with
-    spaces and accents is one tag value."""
+    """The schemas of the collector's `alert` points (its own `alert_lines`, via the
+    dashboards' scenario) and `forecast` points (read by the School and Fleet
+    dashboards): counts, ids and times stay integers, the term name with spaces and
+    accents is one tag value, and every alert transition stays its own point - two
+    alerts changed at the same time (two access points of one window, two batteries
+    of one sample) differ by `alert_key`, so neither overwrites the other."""
     from tests.dashboards import scenario  # noqa: PLC0415 - the dashboards' own fixtures
 
     assert post(f"{stack.influx_url}/query?q=CREATE%20DATABASE%20{DB}")[0] == 200
     school, other = unique_school(), unique_school()
     days = scenario.days()
-    lines = scenario.alert_lines(school, other, datetime.now(UTC))
-    lines += scenario.forecast_lines(school, other, days)
+    alerts = scenario.alert_lines(school, other, datetime.now(UTC))
+    lines = alerts + scenario.forecast_lines(school, other, days)
     status, body = post(f"{stack.influx_url}/write?db={DB}&precision=ms", "\n".join(lines).encode())
     assert status == 204, body
     types = {s["name"]: dict(s["values"]) for s in query(stack, "SHOW FIELD KEYS")}
-    assert types["alert"] == {"alert_id": "integer", "open": "integer"}
+    assert types["alert"] == {"alert_id": "integer", "open": "integer", "since_ms": "integer"}
     assert types["forecast"] == {"devices_below_60": "integer", "devices_below_80": "integer"}
     terms = by_tag(
         stack, where("SELECT last(devices_below_80) FROM forecast", school, group_by="term"), "term"
     )
     assert terms == {scenario.TERM_1: [2], scenario.TERM_2: [1], "before": [0]}
     opened = values(stack, where("SELECT sum(open), count(open) FROM alert", school))[0][1:]
-    assert opened == [9, 12]  # 12 transitions of the school, 9 of them openings
+    # 17 transitions of the school: 12 alerts opened, one re-opened, 4 resolved.
+    assert sum(f"school={school}," in line for line in alerts) == 17
+    assert opened == [13, 17]
+    keys = by_tag(
+        stack, where("SELECT count(open) FROM alert", school, group_by="alert_key"), "alert_key"
+    )
+    assert len(keys) == 12 and keys[f"{school}/ap/{scenario.AP_A}/wifi_ap_fault"] == [1]
