@@ -19,6 +19,8 @@ writes. The `forecast` series (not derived from samples) is loaded from
 from __future__ import annotations
 
 import json
+import time as time_module
+import urllib.error
 import urllib.parse
 import urllib.request
 from datetime import UTC, date, datetime, time, timedelta
@@ -68,9 +70,21 @@ def _ms(ts: Any) -> int:
 
 
 def _post(url: str, body: bytes) -> None:
-    req = urllib.request.Request(url, data=body, method="POST")  # noqa: S310 - loopback
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback
-        assert resp.status in (200, 204)
+    """POST to the test InfluxDB. A write answered 404 "database not found" right
+    after CREATE DATABASE is tried again for a few seconds (seen once in a CI run on
+    a loaded machine); any other error fails at once, with InfluxDB's own message."""
+    deadline = time_module.monotonic() + 5
+    while True:
+        req = urllib.request.Request(url, data=body, method="POST")  # noqa: S310 - loopback
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback
+                assert resp.status in (200, 204)
+                return
+        except urllib.error.HTTPError as exc:
+            message = exc.read().decode(errors="replace")
+            if exc.code != 404 or time_module.monotonic() > deadline:
+                raise AssertionError(f"{url}: HTTP {exc.code}: {message}") from None
+            time_module.sleep(0.2)
 
 
 def substitute(
