@@ -8,9 +8,12 @@ team (`lordi-region`) and the Fleet and Device dashboards. Every step looks up w
 exists first (folder by uid, team by exact name, dashboard by uid), so running it
 again updates in place and never duplicates.
 
-Why the standard library and not grafana-client: seven endpoints, JSON in and out;
-grafana-client pulls niquests, which swaps urllib3 for urllib3-future in the
-environment (design.md, "Known facts") — a risk for influxdb-client beside it.
+Through grafana-client (the maintained continuation of grafana-api), installed by
+the optional extra `grafana` only: it depends on niquests, whose urllib3-future
+replaces the `urllib3` package in the environment it is installed in, under the
+collector's influxdb-client (measurements: pyproject.toml and docs/grafana.md,
+"Client library"). So grafana-client is imported when the command runs, not when
+`lordi` starts.
 
 The token (a Grafana service-account token with the Admin role) comes from
 LORDI_GRAFANA_TOKEN or --token-file; it is sent only in the Authorization header and
@@ -26,10 +29,9 @@ import json
 import os
 import sys
 import tomllib
-import urllib.error
 import urllib.parse
-import urllib.request
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,54 +60,87 @@ def school_team(uai: str) -> str:
 
 @dataclass
 class Grafana:
+    """grafana-client's GrafanaApi, with every failure turned into a GrafanaError that
+    names the request (method and path, as in Grafana's API documentation)."""
+
     url: str
-    token: str
+    token: str = field(repr=False)
     timeout_s: float = 30.0
+    _api: Any = field(default=None, init=False, repr=False)
 
-    def call(
-        self, method: str, path: str, body: Json | None = None, missing_ok: bool = False
-    ) -> Any:
-        """JSON of the answer; None for a 404 when `missing_ok`."""
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url.rstrip("/") + path, data=data, method=method)  # noqa: S310
-        req.add_header("Authorization", f"Bearer {self.token}")
-        req.add_header("Accept", "application/json")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        endpoint = f"{method} {path.split('?', maxsplit=1)[0]}"
+    @property
+    def api(self) -> Any:
+        if self._api is None:
+            self._api = connect(self.url, self.token, self.timeout_s)
+        return self._api
+
+    def call(self, endpoint: str, request: Callable[[Any], Any], missing_ok: bool = False) -> Any:
+        """`request(api)`'s answer; None for a 404 when `missing_ok`."""
+        api = self.api  # first: says what to install when grafana-client is missing
+        from grafana_client.client import GrafanaException  # noqa: PLC0415 - optional extra
+
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:  # noqa: S310
-                raw = resp.read()
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404 and missing_ok:
+            return request(api)
+        except GrafanaException as exc:
+            if exc.status_code == 404 and missing_ok:
                 return None
-            raise GrafanaError(f"Grafana {endpoint}: HTTP {exc.code}{_reason(exc)}") from None
-        except OSError as exc:
+            if not exc.status_code:  # a timeout: no HTTP status
+                raise GrafanaError(f"Grafana {endpoint}: {exc.message}") from None
+            raise GrafanaError(
+                f"Grafana {endpoint}: HTTP {exc.status_code}{_reason(exc.response)}"
+            ) from None
+        except OSError as exc:  # niquests' errors (connection refused, TLS, ...)
             raise GrafanaError(f"Grafana {endpoint}: {exc}") from None
-        return json.loads(raw) if raw else None
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.client.s.close()
 
 
-def _reason(exc: urllib.error.HTTPError) -> str:
+def connect(url: str, token: str, timeout_s: float) -> Any:
+    """A GrafanaApi for `url` (scheme, host[:port], optional path prefix)."""
     try:
-        message = json.loads(exc.read()).get("message", "")
-    except (ValueError, AttributeError, OSError):
-        message = ""
+        from grafana_client.api import GrafanaApi  # noqa: PLC0415 - optional extra
+    except ImportError:
+        raise GrafanaError(
+            "grafana-client is not installed: pip install 'lordi-telemetry[grafana]'"
+        ) from None
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise GrafanaError(f"--url: expected http(s)://host[:port][/prefix] (got {url!r})")
+    prefix = parts.path.strip("/")
+    return GrafanaApi(
+        token,  # a str: sent as "Authorization: Bearer <token>"
+        host=parts.netloc.rpartition("@")[2],  # keeps the port and IPv6 brackets
+        protocol=parts.scheme,
+        url_path_prefix=f"{prefix}/" if prefix else "",
+        timeout=timeout_s,
+    )
+
+
+def _reason(response: Any) -> str:
+    message = response.get("message", "") if isinstance(response, dict) else ""
     return f" ({str(message)[:200]})" if message else ""
 
 
 def ensure_folder(api: Grafana, uid: str, title: str) -> str:
-    if api.call("GET", f"/api/folders/{uid}", missing_ok=True) is not None:
+    found = api.call(
+        f"GET /api/folders/{uid}", lambda g: g.folder.get_folder(uid), missing_ok=True
+    )
+    if found is not None:
         return f"folder {uid}: exists"
-    api.call("POST", "/api/folders", {"uid": uid, "title": title})
+    api.call("POST /api/folders", lambda g: g.folder.create_folder(title, uid=uid))
     return f"folder {uid}: created"
 
 
 def ensure_team(api: Grafana, name: str) -> tuple[int, str]:
-    found = api.call("GET", "/api/teams/search?" + urllib.parse.urlencode({"name": name}))
-    for team in (found or {}).get("teams", []):
+    # get_team_by_name puts the name in the query string as is: quoted here.
+    quoted = urllib.parse.quote(name, safe="")
+    found = api.call("GET /api/teams/search", lambda g: g.teams.get_team_by_name(quoted))
+    for team in found or []:
         if team.get("name") == name:  # the search also matches other names
             return int(team["id"]), f"team {name}: exists"
-    created = api.call("POST", "/api/teams", {"name": name})
+    created = api.call("POST /api/teams", lambda g: g.teams.add_team({"name": name}))
     return int(created["teamId"]), f"team {name}: created"
 
 
@@ -113,13 +148,20 @@ def restrict_folder(api: Grafana, uid: str, team_id: int) -> str:
     """Replace the folder's permission list by one View grant for the team: the
     default Viewer/Editor role grants go; Grafana admins see every folder anyway."""
     items = [{"teamId": team_id, "permission": VIEW}]
-    api.call("POST", f"/api/folders/{uid}/permissions", {"items": items})
+    api.call(
+        f"POST /api/folders/{uid}/permissions",
+        lambda g: g.folder.update_folder_permissions(uid, items),
+    )
     return f"folder {uid}: viewable by team {team_id} only (and admins)"
 
 
 def upload(api: Grafana, doc: Json, folder_uid: str) -> str:
     uid = doc["uid"]
-    current = api.call("GET", f"/api/dashboards/uid/{uid}", missing_ok=True)
+    current = api.call(
+        f"GET /api/dashboards/uid/{uid}",
+        lambda g: g.dashboard.get_dashboard(uid),
+        missing_ok=True,
+    )
     if current is not None and current.get("meta", {}).get("provisioned"):
         return f"dashboard {uid}: provisioned from files, left as is"
     body = {
@@ -128,7 +170,7 @@ def upload(api: Grafana, doc: Json, folder_uid: str) -> str:
         "overwrite": True,
         "message": "lordi grafana push",
     }
-    api.call("POST", "/api/dashboards/db", body)
+    api.call("POST /api/dashboards/db", lambda g: g.dashboard.update_dashboard(body))
     return f"dashboard {uid}: {'updated' if current is not None else 'created'} in {folder_uid}"
 
 
@@ -205,8 +247,11 @@ def cmd_push(args: argparse.Namespace) -> int:
                 raise GrafanaError(f"--school: not in {args.registry}: {', '.join(unknown)}")
             schools = {uai: schools[uai] for uai in args.school}
         api = Grafana(args.url, token)
-        for line in push(api, schools, Path(args.dashboards), args.region_team):
-            print(line)
+        try:
+            for line in push(api, schools, Path(args.dashboards), args.region_team):
+                print(line)
+        finally:
+            api.close()
     except (GrafanaError, OSError, tomllib.TOMLDecodeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

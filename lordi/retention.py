@@ -8,10 +8,16 @@ aggregates longer. What that means per store (operator guide: docs/retention.md)
   and one continuous query per measurement that recomputes the last two days of
   daily aggregates every hour (late samples from a spool drain are counted).
 - InfluxDB 2.x: a bucket for the raw series, one for the aggregates, and a Flux task
-  doing what the continuous queries do, through the v2 HTTP API.
+  doing what the continuous queries do, through influxdb-client's management APIs
+  (the collector's store library: OrganizationsApi, BucketsApi, DBRPsService,
+  TasksApi).
 - VictoriaMetrics: one `-retentionPeriod` per instance; nothing to create here.
 
 The aggregates are defined once (`DOWNSAMPLES`) and rendered as InfluxQL and Flux.
+
+InfluxQL statements (CREATE RETENTION POLICY, CREATE CONTINUOUS QUERY, SHOW ...) go
+to InfluxDB 1.x's `/query` through one small HTTP helper, `InfluxV1.query`:
+influxdb-client has no InfluxQL call (its query API sends Flux to `/api/v2/query`).
 """
 
 # ruff: noqa: S608 - InfluxQL/Flux text built from constants and checked names
@@ -27,9 +33,12 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 RAW_DAYS = 90
 AGGREGATE_DAYS = 5 * 365  # about the life of a laptop
@@ -137,7 +146,7 @@ class InfluxV1:
 
     url: str
     user: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
     timeout_s: float = 30.0
 
     def query(self, q: str, db: str = "") -> list[dict[str, Any]]:
@@ -238,54 +247,106 @@ def flux_task(name: str, org: str, raw_bucket: str, agg_bucket: str) -> str:
 
 @dataclass
 class InfluxV2:
-    """The InfluxDB 2.x HTTP API (`/api/v2`), token authentication."""
+    """influxdb-client's InfluxDBClient (token authentication); every failure becomes
+    a RetentionError naming the request (method and path of the v2 API)."""
 
     url: str
-    token: str
+    token: str = field(repr=False)
     timeout_s: float = 30.0
+    _client: Any = field(default=None, init=False, repr=False)
 
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url.rstrip("/") + path, data=data, method=method)  # noqa: S310
-        req.add_header("Authorization", f"Token {self.token}")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        endpoint = f"{method} {path.split('?', maxsplit=1)[0]}"
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from influxdb_client.client.influxdb_client import InfluxDBClient  # noqa: PLC0415
+
+            self._client = InfluxDBClient(
+                url=self.url, token=self.token, timeout=int(self.timeout_s * 1000)
+            )
+        return self._client
+
+    def call(self, endpoint: str, request: Callable[[Any], T]) -> T:
+        client = self.client
+        from influxdb_client.client.exceptions import InfluxDBError  # noqa: PLC0415
+        from influxdb_client.rest import ApiException  # noqa: PLC0415
+        from urllib3.exceptions import HTTPError  # noqa: PLC0415 - influxdb-client's HTTP
+
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:  # noqa: S310
-                raw = resp.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")[:300]
-            raise RetentionError(f"InfluxDB {endpoint}: HTTP {exc.code}: {detail}") from None
-        except OSError as exc:
+            return request(client)
+        except ApiException as exc:
+            detail = str(exc.message or exc.reason or "")[:300]
+            raise RetentionError(f"InfluxDB {endpoint}: HTTP {exc.status}: {detail}") from None
+        except InfluxDBError as exc:  # raised by the client itself, without a response
+            raise RetentionError(f"InfluxDB {endpoint}: {exc.message}") from None
+        except (HTTPError, OSError) as exc:
             raise RetentionError(f"InfluxDB {endpoint}: {exc}") from None
-        return json.loads(raw) if raw else None
 
-
-def _q(**params: str) -> str:
-    return "?" + urllib.parse.urlencode(params)
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
 
 
 def _bucket(api: InfluxV2, org_id: str, name: str, days: int) -> tuple[str, str]:
-    rules = [{"type": "expire", "everySeconds": days * 86_400}]
-    found = api.call("GET", "/api/v2/buckets" + _q(orgID=org_id, name=name))["buckets"]
+    from influxdb_client.domain.bucket_retention_rules import BucketRetentionRules  # noqa: PLC0415
+    from influxdb_client.domain.post_bucket_request import PostBucketRequest  # noqa: PLC0415
+
+    rules = [BucketRetentionRules(type="expire", every_seconds=days * 86_400)]
+    found = api.call(
+        "GET /api/v2/buckets",
+        lambda c: c.buckets_api().find_buckets(org_id=org_id, name=name).buckets,
+    )
     if found:
-        api.call("PATCH", f"/api/v2/buckets/{found[0]['id']}", {"retentionRules": rules})
-        return str(found[0]["id"]), f"bucket {name}: {days} days (updated)"
-    doc = {"orgID": org_id, "name": name, "retentionRules": rules}
-    created = api.call("POST", "/api/v2/buckets", doc)
-    return str(created["id"]), f"bucket {name}: {days} days (created)"
+        bucket = found[0]
+        bucket.retention_rules = rules
+        api.call(
+            f"PATCH /api/v2/buckets/{bucket.id}", lambda c: c.buckets_api().update_bucket(bucket)
+        )
+        return str(bucket.id), f"bucket {name}: {days} days (updated)"
+    # A PostBucketRequest with the org's ID: create_bucket(org=...) would look the
+    # organisation up again by name when the ID does not look like one.
+    request = PostBucketRequest(org_id=org_id, name=name, retention_rules=rules)
+    created = api.call(
+        "POST /api/v2/buckets", lambda c: c.buckets_api().create_bucket(bucket=request)
+    )
+    return str(created.id), f"bucket {name}: {days} days (created)"
 
 
 def _dbrp(api: InfluxV2, org_id: str, bucket_id: str, db: str, rp: str, *, default: bool) -> str:
     """The InfluxQL name (database/retention policy) of a bucket, for the dashboards."""
-    found = api.call("GET", "/api/v2/dbrps" + _q(orgID=org_id, db=db, rp=rp))["content"]
+    from influxdb_client.domain.dbrp_create import DBRPCreate  # noqa: PLC0415
+    from influxdb_client.service.dbr_ps_service import DBRPsService  # noqa: PLC0415
+
+    found = api.call(
+        "GET /api/v2/dbrps",
+        lambda c: DBRPsService(c.api_client).get_dbr_ps(org_id=org_id, db=db, rp=rp).content,
+    )
     if found:
         return f"DBRP {db}/{rp}: exists"
-    doc = {"orgID": org_id, "bucketID": bucket_id, "database": db,
-           "retention_policy": rp, "default": default}  # fmt: skip
-    api.call("POST", "/api/v2/dbrps", doc)
+    mapping = DBRPCreate(
+        org_id=org_id, bucket_id=bucket_id, database=db, retention_policy=rp, default=default
+    )
+    api.call("POST /api/v2/dbrps", lambda c: DBRPsService(c.api_client).post_dbrp(mapping))
     return f"DBRP {db}/{rp}: created"
+
+
+def _task(api: InfluxV2, org_id: str, name: str, flux: str) -> str:
+    from influxdb_client.domain.task_create_request import TaskCreateRequest  # noqa: PLC0415
+    from influxdb_client.domain.task_update_request import TaskUpdateRequest  # noqa: PLC0415
+
+    tasks = api.call(
+        "GET /api/v2/tasks", lambda c: c.tasks_api().find_tasks(org_id=org_id, name=name)
+    )
+    if tasks:
+        task_id = tasks[0].id
+        update = TaskUpdateRequest(flux=flux)
+        api.call(
+            f"PATCH /api/v2/tasks/{task_id}",
+            lambda c: c.tasks_api().update_task_request(task_id, update),
+        )
+        return f"task {name}: updated"
+    create = TaskCreateRequest(org_id=org_id, flux=flux, status="active")
+    api.call("POST /api/v2/tasks", lambda c: c.tasks_api().create_task(task_create_request=create))
+    return f"task {name}: created"
 
 
 def apply_influxdb2(
@@ -301,24 +362,19 @@ def apply_influxdb2(
     agg_bucket = agg_bucket or f"{bucket}_daily"
     for what, value in (("org", org), ("bucket", bucket), ("aggregate bucket", agg_bucket)):
         _check_name(what, value)
-    orgs = api.call("GET", "/api/v2/orgs" + _q(org=org)).get("orgs") or []
+    orgs = api.call(
+        "GET /api/v2/orgs", lambda c: c.organizations_api().find_organizations(org=org)
+    )
     if not orgs:
         raise RetentionError(f"InfluxDB: no organisation named {org!r}")
-    org_id = str(orgs[0]["id"])
+    org_id = str(orgs[0].id)
     raw_id, raw_msg = _bucket(api, org_id, bucket, raw_days)
     agg_id, agg_msg = _bucket(api, org_id, agg_bucket, aggregate_days)
     done = [raw_msg, agg_msg]
     done.append(_dbrp(api, org_id, raw_id, bucket, "raw", default=True))
     done.append(_dbrp(api, org_id, agg_id, bucket, "daily", default=False))
     name = f"lordi-daily-{bucket}"
-    flux = flux_task(name, org, bucket, agg_bucket)
-    tasks = api.call("GET", "/api/v2/tasks" + _q(orgID=org_id, name=name)).get("tasks") or []
-    if tasks:
-        api.call("PATCH", f"/api/v2/tasks/{tasks[0]['id']}", {"flux": flux})
-        done.append(f"task {name}: updated")
-    else:
-        api.call("POST", "/api/v2/tasks", {"orgID": org_id, "flux": flux})
-        done.append(f"task {name}: created")
+    done.append(_task(api, org_id, name, flux_task(name, org, bucket, agg_bucket)))
     return done
 
 
@@ -345,13 +401,16 @@ def cmd_retention(args: argparse.Namespace) -> int:
             if not token:
                 raise RetentionError("no token: set LORDI_INFLUX_TOKEN or pass --token-file")
             api = InfluxV2(args.url, token)
-            done = apply_influxdb2(
-                api,
-                args.org,
-                args.bucket,
-                raw_days=args.raw_days,
-                aggregate_days=args.aggregate_days,
-            )
+            try:
+                done = apply_influxdb2(
+                    api,
+                    args.org,
+                    args.bucket,
+                    raw_days=args.raw_days,
+                    aggregate_days=args.aggregate_days,
+                )
+            finally:
+                api.close()
     except (RetentionError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -365,7 +424,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     stores = p.add_subparsers(dest="store", required=True)
     for name, help_text in (
         ("influxdb1", "retention policies and continuous queries (InfluxQL)"),
-        ("influxdb2", "buckets, DBRP mappings and a downsampling task (v2 API)"),
+        ("influxdb2", "buckets, DBRP mappings and a downsampling task (influxdb-client)"),
     ):
         s = stores.add_parser(name, help=help_text)
         s.add_argument("--url", required=True, help="e.g. http://127.0.0.1:8086")

@@ -2,10 +2,12 @@
 
 No Grafana server can run here (design.md, "Known facts"): the stand-in below is a
 small http.server that keeps folders, teams, permissions and dashboards in memory
-the way the Grafana 11 endpoints answer, and records every request. What it proves:
-the requests' shape (paths, methods, JSON bodies, the bearer token), idempotency (a
-second run finds the folders and teams and creates nothing), and error messages.
-What it cannot prove: that a real Grafana accepts these bodies.
+the way the Grafana 11 endpoints answer, and records every request. The requests
+are grafana-client's (the library builds the paths, query strings and bodies); the
+stand-in answers the shapes that library sends. What it proves: the requests' shape
+(paths, methods, JSON bodies, the bearer token), idempotency (a second run finds the
+folders and teams and creates nothing), and error messages. What it cannot prove:
+that a real Grafana accepts these bodies.
 """
 
 # ruff: noqa: PLR0911, PLR0912 - the stand-in routes requests in one match statement
@@ -13,6 +15,8 @@ What it cannot prove: that a real Grafana accepts these bodies.
 from __future__ import annotations
 
 import json
+import socket
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,10 +42,13 @@ class Request:
     query: dict[str, list[str]]
     auth: str
     body: Any
+    content_type: str = ""
+    user_agent: str = ""
 
 
 @dataclass
 class FakeGrafana:
+    prefix: str = ""  # Grafana served under a sub-path (root_url with serve_from_sub_path)
     requests: list[Request] = field(default_factory=list)
     folders: dict[str, dict[str, Any]] = field(default_factory=dict)
     teams: dict[int, str] = field(default_factory=dict)
@@ -53,9 +60,12 @@ class FakeGrafana:
     def answer(self, req: Request) -> tuple[int, Any]:
         if req.auth != f"Bearer {TOKEN}":
             return 401, {"message": "Unauthorized"}
-        if (req.method, req.path) in self.fail:
-            return self.fail[(req.method, req.path)], {"message": "stand-in failure"}
-        parts = req.path.strip("/").split("/")
+        if not req.path.startswith(self.prefix + "/api/"):
+            return 404, {"message": "not found"}
+        path = req.path.removeprefix(self.prefix)
+        if (req.method, path) in self.fail:
+            return self.fail[(req.method, path)], {"message": "stand-in failure"}
+        parts = path.strip("/").split("/")
         match req.method, parts:
             case "GET", ["api", "folders", uid]:
                 found = self.folders.get(uid)
@@ -108,6 +118,8 @@ def _handler(fake: FakeGrafana) -> type[BaseHTTPRequestHandler]:
                 parse_qs(url.query),
                 self.headers.get("Authorization", ""),
                 json.loads(raw) if raw else None,
+                self.headers.get("Content-Type", ""),
+                self.headers.get("User-Agent", ""),
             )
             fake.requests.append(req)
             status, doc = fake.answer(req)
@@ -157,6 +169,8 @@ def test_first_push_creates_folders_teams_permissions_dashboards(
     out = capsys.readouterr()
     assert TOKEN not in out.out + out.err
     assert all(r.auth == f"Bearer {TOKEN}" for r in fake.requests)
+    assert all(r.user_agent.startswith("grafana-client/") for r in fake.requests)
+    assert all(r.content_type.startswith("application/json") for r in fake.calls("POST"))
     assert sorted(fake.folders) == sorted([f"lordi-{u}" for u in UAIS] + ["lordi-region"])
     assert fake.folders["lordi-0340001A"]["title"] == "Lordi - Lycée Jean Moulin (0340001A)"
     assert sorted(fake.teams.values()) == sorted([f"lordi-{u}" for u in UAIS] + ["lordi-region"])
@@ -278,3 +292,37 @@ def test_token_from_file_and_refusals(
     err = capsys.readouterr().err
     assert "Grafana GET /api/folders/lordi-0660005E: HTTP 401 (Unauthorized)" in err
     assert "glsa_wrong" not in err
+
+
+def test_grafana_under_a_sub_path(grafana: tuple[FakeGrafana, str], token: None) -> None:
+    fake, url = grafana
+    fake.prefix = "/grafana"
+    assert push(url + "/grafana/", "--school", "0340001A") == 0
+    assert fake.requests and all(r.path.startswith("/grafana/api/") for r in fake.requests)
+    assert "lordi-0340001A" in fake.folders
+
+
+def test_unreachable_grafana_names_the_request(
+    token: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert push(f"http://127.0.0.1:{port}", "--school", "0340001A") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Grafana GET /api/folders/lordi-0340001A: ")
+    assert TOKEN not in err
+
+
+def test_without_grafana_client_the_command_says_what_to_install(
+    grafana: tuple[FakeGrafana, str],
+    token: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake, url = grafana
+    for name in ("grafana_client", "grafana_client.api", "grafana_client.client"):
+        monkeypatch.setitem(sys.modules, name, None)  # the import fails as if absent
+    assert push(url) == 2
+    assert "pip install 'lordi-telemetry[grafana]'" in capsys.readouterr().err
+    assert fake.requests == []

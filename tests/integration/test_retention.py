@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import urllib.parse
 import urllib.request
@@ -137,48 +138,72 @@ def test_stored_cq_select_gives_the_daily_aggregates(stack: LocalStack, db: str)
 # --- InfluxDB 2: stand-in only ------------------------------------------------------------
 
 
+ORG_ID = "0a1b2c3d4e5f6071"  # InfluxDB 2 IDs are 16 hex digits; the client checks the form
+
+
 class FakeInflux2:
+    """Keeps orgs, buckets, DBRP mappings and tasks the way InfluxDB 2.7 answers them
+    (the models influxdb-client deserialises: every object has its `id`)."""
+
     def __init__(self) -> None:
         self.requests: list[tuple[str, str, dict[str, list[str]], str, Any]] = []
+        self.headers: list[dict[str, str]] = []
         self.buckets: dict[str, dict[str, Any]] = {}
         self.tasks: dict[str, dict[str, Any]] = {}
         self.dbrps: list[dict[str, Any]] = []
+        self.fail: dict[tuple[str, str], int] = {}  # (method, path) -> status
+        self.ids = 0
+
+    def new_id(self) -> str:
+        self.ids += 1
+        return f"{0xB000000000000000 + self.ids:016x}"
 
     def answer(
         self, method: str, path: str, query: dict[str, list[str]], body: Any
     ) -> tuple[int, Any]:
         one = {k: v[0] for k, v in query.items()}
+        if (method, path) in self.fail:
+            return self.fail[(method, path)], {"code": "forbidden", "message": "stand-in failure"}
         parts = path.strip("/").split("/")
         match method, parts:
             case "GET", ["api", "v2", "orgs"]:
-                return 200, {
-                    "orgs": [{"id": "org1", "name": "lordi"}] if one.get("org") == "lordi" else []
-                }
+                found = [{"id": ORG_ID, "name": "lordi"}] if one.get("org") == "lordi" else []
+                return 200, {"orgs": found}
             case "GET", ["api", "v2", "buckets"]:
                 return 200, {
-                    "buckets": [b for b in self.buckets.values() if b["name"] == one["name"]]
+                    "buckets": [
+                        b
+                        for b in self.buckets.values()
+                        if b["name"] == one.get("name") and b["orgID"] == one.get("orgID")
+                    ]
                 }
             case "POST", ["api", "v2", "buckets"]:
-                bucket = {**body, "id": f"b{len(self.buckets) + 1}"}
+                bucket = {**body, "id": self.new_id(), "type": "user"}
                 self.buckets[bucket["id"]] = bucket
                 return 201, bucket
             case "PATCH", ["api", "v2", "buckets", bucket_id]:
                 self.buckets[bucket_id].update(body)
                 return 200, self.buckets[bucket_id]
             case "GET", ["api", "v2", "dbrps"]:
+                if "orgID" not in one and "org" not in one:
+                    return 400, {"code": "invalid", "message": "either org or orgID must be provided"}
                 found = [
                     d
                     for d in self.dbrps
-                    if d["database"] == one["db"] and d["retention_policy"] == one["rp"]
+                    if d["database"] == one.get("db") and d["retention_policy"] == one.get("rp")
                 ]
                 return 200, {"content": found}
             case "POST", ["api", "v2", "dbrps"]:
-                self.dbrps.append(body)
-                return 201, {"content": body}
+                dbrp = {**body, "id": self.new_id(), "virtual": False}
+                self.dbrps.append(dbrp)
+                return 201, dbrp
             case "GET", ["api", "v2", "tasks"]:
-                return 200, {"tasks": [t for t in self.tasks.values() if one["name"] in t["flux"]]}
+                found = [t for t in self.tasks.values() if t["name"] == one.get("name")]
+                return 200, {"tasks": found}
             case "POST", ["api", "v2", "tasks"]:
-                task = {**body, "id": f"t{len(self.tasks) + 1}"}
+                name = re.search(r'option task = \{name: "([^"]+)"', body["flux"])
+                assert name, "InfluxDB takes the task's name from the Flux option"
+                task = {**body, "id": self.new_id(), "name": name.group(1), "every": "1h"}
                 self.tasks[task["id"]] = task
                 return 201, task
             case "PATCH", ["api", "v2", "tasks", task_id]:
@@ -200,11 +225,11 @@ def influx2() -> Iterator[tuple[FakeInflux2, str]]:
             fake.requests.append(
                 (self.command, url.path, query, self.headers.get("Authorization", ""), body)
             )
+            fake.headers.append(dict(self.headers))
             status, doc = fake.answer(self.command, url.path, query, body)
-            if url.path.endswith("/dbrps") and self.command == "GET" and "orgID" not in query:
-                status, doc = 400, {"message": "orgID is required"}
             out = json.dumps(doc).encode()
             self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(out)))
             self.end_headers()
             self.wfile.write(out)
@@ -235,20 +260,29 @@ def test_influxdb2_buckets_dbrps_and_task(
     args = ["retention", "influxdb2", "--url", url, "--org", "lordi", "--bucket", "lordi"]
     assert cli.main(args) == 0
     assert all(r[3] == "Token tok-not-a-secret" for r in fake.requests)
+    assert all(h["User-Agent"].startswith("influxdb-client-python/") for h in fake.headers)
+    lookups = [(p, {k: v[0] for k, v in q.items()}) for m, p, q, _a, _b in fake.requests
+               if m == "GET"]  # fmt: skip
+    assert lookups[0] == ("/api/v2/orgs", {"org": "lordi"})
+    assert ("/api/v2/buckets", {"orgID": ORG_ID, "name": "lordi_daily"}) in lookups
+    assert ("/api/v2/dbrps", {"orgID": ORG_ID, "db": "lordi", "rp": "daily"}) in lookups
+    assert ("/api/v2/tasks", {"orgID": ORG_ID, "name": "lordi-daily-lordi"}) in lookups
     posted = [(m, p, b) for m, p, _q, _a, b in fake.requests if m == "POST"]
     assert [p for _m, p, _b in posted] == [
         "/api/v2/buckets", "/api/v2/buckets", "/api/v2/dbrps", "/api/v2/dbrps", "/api/v2/tasks"]  # fmt: skip
-    assert posted[0][2] == {"orgID": "org1", "name": "lordi",
+    # influxdb-client's PostBucketRequest also sends its default `rp` ("0").
+    assert posted[0][2] == {"orgID": ORG_ID, "name": "lordi", "rp": "0",
                             "retentionRules": [{"type": "expire", "everySeconds": 90 * 86400}]}  # fmt: skip
     assert posted[1][2]["name"] == "lordi_daily"
-    assert posted[1][2]["retentionRules"][0]["everySeconds"] == 1825 * 86400
-    assert posted[2][2] == {"orgID": "org1", "bucketID": "b1", "database": "lordi",
+    assert posted[1][2]["retentionRules"] == [{"type": "expire", "everySeconds": 1825 * 86400}]
+    raw_id, agg_id = list(fake.buckets)
+    assert posted[2][2] == {"orgID": ORG_ID, "bucketID": raw_id, "database": "lordi",
                             "retention_policy": "raw", "default": True}  # fmt: skip
-    assert posted[3][2]["bucketID"] == "b2" and posted[3][2]["retention_policy"] == "daily"
+    assert posted[3][2] == {"orgID": ORG_ID, "bucketID": agg_id, "database": "lordi",
+                            "retention_policy": "daily", "default": False}  # fmt: skip
     flux = posted[4][2]["flux"]
-    assert posted[4][2]["orgID"] == "org1" and flux == flux_task(
-        "lordi-daily-lordi", "lordi", "lordi", "lordi_daily"
-    )
+    assert posted[4][2] == {"orgID": ORG_ID, "status": "active", "flux": flux}
+    assert flux == flux_task("lordi-daily-lordi", "lordi", "lordi", "lordi_daily")
     assert 'option task = {name: "lordi-daily-lordi", every: 1h}' in flux
     n_aggregates = sum(len(d.aggregates) for d in DOWNSAMPLES)
     assert flux.count("aggregateWindow(every: 1d") == n_aggregates
@@ -258,11 +292,17 @@ def test_influxdb2_buckets_dbrps_and_task(
     # Second run with another raw period: buckets patched, task updated, nothing duplicated.
     fake.requests.clear()
     assert cli.main([*args, "--raw-days", "30"]) == 0
-    methods = [(m, p) for m, p, *_ in fake.requests if m != "GET"]
-    assert methods == [("PATCH", "/api/v2/buckets/b1"), ("PATCH", "/api/v2/buckets/b2"),
-                       ("PATCH", "/api/v2/tasks/t1")]  # fmt: skip
-    assert fake.buckets["b1"]["retentionRules"][0]["everySeconds"] == 30 * 86400
+    (task_id,) = fake.tasks
+    changes = [(m, p, b) for m, p, _q, _a, b in fake.requests if m != "GET"]
+    assert [(m, p) for m, p, _b in changes] == [
+        ("PATCH", f"/api/v2/buckets/{raw_id}"), ("PATCH", f"/api/v2/buckets/{agg_id}"),
+        ("PATCH", f"/api/v2/tasks/{task_id}")]  # fmt: skip
+    assert changes[0][2] == {"name": "lordi",
+                             "retentionRules": [{"type": "expire", "everySeconds": 30 * 86400}]}  # fmt: skip
+    assert changes[2][2] == {"flux": flux}
+    assert fake.buckets[raw_id]["retentionRules"][0]["everySeconds"] == 30 * 86400
     assert len(fake.buckets) == 2 and len(fake.tasks) == 1 and len(fake.dbrps) == 2
+    assert "task lordi-daily-lordi: updated" in capsys.readouterr().out
 
 
 def test_influxdb2_errors_name_the_endpoint(
@@ -270,7 +310,7 @@ def test_influxdb2_errors_name_the_endpoint(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _fake, url = influx2
+    fake, url = influx2
     monkeypatch.delenv("LORDI_INFLUX_TOKEN", raising=False)
     args = ["retention", "influxdb2", "--url", url, "--org", "nobody"]
     assert cli.main(args) == 2
@@ -280,3 +320,12 @@ def test_influxdb2_errors_name_the_endpoint(
     assert "no organisation named 'nobody'" in capsys.readouterr().err
     assert cli.main(["retention", "influxdb2", "--url", url + "/nope"]) == 2
     assert "InfluxDB GET /api/v2/orgs: HTTP 404" in capsys.readouterr().err
+    fake.fail[("POST", "/api/v2/tasks")] = 403
+    assert cli.main(["retention", "influxdb2", "--url", url]) == 2
+    err = capsys.readouterr().err
+    assert "InfluxDB POST /api/v2/tasks: HTTP 403: stand-in failure" in err and "tok" not in err
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert cli.main(["retention", "influxdb2", "--url", f"http://127.0.0.1:{port}"]) == 2
+    assert capsys.readouterr().err.startswith("error: InfluxDB GET /api/v2/orgs: ")
