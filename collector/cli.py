@@ -120,7 +120,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
-    collector.start()
+    try:
+        collector.start()
+    except OSError as exc:  # the metrics address ([metrics] host, port) is taken
+        m = settings.metrics
+        print(f"metrics: cannot listen on {m.host}:{m.port} ({exc.strerror})", file=sys.stderr)
+        return 2
     log = logging.getLogger("collector")
     while not done.wait(args.stats_interval):
         log.info("stats %s", json.dumps(_figures(collector)))

@@ -95,6 +95,24 @@ class IngestSettings(_Section):
     rate_limit: RateLimitSettings = RateLimitSettings()
 
 
+class MetricsSettings(_Section):
+    """The collector's own metrics and health checks over HTTP (collector/metrics.py)."""
+
+    enabled: bool = False
+    # Loopback by default: the endpoints have no authentication (docs/operations.md).
+    host: str = "127.0.0.1"
+    port: Port = 9108
+    # Subscribe to Mosquitto's $SYS figures (clients, stored messages, subscriptions);
+    # the broker's ACL must grant the collector `topic read $SYS/broker/#`.
+    broker_sys: bool = True
+    # Figures that need the alert database or the alerting's lock (outbox, open
+    # alerts, devices held) are read this often, never on the ingest path.
+    refresh_s: Annotated[float, Field(ge=1, le=3600)] = 15.0
+    # The store is pinged when no write has succeeded for this long; /readyz fails
+    # when the latest write or ping failed, or none succeeded in 3 x store_check_s.
+    store_check_s: Annotated[float, Field(ge=0.2, le=600)] = 10.0
+
+
 class AlertSettings(_Section):
     """Failing-device rules, alert store and notifications (off: time series only)."""
 
@@ -132,6 +150,7 @@ class CollectorSettings(BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     store: StoreSettings = StoreSettings()
     ingest: IngestSettings = IngestSettings()
+    metrics: MetricsSettings = MetricsSettings()
     alerts: AlertSettings = AlertSettings()
 
     @classmethod

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from collector.alerting import Alerting
@@ -40,6 +40,8 @@ class Derived:
         self.summaries = SchoolSummaries()
         self._alert_lines: list[str] = []  # alert/forecast points not written yet
         self._next_flush = time.monotonic() + SUMMARY_FLUSH_S
+        # Seconds in the alerting per batch, to the collector's metrics when they are on.
+        self.rules_timer: Callable[[float], None] | None = None
 
     def add(self, groups: Sequence[Accepted]) -> None:
         """A batch the store confirmed: into the summaries, then through the rules."""
@@ -54,11 +56,14 @@ class Derived:
         (the time series hold the evidence)."""
         if self.alerting is None or not accepted:
             return
+        started = time.perf_counter()
         try:
             self.alerting.on_samples(accepted, datetime.now(UTC))
         except Exception:
             self.stats.alerting_errors += 1
             log.exception("rules failed on a batch of confirmed samples")
+        if self.rules_timer is not None:
+            self.rules_timer(time.perf_counter() - started)
 
     def maybe_flush(self) -> None:
         if time.monotonic() >= self._next_flush:

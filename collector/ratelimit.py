@@ -24,6 +24,7 @@ class _Bucket:
     updated: float  # when `tokens` was computed
     window_start: float  # first message since the bucket was last full
     window_messages: int  # messages (allowed or not) since window_start
+    limited: bool = False  # the device's latest message was refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,9 @@ class DeviceRateLimiter:
         # Seconds after which an untouched bucket is full again (and can be dropped).
         self._refill_s = burst / per_s
         self._buckets: OrderedDict[tuple[str, str], _Bucket] = OrderedDict()
+        # Tracked devices whose latest message was refused (the collector's
+        # lordi_collector_rate_limited_devices gauge).
+        self.limited = 0
 
     def __len__(self) -> int:
         return len(self._buckets)
@@ -66,7 +70,13 @@ class DeviceRateLimiter:
         bucket.window_messages += 1
         if bucket.tokens >= 1.0:
             bucket.tokens -= 1.0
+            if bucket.limited:
+                bucket.limited = False
+                self.limited -= 1
             return Verdict(True)
+        if not bucket.limited:
+            bucket.limited = True
+            self.limited += 1
         return Verdict(False, bucket.window_messages, now - bucket.window_start)
 
     def describe(self, school: str, device: str, verdict: Verdict) -> str:
@@ -84,3 +94,5 @@ class DeviceRateLimiter:
             if len(buckets) <= self.max_devices and now - oldest.updated < self._refill_s:
                 break
             del buckets[key]
+            if oldest.limited:
+                self.limited -= 1

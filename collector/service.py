@@ -28,12 +28,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from collector.alerting import Alerting
 from collector.config import CollectorSettings
 from collector.deadletter import to_dead_letter
 from collector.derived import Derived
 from collector.ingest import Batch
+from collector.metrics import SYS_TOPICS, CollectorMetrics
 from collector.ratelimit import DeviceRateLimiter
 from collector.stats import Stats
 from collector.store import LineWriter, StoreRejected, StoreUnavailable, StoreWriter
@@ -43,6 +45,9 @@ log = logging.getLogger(__name__)
 # Dead letters logged one by one per batch; the rest are counted (a flood would
 # otherwise write one log line per refused message).
 MAX_LOGGED_LETTERS = 5
+# /healthz: an ingest thread that has not looped for this long is stuck (it loops
+# at least every 0.2 s).
+INGEST_STALL_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +110,14 @@ class Collector:
             for i in range(connections)
         ]
         self.connected = threading.Event()
+        self._subscribe_mid: int | None = None  # the telemetry SUBSCRIBE's packet id
+        self._beat = time.monotonic()  # the ingest thread's latest loop (liveness)
+        # `[metrics] enabled`: counted per batch, served by its own thread.
+        self.metrics = (
+            CollectorMetrics(settings.metrics, self) if settings.metrics.enabled else None
+        )
+        if self.metrics is not None and alerting is not None:
+            self.derived.rules_timer = self.metrics.rules_timer()
 
     # -- MQTT -----------------------------------------------------------------
     @property
@@ -130,6 +143,9 @@ class Collector:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        # The broker's $SYS figures ([metrics] broker_sys) never reach the telemetry
+        # queue, even from a session that subscribed to them earlier.
+        client.message_callback_add("$SYS/#", self._on_sys)
         # Come back fast after a broker restart: until the collector resubscribes, the
         # broker has nowhere to queue telemetry (see _on_connect).
         client.reconnect_delay_set(min_delay=1, max_delay=5)
@@ -156,7 +172,9 @@ class Collector:
         # Subscribe on every connect: Mosquitto 2.0 does not restore a shared
         # subscription from its persistence file after a restart (measured, see
         # docs/server-stack.md), so the session alone is not enough.
-        client.subscribe(self.topic_filter, qos=1)
+        self._subscribe_mid = client.subscribe(self.topic_filter, qos=1)[1]
+        if self.metrics is not None and self.settings.metrics.broker_sys:
+            client.subscribe([(topic, SubscribeOptions(qos=0)) for topic in SYS_TOPICS])
         log.info(
             "connected to %s:%s as %s (session present: %s)",
             m.host,
@@ -173,6 +191,10 @@ class Collector:
         reasons: list[ReasonCode],
         props: Properties | None,
     ) -> None:
+        if mid != self._subscribe_mid and self._subscribe_mid is not None:
+            if any(r.is_failure for r in reasons):  # a $SYS topic ([metrics] broker_sys)
+                log.warning("broker refused the $SYS subscription: %s", reasons)
+            return
         if any(r.is_failure for r in reasons):
             log.error("broker refused the subscription: %s", reasons)
             return
@@ -190,6 +212,8 @@ class Collector:
         props: Properties | None,
     ) -> None:
         self.connected.clear()
+        if self.metrics is not None:
+            self.metrics.disconnected()
         if self.alerting is not None:  # nothing can arrive: nobody becomes absent
             self.alerting.pause(datetime.now(UTC))
         if not self._stop.is_set():
@@ -198,8 +222,41 @@ class Collector:
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         self._queue.put(Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos))
 
+    def _on_sys(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        if self.metrics is not None and self.settings.metrics.broker_sys:
+            self.metrics.on_sys(msg.topic, bytes(msg.payload))
+
+    # -- figures for the metrics (read when scraped, from another thread) -------------
+    @property
+    def store_writer(self) -> StoreWriter:
+        return self._writer
+
+    def inflight(self) -> int:
+        """Messages received and not yet acknowledged (queued, or in a batch)."""
+        return self._queue.qsize() + self.stats.messages - self.stats.acked
+
+    def rate_limited_devices(self) -> int:
+        return 0 if self._limiter is None else self._limiter.limited
+
+    def stalled(self) -> str | None:
+        """None while every loop runs, else which one stopped (for /healthz)."""
+        if not self._thread.is_alive():
+            return "the ingest thread has stopped"
+        if time.monotonic() - self._beat > INGEST_STALL_S:
+            return f"the ingest thread has not looped for {INGEST_STALL_S:.0f} s"
+        for writer in self._writers:
+            if not writer.is_alive():
+                return f"{writer.name} has stopped"
+        network = getattr(self._client, "_thread", None)  # paho's loop_start thread
+        if isinstance(network, threading.Thread) and not network.is_alive():
+            return "the MQTT network thread has stopped"
+        return None
+
     # -- lifecycle --------------------------------------------------------------
     def start(self) -> None:
+        """Start the loops (and the metrics server first: OSError if its port is taken)."""
+        if self.metrics is not None:
+            self.metrics.start()
         tune_runtime()
         m = self.settings.mqtt
         self._client.connect_async(
@@ -226,6 +283,8 @@ class Collector:
         self._client.disconnect()
         self._client.loop_stop()
         self._writer.close()
+        if self.metrics is not None:
+            self.metrics.stop()
 
     # -- ingest thread: rate limit, validate, build line protocol -------------------
     def _take_batch(self) -> tuple[list[Incoming], Batch]:
@@ -262,13 +321,17 @@ class Collector:
         seq = 0
         try:
             while not self._stop.is_set():
+                self._beat = time.monotonic()
                 items, batch = self._take_batch()
                 if not items:
                     continue
                 self.stats.count_batch(batch)
+                if self.metrics is not None:
+                    self.metrics.batch_built(batch)
                 work = _Work(seq, items, batch)
                 seq += 1
                 while True:  # hand over; a full queue means the writers are behind
+                    self._beat = time.monotonic()
                     try:
                         self._work.put(work, timeout=0.2)
                         break
@@ -317,21 +380,31 @@ class Collector:
             if item.qos > 0:
                 self._client.ack(item.mid, item.qos)
         self.stats.acked += len(work.items)
+        if self.metrics is not None:
+            self.metrics.batch_committed(batch)
         return True
 
     def _write_with_retry(self, batch: Batch) -> bool:
         """Write until the store confirms (True) or the collector stops (False)."""
         delay = self.settings.ingest.retry_initial_s
+        metrics = self.metrics
         while True:
+            started = time.perf_counter()
             try:
                 self._write_once(batch)
                 with self._stats_lock:  # several writer threads count here
                     self.stats.samples_written += batch.sample_count
+                if metrics is not None:
+                    metrics.store_write("ok", time.perf_counter() - started)
                 return True
             except StoreUnavailable as exc:
                 log.warning("store unavailable (%s); retrying in %.1f s", exc, delay)
+                if metrics is not None:
+                    metrics.store_write("retry", time.perf_counter() - started, str(exc))
             except Exception:  # a bug must not ack nor kill the writer: retry, loudly
                 log.exception("writing a batch failed; retrying in %.1f s", delay)
+                if metrics is not None:
+                    metrics.store_write("error", time.perf_counter() - started)
             with self._stats_lock:
                 self.stats.write_retries += 1
             if self._stop.wait(delay):
@@ -343,6 +416,8 @@ class Collector:
             self._writer.write(batch.lines)
         except StoreRejected as exc:
             log.error("store refused a batch (%s); writing message by message", exc)
+            if self.metrics is not None:
+                self.metrics.store_write("error", None)
             batch.isolate(self._writer)  # StoreUnavailable: the whole batch is retried
 
     def _publish_dead_letters(self, batch: Batch) -> bool:

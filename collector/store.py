@@ -19,6 +19,7 @@ from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
+from influxdb_client.service.ping_service import PingService
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,17 @@ class LineWriter:
             body = (exc.body or "")[:300] if isinstance(exc.body, str) else ""
             raise StoreRejected(f"store refused the write: HTTP {status} {body}".strip()) from None
         except Exception as exc:  # urllib3 / socket errors: the store is not there
+            raise StoreUnavailable(f"store unreachable: {type(exc).__name__}: {exc}") from None
+
+    def ping(self) -> None:
+        """Return if the store answers its `/ping` (InfluxDB 1.x/2.x, VictoriaMetrics);
+        `StoreUnavailable` otherwise. The collector's readiness check uses it when no
+        write has happened lately (collector/metrics.py)."""
+        try:
+            PingService(self._client.api_client).get_ping()
+        except ApiException as exc:
+            raise StoreUnavailable(f"store answered HTTP {exc.status or 0} to /ping") from None
+        except Exception as exc:
             raise StoreUnavailable(f"store unreachable: {type(exc).__name__}: {exc}") from None
 
     def close(self) -> None:

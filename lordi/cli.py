@@ -49,7 +49,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from lordi.bench import ingest  # noqa: PLC0415
 
         devices = 200 if args.devices is None else args.devices  # 0: one per message
-        result = ingest.run(args.messages, args.per_message, args.collectors, devices)
+        result = ingest.run(
+            args.messages, args.per_message, args.collectors, devices, metrics=args.metrics
+        )
         result["pipeline"].pop("collector_stats", None)
     else:
         from lordi.bench import agent as bench_agent  # noqa: PLC0415
@@ -128,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=max(1, os.cpu_count() or 1),
         help="ingest: collector processes (default: one per core, as docs/scaling.md deploys)",
+    )
+    p.add_argument(
+        "--metrics",
+        action="store_true",
+        help="ingest: the collectors serve /metrics ([metrics] enabled), read every second",
     )
     p.add_argument("--json", action="store_true", help="one line of JSON")
     p.add_argument("--seconds", type=float, default=120, help="measurement window")

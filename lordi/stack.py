@@ -137,6 +137,9 @@ class LocalStack:
             # instead of dropping (design.md: drops beyond max_queued_messages).
             "max_queued_messages 1000000\n"
             "max_inflight_messages 0\n"
+            # $SYS figures every second (default 10 s): the collector's broker gauges
+            # ([metrics] broker_sys) move within a test's patience.
+            "sys_interval 1\n"
             f"log_dest file {self.root / 'mosquitto.log'}\n"
             "log_type error\nlog_type warning\n",
             encoding="utf-8",

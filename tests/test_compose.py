@@ -137,7 +137,7 @@ def test_collector_reaches_broker_and_store(
 
 def test_healthchecks_and_start_order(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    for name in ("mosquitto", "influxdb", "grafana", "web"):
+    for name in ("mosquitto", "influxdb", "grafana", "collector", "web"):
         check = services[name]["healthcheck"]
         assert check["test"][0] in ("CMD", "CMD-SHELL") and check["retries"] >= 1, name
     for name, service in services.items():
@@ -231,19 +231,47 @@ def health_server() -> Iterator[tuple[int, type[Health]]]:
     server.server_close()
 
 
-def test_web_healthcheck_runs_with_the_images_python(
-    compose: dict[str, Any], health_server: tuple[int, type[Health]]
+def collector_settings(compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The collector's settings as its container sees them (sample + environment)."""
+    for name in [k for k in os.environ if k.startswith("LORDI_")]:
+        monkeypatch.delenv(name)
+    for key, value in compose["services"]["collector"]["environment"].items():
+        monkeypatch.setenv(key, str(value))
+    return load_settings(ROOT / "provisioning" / "collector" / "collector.toml")
+
+
+def test_collector_serves_metrics_and_health_in_its_container(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    metrics = collector_settings(compose, monkeypatch).metrics
+    assert metrics.enabled
+    assert metrics.host == "0.0.0.0"  # noqa: S104 - inside the container; published on loopback
+    assert compose["services"]["collector"]["ports"] == [
+        f"127.0.0.1:{metrics.port}:{metrics.port}"
+    ]
+
+
+@pytest.mark.parametrize("service", ["web", "collector"])
+def test_healthcheck_runs_with_the_images_python(
+    compose: dict[str, Any],
+    health_server: tuple[int, type[Health]],
+    monkeypatch: pytest.MonkeyPatch,
+    service: str,
 ) -> None:
     """The health check's command, run with this Python against a server on a free
-    port: exit 0 for 200 on /healthz, non-zero for a 500 (no curl in slim images)."""
-    test = compose["services"]["web"]["healthcheck"]["test"]
+    port: exit 0 for 200 on /healthz, non-zero for a 500 or a 503 (no curl in slim
+    images)."""
+    test = compose["services"][service]["healthcheck"]["test"]
     assert test[:3] == ["CMD", "python", "-c"]
     code = test[3]
-    port = load_web_settings(ROOT / "provisioning" / "web" / "web-compose.toml").port
+    if service == "web":
+        port = load_web_settings(ROOT / "provisioning" / "web" / "web-compose.toml").port
+    else:
+        port = collector_settings(compose, monkeypatch).metrics.port
     assert f"http://127.0.0.1:{port}/healthz" in code
     live, handler = health_server
     code = code.replace(f"127.0.0.1:{port}", f"127.0.0.1:{live}")
-    for status, healthy in ((200, True), (500, False)):
+    for status, healthy in ((200, True), (500, False), (503, False)):
         handler.status = status
         done = subprocess.run(
             [sys.executable, "-c", code], check=False, capture_output=True, timeout=30

@@ -22,6 +22,7 @@ from agent.config import _show as show_agent_value
 from collector.config import (
     CollectorSettings,
     IngestSettings,
+    MetricsSettings,
     MqttSettings,
     StoreSettings,
     load_settings,
@@ -225,6 +226,7 @@ def test_collector_sample_shows_the_defaults_it_claims() -> None:
     )
     assert settings.store == StoreSettings(token=settings.store.token)
     assert settings.ingest == IngestSettings()
+    assert settings.metrics == MetricsSettings()  # off: its keys are commented out
 
 
 def test_collector_sample_documents_every_key() -> None:
@@ -240,7 +242,7 @@ def test_collector_sample_documents_every_key() -> None:
 
 def test_collector_sample_is_plain_toml() -> None:
     data = tomllib.loads(COLLECTOR_SAMPLE.read_text(encoding="utf-8"))
-    assert set(data) == {"mqtt", "store", "ingest", "alerts"}
+    assert set(data) == {"mqtt", "store", "ingest", "metrics", "alerts"}
 
 
 def test_collector_environment_overrides_the_file(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -506,6 +506,10 @@ def test_nginx_strips_what_the_browser_must_not_set(
             assert status == 403  # no SSO session: sent to sign in, nothing reaches the web
         status, headers, _ = _get(f"http://127.0.0.1:{http}/region", {})
         assert status == 301 and headers["location"] == "https://127.0.0.1/region"
+        # lordi-web's /metrics never leaves the host, however the path is spelt.
+        for path in ("/metrics", "/metrics?format=x", "//metrics", "/%6Detrics", "/./metrics"):
+            status, _, body = _get(base + path, {"Cookie": "sso=alice"})
+            assert status == 403, (path, body)
     finally:
         proc.terminate()
         proc.wait(timeout=10)

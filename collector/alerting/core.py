@@ -416,6 +416,12 @@ class Alerting:
             "pending_windows_and_days": sum(s.pending() for s in self.schools.values()),
         }
 
+    def census(self) -> dict[str, int]:
+        """`figures()` and the devices held in memory, under the lock: for another
+        thread than the collector's (its metrics, collector/metrics.py)."""
+        with self._lock:
+            return {**self.figures(), "devices": self.device_count()}
+
 
 def _days_to_judge(schools: Iterable[SchoolState], until: datetime) -> list[date]:
     """Completed days (by `until`) some school has not judged yet, in order."""

@@ -159,6 +159,19 @@ class Outbox:
         with self._engine.connect() as conn:
             return [_to_row(r) for r in conn.execute(query)]
 
+    def status_counts(self) -> dict[OutboxStatus, int]:
+        """Rows per status (pending and failed: the index ix_outbox_due serves it)."""
+        query = (
+            sa.select(outbox.c.status, sa.func.count())
+            .where(outbox.c.status.in_(("pending", "failed")))
+            .group_by(outbox.c.status)
+        )
+        counts: dict[OutboxStatus, int] = {"pending": 0, "failed": 0}
+        with self._engine.connect() as conn:
+            for status, count in conn.execute(query):
+                counts[status] = int(count)
+        return counts
+
     def pending_count(self) -> int:
         query = sa.select(sa.func.count()).where(outbox.c.status == "pending")
         with self._engine.connect() as conn:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -27,7 +27,7 @@ from collector.alerts.devices import DeviceStates
 from collector.alerts.enginestore import EngineStates
 from collector.alerts.feed import TransitionFeed
 from collector.alerts.forecasts import Forecasts
-from collector.alerts.model import Alert, Finding, Status, Transition
+from collector.alerts.model import Alert, Category, Finding, Status, Transition
 from collector.alerts.outbox import Outbox, enqueue
 from collector.alerts.schema import alerts, devices, transitions
 from collector.alerts.schools import SchoolStates
@@ -204,6 +204,20 @@ class AlertStore:
             query = query.limit(limit)
         with self._engine.connect() as conn:
             return [_to_alert(row) for row in conn.execute(query)]
+
+    def open_counts(self) -> dict[str, int]:
+        """Unresolved (open or acknowledged) alerts per category, every category
+        named (the collector's lordi_collector_open_alerts gauge)."""
+        query = (
+            sa.select(alerts.c.category, sa.func.count())
+            .where(alerts.c.status != "resolved")
+            .group_by(alerts.c.category)
+        )
+        counts = dict.fromkeys(get_args(Category), 0)
+        with self._engine.connect() as conn:
+            for category, count in conn.execute(query):
+                counts[category] = int(count)
+        return counts
 
     def transition(
         self,

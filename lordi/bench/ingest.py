@@ -24,6 +24,7 @@ VictoriaMetrics 35-50 µs per sample instead of ~20 and makes the store the limi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -44,7 +46,7 @@ from collector.contract import Sample
 from collector.lineproto import to_lines
 from lordi import vm
 from lordi.demo import CollectorProcess
-from lordi.stack import LocalStack
+from lordi.stack import LocalStack, free_port
 
 SCHOOL = "0349999Z"
 # Sample times: a minute apart from here, so 50,000 samples per device stay in the past.
@@ -273,25 +275,75 @@ def broker_limit(
 
 
 def _start_collectors(
-    stack: LocalStack, work: Path, count: int, per_device: int
+    stack: LocalStack, work: Path, count: int, per_device: int, metrics_ports: list[int]
 ) -> list[tuple[Any, Path]]:
     # The rate limit stays on (its cost is part of the figure), with a burst that
     # lets every bench device send all its messages at once.
     burst = max(RateLimitSettings().device_burst_messages, per_device + 1)
     started = []
     for i in range(count):
+        env = {
+            "LORDI_COLLECTOR_MQTT__SHARE_GROUP": "bench",
+            "LORDI_COLLECTOR_INGEST__RATE_LIMIT__DEVICE_BURST_MESSAGES": str(burst),
+        }
+        if metrics_ports:  # --metrics: each its own port
+            env["LORDI_COLLECTOR_METRICS__ENABLED"] = "true"
+            env["LORDI_COLLECTOR_METRICS__PORT"] = str(metrics_ports[i])
         collector = CollectorProcess.start(
             stack,
             f"bench-collector-{i}",
-            env={
-                "LORDI_COLLECTOR_MQTT__SHARE_GROUP": "bench",
-                "LORDI_COLLECTOR_INGEST__RATE_LIMIT__DEVICE_BURST_MESSAGES": str(burst),
-            },
+            env=env,
             stats_interval_s=600,
             log=work / f"collector-{i}.log",
         )
         started.append((collector.proc, collector.log))
     return started
+
+
+class _Scraper:
+    """--metrics: every collector's /metrics read once a second (Prometheus' default
+    is 60 s; a busy one scrapes every 15 s), and the last reading's accepted samples."""
+
+    def __init__(self, ports: list[int]) -> None:
+        self.ports = ports
+        self.seconds: list[float] = []
+        self.accepted: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _get(self, port: int) -> str:
+        url = f"http://127.0.0.1:{port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return str(resp.read().decode())
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            for port in self.ports:
+                started = time.perf_counter()
+                self._get(port)
+                self.seconds.append(time.perf_counter() - started)
+
+    def __enter__(self) -> _Scraper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        for port in self.ports:
+            text = self._get(port)
+            line = next(
+                line for line in text.splitlines()
+                if line.startswith("lordi_collector_samples_accepted_total ")
+            )  # fmt: skip
+            self.accepted.append(float(line.split()[1]))
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "scrapes": len(self.seconds),
+            "scrape_ms_mean": round(1000 * sum(self.seconds) / max(len(self.seconds), 1), 2),
+            "samples_accepted": self.accepted,
+        }
 
 
 def _cpu_s(pid: int) -> float:
@@ -312,9 +364,12 @@ def pipeline(
     *,
     collectors: int = 1,
     devices: int = 0,
+    metrics: bool = False,
 ) -> dict[str, Any]:
     per_device = -(-messages // devices) if devices else 1
-    started = _start_collectors(stack, work, collectors, per_device)
+    ports = [free_port() for _ in range(collectors)] if metrics else []
+    started = _start_collectors(stack, work, collectors, per_device, ports)
+    scraper = _Scraper(ports)
     try:
         warm = 0
         if devices:  # one untimed message per device: the store creates its series
@@ -325,8 +380,9 @@ def pipeline(
                    "mosquitto": stack.procs["mosquitto"].pid}
         watched |= {f"collector-{i}": proc.pid for i, (proc, _) in enumerate(started)}
         cpu0 = {name: _cpu_s(pid) for name, pid in watched.items()}
-        published = _publish(stack, env, messages, per_message, 0, devices=devices)
-        stored = _wait_stored(stack, warm + expected) - warm
+        with scraper if metrics else contextlib.nullcontext():
+            published = _publish(stack, env, messages, per_message, 0, devices=devices)
+            stored = _wait_stored(stack, warm + expected) - warm
         # From the publisher's first publish (CLOCK_MONOTONIC is shared by processes
         # on Linux): its start-up and payload building are not the collector's time.
         seconds = time.monotonic() - published["t0"]
@@ -342,7 +398,8 @@ def pipeline(
         for _, log in started
     ]
     written = sum(s["samples_written"] for s in stats) - warm
-    return {
+    extra = {"metrics": scraper.figures()} if metrics else {}
+    return extra | {
         "samples_per_s": round(stored / seconds),
         "messages_per_s": round(messages * stored / expected / seconds),
         "seconds": round(seconds, 2),
@@ -362,7 +419,11 @@ def pipeline(
 
 
 def run(
-    messages: int = 4000, per_message: int = 50, collectors: int = 1, devices: int = 200
+    messages: int = 4000,
+    per_message: int = 50,
+    collectors: int = 1,
+    devices: int = 200,
+    metrics: bool = False,
 ) -> dict[str, Any]:
     """The pipeline, then the broker's and the store's limits, on one private stack.
     `lordi bench ingest` runs one collector per core (the deployment of
@@ -371,8 +432,9 @@ def run(
     connections = collectors * IngestSettings().store_connections
     with tempfile.TemporaryDirectory(prefix="lordi-bench-") as tmp, LocalStack() as stack:
         result = pipeline(
-            stack, env, Path(tmp), messages, per_message, collectors=collectors, devices=devices
-        )
+            stack, env, Path(tmp), messages, per_message, collectors=collectors,
+            devices=devices, metrics=metrics,
+        )  # fmt: skip
         broker = broker_limit(stack, env, messages, per_message, devices)
         store = store_limit(stack, messages, per_message, devices, connections)
     limit = min(broker["samples_per_s"], store["samples_per_s"])

@@ -9,6 +9,7 @@ GET never changes anything (mail scanners open links).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, MutableHeaders
@@ -45,6 +47,7 @@ from lordi.web.auth import (
     set_session_cookie,
 )
 from lordi.web.config import WebSettings
+from lordi.web.metrics import RequestMetrics, WebMetrics
 from lordi.web.series import SeriesReader
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,8 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
+# /readyz: the store must answer `SELECT 1` within this time.
+READY_TIMEOUT_S = 5.0
 DONE_FR = {  # fixed messages after an action (the query string never carries text)
     "pris": "Alerte prise en charge.",
     "commentaire": "Commentaire ajouté.",
@@ -93,6 +98,8 @@ class WebApp:
         self.templates.env.globals.update(views.GLOBALS)
         self.templates.env.filters.update(views.FILTERS)
         self.templates.env.globals["party_name"] = worklist.party_name
+        # `[web] metrics`: request figures on /metrics (off: neither counted nor served).
+        self.metrics = WebMetrics() if settings.metrics else None
 
     # --- plumbing -----------------------------------------------------------------
 
@@ -302,6 +309,23 @@ class WebApp:
             return "escalade" if ok else "escalade-differee"
         raise HTTPException(404)
 
+    # --- health ---------------------------------------------------------------------
+
+    def _select_one(self) -> None:
+        with self.worklist.store.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    async def readyz(self, _request: Request) -> Response:
+        """200 when the alert store answers; 503 otherwise (the reason is logged,
+        not shown: the page is reachable from outside through the proxy)."""
+        try:
+            await asyncio.wait_for(run_in_threadpool(self._select_one), READY_TIMEOUT_S)
+        except Exception as exc:
+            log.warning("readyz: the store did not answer SELECT 1 (%s: %s)",
+                        type(exc).__name__, " ".join(str(exc).split())[:300])  # fmt: skip
+            return PlainTextResponse("not ready: store unreachable\n", 503)
+        return PlainTextResponse("ready\n")
+
     # --- the application ----------------------------------------------------------
 
     def asgi(self) -> Starlette:
@@ -320,11 +344,17 @@ class WebApp:
                 "/alertes/{alert_id:int}/{action:str}", s(self.act), methods=["POST"]
             ),
             Route("/healthz", lambda _r: PlainTextResponse("ok")),
+            Route("/readyz", self.readyz),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
+        middleware = [Middleware(SecurityHeaders)]
+        if self.metrics is not None:
+            # Never through the reverse proxy (nginx-lordi-web.conf denies /metrics).
+            routes.insert(0, Route("/metrics", self.metrics.endpoint))
+            middleware.insert(0, Middleware(RequestMetrics, metrics=self.metrics, routes=routes))
         return Starlette(
             routes=routes,
-            middleware=[Middleware(SecurityHeaders)],
+            middleware=middleware,
             exception_handlers={
                 AlertNotFound: self._not_found,
                 HTTPException: self._http_error,

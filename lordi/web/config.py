@@ -59,6 +59,9 @@ class WebSettings(_Section):
     session_ttl_s: Annotated[float, Field(ge=300, le=30 * 86_400)] = 12 * 3600.0
     login: LoginLimits = LoginLimits()
     sso: SsoSettings = SsoSettings()
+    # Serve /metrics (requests by route, durations, the process's figures) on this
+    # address and port. Off by default: the reverse proxy must never pass it on.
+    metrics: bool = False
     series: SeriesSettings = SeriesSettings()
 
 

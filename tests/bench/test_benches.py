@@ -14,7 +14,7 @@ from lordi.stack import LocalStack
 
 
 def test_ingest_bench_counts_every_sample_once_with_two_collectors() -> None:
-    result = ingest.run(messages=60, per_message=5, collectors=2, devices=12)
+    result = ingest.run(messages=60, per_message=5, collectors=2, devices=12, metrics=True)
     pipeline = result["pipeline"]
     assert pipeline["sent"] == pipeline["stored"] == pipeline["acked_by_broker"] == 300
     assert result["lost"] == 0 and result["duplicated"] == 0
@@ -22,6 +22,8 @@ def test_ingest_bench_counts_every_sample_once_with_two_collectors() -> None:
     # once (the 12 untimed warm-up samples aside).
     written = pipeline["written_by_collector"]
     assert len(written) == 2 and sum(written) == 300 + 12 and min(written) > 0
+    # --metrics: each collector's /metrics says what its stats line says.
+    assert pipeline["metrics"]["samples_accepted"] == written
     assert set(pipeline["cpu_us_per_sample"]) == {
         "victoria-metrics", "mosquitto", "collector-0", "collector-1", "publisher"
     }

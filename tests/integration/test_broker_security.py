@@ -172,6 +172,15 @@ def test_collector_role(fleet: Fleet) -> None:
     coll.subscribe("lordi/#")  # granted (see test_device_reads_nothing), but:
     time.sleep(1)
     assert [t for t, _ in coll.messages[before:] if not t.endswith("/telemetry")] == []
+    # It reads the broker's own figures ([metrics] broker_sys, docs/operations.md):
+    # the retained $SYS/broker/... values arrive at once.
+    before = len(coll.messages)
+    for topic in ("$SYS/broker/clients/connected", "$SYS/broker/subscriptions/count"):
+        assert coll.subscribe(topic)[0].value < 0x80
+    assert eventually(
+        lambda: {t for t, _ in coll.messages[before:]}
+        >= {"$SYS/broker/clients/connected", "$SYS/broker/subscriptions/count"}
+    )
 
 
 def test_enrolment_while_running_then_revocation(fleet: Fleet) -> None:

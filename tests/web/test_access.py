@@ -37,8 +37,8 @@ def _routes_of_b(web: Site) -> dict[str, list[tuple[str, str]]]:
     }
 
 
-# Routes that hold no school's data.
-PUBLIC = {"/connexion", "/deconnexion", "/", "/healthz", "/static"}
+# Routes that hold no school's data (/metrics, when on: route templates and counts).
+PUBLIC = {"/connexion", "/deconnexion", "/", "/healthz", "/readyz", "/metrics", "/static"}
 
 
 def test_every_route_is_tried_by_the_access_test(web: Site) -> None:
