@@ -1,4 +1,5 @@
-"""Generate the Fleet, School and Device dashboards (InfluxQL) as JSON.
+"""Generate the Fleet, School and Device dashboards (InfluxQL) and the Operations
+dashboard (PromQL on the metrics, InfluxQL on the agents' figures) as JSON.
 
     python -m dashboards.generate          # rewrite dashboards/*.json
     python -m dashboards.generate --check  # exit 1 when a committed file is stale
@@ -19,6 +20,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from dashboards.fleet import fleet
+from dashboards.operations import operations
 from dashboards.panels import Json
 from dashboards.school import device, school
 
@@ -38,6 +40,7 @@ def generated() -> dict[str, Json]:
         "fleet.json": round_trip(fleet()),
         "school.json": round_trip(school()),
         "device.json": round_trip(device()),
+        "operations.json": round_trip(operations()),
     }
 
 

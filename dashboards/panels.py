@@ -121,7 +121,10 @@ def dashboard(
 
 
 def queries(doc: Json) -> list[tuple[str, str, str]]:
-    """(panel title, refId, InfluxQL) of every panel target of a dashboard."""
+    """(panel title, refId, query) of every panel target of a dashboard: InfluxQL
+    (`query`), or PromQL (`expr`) on the Operations dashboard's metrics panels."""
     return [
-        (p["title"], t["refId"], t["query"]) for p in doc["panels"] for t in p.get("targets", [])
+        (p["title"], t["refId"], t["query"] if "query" in t else t["expr"])
+        for p in doc["panels"]
+        for t in p.get("targets", [])
     ]
