@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -126,12 +127,33 @@ def cmd_run(args: argparse.Namespace) -> int:
         m = settings.metrics
         print(f"metrics: cannot listen on {m.host}:{m.port} ({exc.strerror})", file=sys.stderr)
         return 2
+    supervise(collector, done, args.stats_interval)
+    return 0
+
+
+def supervise(collector: Collector, done: threading.Event, stats_interval_s: float) -> None:
+    """Log the counters every `stats_interval_s` until `done`; under systemd, say
+    READY=1, then WATCHDOG=1 at half the watchdog period while no loop is stalled."""
+    from collector.sdnotify import notify, watchdog_period_s  # noqa: PLC0415
+
     log = logging.getLogger("collector")
-    while not done.wait(args.stats_interval):
-        log.info("stats %s", json.dumps(_figures(collector)))
+    notify("READY=1")
+    watchdog = watchdog_period_s()
+    tick = min(stats_interval_s, watchdog) if watchdog else stats_interval_s
+    next_stats = time.monotonic() + stats_interval_s
+    while not done.wait(tick):
+        if watchdog:
+            stalled = collector.stalled()
+            if stalled is None:
+                notify("WATCHDOG=1")
+            else:
+                log.error("watchdog not fed: %s", stalled)
+        if time.monotonic() >= next_stats:
+            log.info("stats %s", json.dumps(_figures(collector)))
+            next_stats += stats_interval_s
+    notify("STOPPING=1")
     collector.stop()
     log.info("stopped; stats %s", json.dumps(_figures(collector)))
-    return 0
 
 
 def _figures(collector: Collector) -> dict[str, int]:

@@ -63,6 +63,8 @@ def test_unit_runs_the_collector_with_its_state_directory() -> None:
     assert web["ReadWritePaths"] == "-/var/lib/lordi-collector"
     assert s["EnvironmentFile"] == "-/etc/lordi/collector.env"
     assert s["Restart"] == "on-failure"
+    # The health check systemd can act on: the collector's watchdog (sdnotify.py).
+    assert (s["Type"], s["NotifyAccess"], s["WatchdogSec"]) == ("notify", "main", "90s")
     assert settings_of(UNIT)["Install"]["WantedBy"] == ["multi-user.target"]
 
 
