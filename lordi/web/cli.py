@@ -6,8 +6,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import os
 import secrets
 import sys
+import threading
+import time
+import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings.model_copy(update={"port": args.port})
     import uvicorn  # noqa: PLC0415
 
+    watch_for_systemd(settings.host, settings.port)
     uvicorn.run(
         build(settings),
         host=settings.host,
@@ -57,6 +62,42 @@ def main(argv: list[str] | None = None) -> int:
         log_level="info",
     )
     return 0
+
+
+def watch_for_systemd(host: str, port: int) -> threading.Thread | None:
+    """Under systemd's `Type=notify` (NOTIFY_SOCKET set): READY=1 once the server
+    answers its own /healthz, then WATCHDOG=1 at half `WatchdogSec` each time it
+    answers again within that half: a stuck event loop starves the watchdog and
+    systemd restarts the process. Nothing outside systemd."""
+    from collector.sdnotify import notify, watchdog_period_s  # noqa: PLC0415
+
+    if not os.environ.get("NOTIFY_SOCKET") or port == 0:
+        return None
+    # Listening on every address: ask through loopback (nothing is bound here).
+    target = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
+    url = f"http://{target if ':' not in target else f'[{target}]'}:{port}/healthz"
+    period = watchdog_period_s()
+
+    def answers(timeout_s: float) -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    def watch() -> None:
+        while not answers(1.0):
+            time.sleep(0.2)
+        notify("READY=1")
+        while period is not None:
+            started = time.monotonic()
+            if answers(period):
+                notify("WATCHDOG=1")
+            time.sleep(max(period - (time.monotonic() - started), 0.0))
+
+    thread = threading.Thread(target=watch, name="systemd-watchdog", daemon=True)
+    thread.start()
+    return thread
 
 
 # --- lordi web user ... ------------------------------------------------------------

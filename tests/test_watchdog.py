@@ -1,10 +1,13 @@
 """systemd's notify protocol: a real collector process says READY=1, feeds the
 watchdog while its loops run and says STOPPING=1 at SIGTERM; a stalled loop
-starves the watchdog (so systemd restarts it)."""
+starves the watchdog (so systemd restarts it). lordi-web feeds it while it answers
+its own /healthz."""
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -15,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from collector.cli import supervise
-from lordi.stack import LocalStack
+from lordi.stack import LocalStack, free_port
 from tests.metrics.helpers import forget_session
+from tests.web.browser import write_configs
 
 
 def _received(sock: socket.socket, until: str, timeout_s: float) -> list[str]:
@@ -104,3 +108,41 @@ def test_outside_systemd_nothing_is_sent(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.delenv("WATCHDOG_USEC", raising=False)
     assert notify("READY=1") is False
     assert watchdog_period_s() is None
+
+
+def test_lordi_web_feeds_the_watchdog_while_it_answers(tmp_path: Path) -> None:
+    """The real lordi-web under a notify socket: READY=1 once it answers /healthz,
+    then WATCHDOG=1 every half period; stopped, it feeds nothing more."""
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    port = free_port()
+    web_toml = write_configs(tmp_path, smtp_port=9, web_port=port)
+    env = {**os.environ, "NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "1000000"}
+    log = tmp_path / "web.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("lordi-web")), "--config", str(web_toml),
+             "--port", str(port)],
+            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    try:
+        first = _received(sock, "READY=1", 30)
+        assert first[-1:] == ["READY=1"], (first, log.read_text()[-2000:])
+        fed = [m for m in _received(sock, "never", 2.2) if m == "WATCHDOG=1"]
+        assert len(fed) >= 3, fed
+        proc.send_signal(signal.SIGSTOP)  # a frozen process answers nothing
+        _received(sock, "never", 0.6)  # what was already on its way
+        assert _received(sock, "never", 1.5) == []
+    finally:
+        proc.kill()
+        proc.wait(10)
+        sock.close()
+
+
+def test_both_units_ask_systemd_for_the_watchdog() -> None:
+    root = Path(__file__).resolve().parents[1]
+    for unit, seconds in (("collector/lordi-collector.service", "90s"),
+                          ("web/lordi-web.service", "60s")):  # fmt: skip
+        lines = (root / "provisioning" / unit).read_text(encoding="utf-8").splitlines()
+        assert {"Type=notify", "NotifyAccess=main", f"WatchdogSec={seconds}"} <= set(lines), unit
