@@ -291,9 +291,15 @@ def test_alerting_gauges_from_the_alert_store(stack: LocalStack, tmp_path: Path)
     store.outbox.retry(claimed[0].id, ["mail"], "refused", now, give_up=True)
 
     port = free_port()
-    settings = settings_for(stack)
+    # Its own session and share group: the shared "test-collector" session may hold
+    # other tests' queued messages, whose ingest under the alerting's lock delays the
+    # refresh past the wait below (seen once in a full CI run).
+    settings = settings_for(stack, client_id="metrics-alerting")
     settings = settings.model_copy(
-        update={"metrics": MetricsSettings(enabled=True, port=port, refresh_s=1)}
+        update={
+            "metrics": MetricsSettings(enabled=True, port=port, refresh_s=1),
+            "mqtt": settings.mqtt.model_copy(update={"share_group": "metrics-alerting"}),
+        }
     )
     collector = Collector(settings, alerting=Alerting(RulesConfig(), store))
     collector.start()
@@ -323,6 +329,7 @@ def test_alerting_gauges_from_the_alert_store(stack: LocalStack, tmp_path: Path)
         assert scraped(text, "lordi_collector_alerting_errors_total") == {(): 0.0}
     finally:
         collector.stop()
+        forget_session(stack, "metrics-alerting")  # nothing queued for it afterwards
     assert get(f"{base}/metrics")[0] == 0  # the server stopped with the collector
 
 
