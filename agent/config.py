@@ -169,6 +169,22 @@ def load_config(path: Path | None, env: dict[str, str] | None = None) -> AgentCo
         raise ConfigError(f"school: expected a UAI code like 0341234A (got {cfg.school!r})")
     if not DEVICE_ID.match(cfg.device):
         raise ConfigError(f"device: expected 1-64 of [0-9A-Za-z_-] (got {cfg.device!r})")
-    if cfg.mqtt.tls and cfg.mqtt.ca_file and not Path(cfg.mqtt.ca_file).is_file():
-        raise ConfigError(f"mqtt.ca_file: no such file (got {cfg.mqtt.ca_file!r})")
+    if cfg.mqtt.tls and cfg.mqtt.ca_file:
+        _check_readable("mqtt.ca_file", cfg.mqtt.ca_file)
     return cfg
+
+
+def _check_readable(setting: str, path: str) -> None:
+    """A file the agent must read: missing or unreadable by the agent's own user is a
+    configuration error saying which, not a traceback at the first connection."""
+    if not Path(path).is_file():
+        raise ConfigError(f"{setting}: no such file (got {path!r})")
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        who = f"uid {os.getuid()}" if hasattr(os, "getuid") else "this account"
+        raise ConfigError(
+            f"{setting}: not readable by the agent's user ({who}) (got {path!r}): make it "
+            "readable by that user (a CA certificate is public: mode 0644 is fine)"
+        ) from None

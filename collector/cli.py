@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -109,6 +110,30 @@ def build_alerting(settings: CollectorSettings) -> Alerting | None:
     return alerting
 
 
+def alert_store_problem(url: str, exc: Exception) -> str | None:
+    """One line for an alert store that cannot be opened (None: another error).
+    SQLite names the file, its folder and what is wrong with it."""
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415 - only with alerts on
+
+    if not isinstance(exc, SQLAlchemyError):
+        return None
+    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    if not url.startswith("sqlite:///"):
+        return f"alerts.store_url: cannot open the alert store ({reason})"
+    path = Path(url.removeprefix("sqlite:///")).resolve()
+    folder = path.parent
+    if not folder.is_dir():
+        why = f"its folder {folder} does not exist (create it for the collector's user)"
+    elif not os.access(folder, os.W_OK):
+        why = f"its folder {folder} is not writable by this user (uid {os.getuid()})"
+    else:
+        why = reason
+    hint = " (an absolute path needs four slashes: sqlite:////var/...)" if not url.startswith(
+        "sqlite:////"
+    ) else ""
+    return f"alerts.store_url: cannot open the SQLite file {path}: {why}{hint}"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from collector.service import Collector  # noqa: PLC0415 - keeps `validate` light
 
@@ -117,7 +142,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    collector = Collector(settings, alerting=build_alerting(settings))
+    try:
+        alerting = build_alerting(settings)
+    except Exception as exc:  # the alert store or the registry: say which and what to do
+        problem = alert_store_problem(settings.alerts.store_url, exc)
+        if problem is None:
+            raise
+        print(f"config error: {problem}", file=sys.stderr)
+        return 2
+    collector = Collector(settings, alerting=alerting)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())

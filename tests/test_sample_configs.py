@@ -177,6 +177,27 @@ def test_agent_missing_ca_file_names_key(tmp_path: Path) -> None:
     assert message.startswith("mqtt.ca_file: no such file")
 
 
+def test_agent_unreadable_ca_file_says_whose_and_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent's unprivileged user cannot read the CA file: a configuration error
+    (exit 2, a clear line) instead of a PermissionError traceback at each restart.
+    The tests run as root, who reads everything: the refusal is simulated."""
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
+    real_open = open
+
+    def refusing(file: object, *args: object, **kwargs: object) -> object:
+        if str(file) == str(ca):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr("builtins.open", refusing)
+    message = _agent_error({"LORDI_AGENT_MQTT__CA_FILE": str(ca)})
+    assert message.startswith(f"mqtt.ca_file: not readable by the agent's user (uid {os.getuid()})")
+    assert repr(str(ca)) in message and "mode 0644" in message
+
+
 @pytest.mark.parametrize(
     ("toml", "key", "secret"),
     [
