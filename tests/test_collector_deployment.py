@@ -19,7 +19,8 @@ import pytest
 from lordi.stack import LocalStack, free_port
 from tests.helpers import envelope, minimal_sample, publish, recent, unique_school, wait_stored
 from tests.metrics.helpers import eventually, forget_session, get
-from tests.test_web_deployment import _find, mdwe_wrapper
+from tests.test_web_deployment import mdwe_wrapper
+from tests.units import analyze_unit, unit_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "provisioning" / "collector" / "lordi-collector.service"
@@ -27,27 +28,9 @@ WEB_UNIT = ROOT / "provisioning" / "web" / "lordi-web.service"
 EXEC = "/opt/lordi/venv/bin/lordi-collector"
 
 
-def settings_of(unit: Path) -> dict[str, dict[str, list[str]]]:
-    """Section -> key -> every value (systemd allows repeated keys)."""
-    out: dict[str, dict[str, list[str]]] = {}
-    section = ""
-    for raw in unit.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith(("#", ";")):
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1]
-            out.setdefault(section, {})
-            continue
-        key, sep, value = line.partition("=")
-        assert sep and section, f"not a key=value line in a section: {raw!r}"
-        out[section].setdefault(key.strip(), []).append(value.strip())
-    assert set(out) == {"Unit", "Service", "Install"}
-    return out
-
 
 def test_unit_runs_the_collector_with_its_state_directory() -> None:
-    s = {k: v[-1] for k, v in settings_of(UNIT)["Service"].items()}
+    s = {k: v[-1] for k, v in unit_settings(UNIT)["Service"].items()}
     argv = shlex.split(s["ExecStart"])
     assert argv == [EXEC, "run", "--config", "/etc/lordi/collector.toml"]
     from collector.cli import main  # noqa: PLC0415
@@ -59,18 +42,18 @@ def test_unit_runs_the_collector_with_its_state_directory() -> None:
     assert s["StateDirectory"] == "lordi-collector"  # /var/lib/lordi-collector
     assert s["WorkingDirectory"] == "/var/lib/lordi-collector"
     # lordi-web writes into the same directory (its unit's only writable path).
-    web = {k: v[-1] for k, v in settings_of(WEB_UNIT)["Service"].items()}
+    web = {k: v[-1] for k, v in unit_settings(WEB_UNIT)["Service"].items()}
     assert web["ReadWritePaths"] == "-/var/lib/lordi-collector"
     assert s["EnvironmentFile"] == "-/etc/lordi/collector.env"
     assert s["Restart"] == "on-failure"
     # The health check systemd can act on: the collector's watchdog (sdnotify.py).
     assert (s["Type"], s["NotifyAccess"], s["WatchdogSec"]) == ("notify", "main", "90s")
-    assert settings_of(UNIT)["Install"]["WantedBy"] == ["multi-user.target"]
+    assert unit_settings(UNIT)["Install"]["WantedBy"] == ["multi-user.target"]
 
 
 def test_unit_hardening_matches_the_webs() -> None:
-    own = settings_of(UNIT)["Service"]
-    web = settings_of(WEB_UNIT)["Service"]
+    own = unit_settings(UNIT)["Service"]
+    web = unit_settings(WEB_UNIT)["Service"]
     for key in (
         "NoNewPrivileges", "CapabilityBoundingSet", "AmbientCapabilities", "ProtectSystem",
         "ProtectHome", "PrivateTmp", "PrivateDevices", "PrivateIPC", "ProtectKernelTunables",
@@ -84,26 +67,7 @@ def test_unit_hardening_matches_the_webs() -> None:
 
 
 def test_unit_systemd_analyze_verify_and_security(tmp_path: Path) -> None:
-    analyze = _find("systemd-analyze")
-    # scripts/bootstrap.sh installs Debian's systemd package when this is missing.
-    assert analyze is not None, "systemd-analyze not installed: run make bootstrap"
-    fake = tmp_path / "bin" / "lordi-collector"  # verify wants ExecStart's binary
-    fake.parent.mkdir()
-    fake.write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")
-    fake.chmod(0o755)
-    unit = tmp_path / "lordi-collector.service"
-    unit.write_text(UNIT.read_text(encoding="utf-8").replace(EXEC, str(fake)), encoding="utf-8")
-    done = subprocess.run(
-        [analyze, "verify", str(unit)], check=False, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0 and not done.stdout.strip() and not done.stderr.strip(), (
-        done.stdout + done.stderr
-    )
-    done = subprocess.run(
-        [analyze, "security", "--offline=yes", "--threshold=20", str(unit)],
-        check=False, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    analyze_unit(UNIT, EXEC, tmp_path)  # 1.2 measured
 
 
 def test_collector_works_under_memory_deny_write_execute(stack: LocalStack, tmp_path: Path) -> None:

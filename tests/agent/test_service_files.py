@@ -13,14 +13,14 @@ from __future__ import annotations
 import argparse
 import plistlib
 import re
-import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 import agent.cli
+from tests.units import analyze_unit
+from tests.units import unit_settings as read_unit
 
 PROVISIONING = Path(__file__).resolve().parents[2] / "provisioning" / "agent"
 UNIT = PROVISIONING / "linux" / "lordi-agent.service"
@@ -58,24 +58,7 @@ def test_no_secret_in_any_service_file() -> None:
 
 
 def unit_settings() -> dict[str, dict[str, list[str]]]:
-    """Section -> key -> every value (systemd allows repeated keys, which
-    configparser refuses)."""
-    out: dict[str, dict[str, list[str]]] = {}
-    section = ""
-    for raw in UNIT.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith(("#", ";")):
-            continue
-        assert not line.endswith("\\"), "continuation lines are not parsed here"
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1]
-            out.setdefault(section, {})
-            continue
-        key, sep, value = line.partition("=")
-        assert sep and section, f"not a key=value line in a section: {raw!r}"
-        out[section].setdefault(key.strip(), []).append(value.strip())
-    assert set(out) == {"Unit", "Service", "Install"}
-    return out
+    return read_unit(UNIT)
 
 
 def test_systemd_unit_identity_restart_and_paths(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -138,43 +121,8 @@ def test_systemd_unit_hardening() -> None:
     assert one["CPUQuota"].endswith("%") and int(one["CPUQuota"][:-1]) <= 25
 
 
-SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
-
-
 def test_systemd_analyze_verify_and_security(tmp_path: Path) -> None:
-    # scripts/bootstrap.sh installs Debian's systemd package when this is missing.
-    assert SYSTEMD_ANALYZE is not None, "systemd-analyze not installed: run make bootstrap"
-    # verify insists that ExecStart's binary exists: a stand-in, in a copy of the unit.
-    fake = tmp_path / "bin" / "lordi-agent"
-    fake.parent.mkdir()
-    fake.write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")
-    fake.chmod(0o755)
-    unit = tmp_path / "lordi-agent.service"
-    unit.write_text(
-        UNIT.read_text(encoding="utf-8").replace("/opt/lordi-agent/bin/lordi-agent", str(fake)),
-        encoding="utf-8",
-    )
-    assert SYSTEMD_ANALYZE is not None
-    done = subprocess.run(
-        [SYSTEMD_ANALYZE, "verify", str(unit)],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    # verify exits 0 on unknown keys, but says so: any output is a failure.
-    assert done.returncode == 0 and not done.stdout.strip() and not done.stderr.strip(), (
-        done.stdout + done.stderr
-    )
-    # Exposure score (0-10 shown, 0-100 for --threshold): 2.0 or better.
-    done = subprocess.run(
-        [SYSTEMD_ANALYZE, "security", "--offline=yes", "--threshold=20", str(unit)],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    analyze_unit(UNIT, "/opt/lordi-agent/bin/lordi-agent", tmp_path)
 
 
 # --- Windows: Task Scheduler ------------------------------------------------------
