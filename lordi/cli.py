@@ -160,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     from lordi.simulate import add_parser as add_simulate  # noqa: PLC0415
 
     add_simulate(sub)
+    from lordi.server import add_parser as add_server  # noqa: PLC0415
+
+    add_server(sub)
     from lordi.web.cli import add_parser as add_web  # noqa: PLC0415
 
     add_web(sub)

@@ -64,6 +64,10 @@ def _write_atomic(path: Path, text: str, mode: int | None = None) -> None:
             out.write(text)
         keep = path.stat().st_mode & 0o777 if path.exists() else 0o644
         os.chmod(tmp, mode if mode is not None else keep)
+        if path.exists():  # the collector reads the registry through its group
+            st, mine = path.stat(), os.stat(tmp)
+            if (st.st_uid, st.st_gid) != (mine.st_uid, mine.st_gid):
+                os.chown(tmp, st.st_uid, st.st_gid)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -109,6 +113,33 @@ def add_school(registry: Path, args: argparse.Namespace) -> None:
     except tomllib.TOMLDecodeError as exc:  # a value our quoting did not foresee
         raise ProvisionError(f"the new block is not valid TOML ({exc})") from None
     parse_registry(data, source=f"{registry} + [schools.{args.uai}]")
+    _write_atomic(registry, new_text)
+
+
+def add_contractor(registry: Path, args: argparse.Namespace) -> None:
+    """Append a `[contractors.<id>]` block, validated with the whole registry."""
+    from collector.notify.registry import parse_registry  # noqa: PLC0415 - pydantic here only
+
+    text = registry.read_text(encoding="utf-8")
+    existing = tomllib.loads(text).get("contractors", {}).get(args.id)
+    if existing is not None:
+        raise ProvisionError(
+            f"{registry}: contractor {args.id!r} already exists ({existing.get('name')!r}); "
+            f"edit its [contractors.{args.id}] table instead"
+        )
+    lines = [
+        f"\n[contractors.{_toml_str(args.id)}]\n",
+        f"name = {_toml_str(args.name)}\ncategory = {_toml_str(args.category)}\n",
+        f"emails = {_toml_list(args.email)}\n",
+    ]
+    if args.webhook_url:
+        lines.append(f"webhook_url = {_toml_str(args.webhook_url)}\n")
+    new_text = text.rstrip("\n") + "\n" + "".join(lines)
+    try:
+        data = tomllib.loads(new_text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProvisionError(f"the new block is not valid TOML ({exc})") from None
+    parse_registry(data, source=f"{registry} + [contractors.{args.id}]")
     _write_atomic(registry, new_text)
 
 
@@ -260,7 +291,16 @@ def agent_config(args: argparse.Namespace, device: str, password: str, ssids: li
         f"school_ssids = {_toml_list(ssids)}\n",
     ]
     if args.bssid_key_file:
-        key = Path(args.bssid_key_file).read_text(encoding="utf-8").strip()
+        path = Path(args.bssid_key_file)
+        try:
+            key = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ProvisionError(
+                f"--bssid-key-file {path}: cannot read ({exc.strerror}); `lordi server init` "
+                "writes the region's key as /etc/lordi/bssid.key (run as root)"
+            ) from None
+        if not key:
+            raise ProvisionError(f"--bssid-key-file {path}: empty (one line: the region's key)")
         lines.append(f"bssid_key = {_toml_str(key)}\n")
     return "".join(lines)
 
@@ -311,6 +351,12 @@ def cmd_asset_tag(args: argparse.Namespace) -> int:
         _write_atomic(registry, text)
     print(f"device {args.device} (school {args.school}): asset tag {args.tag}; "
           "restart the collector to load it")  # fmt: skip
+    return 0
+
+
+def cmd_contractor(args: argparse.Namespace) -> int:
+    add_contractor(Path(args.registry), args)
+    print(f"contractor {args.id} added to {args.registry}")
     return 0
 
 
@@ -370,6 +416,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         s.add_argument(flag, required=True, **extra)
     s.add_argument("--helpdesk-webhook-url")
     s.set_defaults(func=_run(cmd_school))
+    c = acts.add_parser("contractor", help="append a level-2 contractor to the registry TOML")
+    c.add_argument("--registry", required=True, help="the school registry (schools.toml)")
+    c.add_argument("--id", required=True, help="an id of your choice ([a-z0-9_-], max 64)")
+    c.add_argument("--name", required=True)
+    c.add_argument("--category", required=True, choices=["hardware", "network"])
+    c.add_argument("--email", required=True, action="append", help="repeatable")
+    c.add_argument("--webhook-url", help="the contractor's ticketing endpoint (optional)")
+    c.set_defaults(func=_run(cmd_contractor))
     d = acts.add_parser("device", help="create a device id, its credentials and agent.toml")
     d.add_argument("--school", required=True, help="UAI code (must be in the registry)")
     d.add_argument("--device", help="device id (default: a new random d-xxxxxxxxxxxx)")
