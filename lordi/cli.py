@@ -11,6 +11,8 @@ import sys
 import threading
 from typing import Any
 
+from lordi.storestatus import add_parser as add_store
+
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from lordi.demo import main as demo  # noqa: PLC0415 - only this command needs it
@@ -157,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
 
     add_grafana(sub)
     add_retention(sub)
+    add_store(sub)
     from lordi.simulate import add_parser as add_simulate  # noqa: PLC0415
 
     add_simulate(sub)
