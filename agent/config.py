@@ -155,13 +155,7 @@ def load_config(path: Path | None, env: dict[str, str] | None = None) -> AgentCo
     """The file's settings, overridden by `LORDI_AGENT_<SECTION>__<KEY>` variables."""
     cfg = AgentConfig()
     if path is not None:
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-        _apply(cfg, data, "")
+        _apply(cfg, _read_toml(path), "")
         if not cfg.spool.path:
             cfg.spool.path = str(path.parent / "lordi-spool.sqlite3")
     _apply(cfg, _from_env(dict(os.environ) if env is None else env), "")
@@ -172,6 +166,46 @@ def load_config(path: Path | None, env: dict[str, str] | None = None) -> AgentCo
     if cfg.mqtt.tls and cfg.mqtt.ca_file:
         _check_readable("mqtt.ca_file", cfg.mqtt.ca_file)
     return cfg
+
+
+def who() -> str:
+    """The agent's account, for a permission problem ("uid 61234"; Windows: the name)."""
+    if hasattr(os, "geteuid"):
+        return f"uid {os.geteuid()}"
+    import getpass  # noqa: PLC0415 - Windows
+
+    return getpass.getuser()
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The configuration file's settings, or one line naming the file, what is wrong
+    and the fix (a missing or unreadable file, not TOML: exit 2, no traceback)."""
+    sample = "keys: provisioning/agent/agent.toml"
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"--config: {path.absolute()} does not exist: give --config the agent.toml "
+            f"written by `lordi provision device` ({sample})"
+        ) from None
+    except PermissionError:
+        raise ConfigError(
+            f"--config: {path.absolute()} is not readable by the agent's user ({who()}): "
+            "let that user read it and no other (it holds the broker password: owner that "
+            "user, mode 0600), or run the installed service, which can (docs/install-agent.md)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"--config: {path.absolute()}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"--config: {path.absolute()} is not UTF-8 text (byte {exc.start}): save it as UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"--config: {path.absolute()} is not valid TOML: {exc}: fix that line ({sample})"
+        ) from None
 
 
 def _check_readable(setting: str, path: str) -> None:

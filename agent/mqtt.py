@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import sys
 import threading
 import time
 
@@ -28,6 +29,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.config import MqttConfig
+from agent.refusal import refused, unreachable
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,7 @@ class Publisher:
         client.will_set(self.status_topic, OFFLINE, qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1 + random.randint(0, 4), max_delay=int(max_delay_s))
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail  # threaded mode's connects
         client.on_disconnect = self._on_disconnect
         self._client = client
 
@@ -101,7 +104,9 @@ class Publisher:
         props: Properties | None,
     ) -> None:
         if reason.is_failure:
-            log.warning("broker refused the connection: %s", reason)
+            # One line naming the broker, the user and the fix; the next attempt
+            # follows the backoff (on_disconnect), up to max_delay_s apart.
+            log.warning("%s", refused(self.cfg, reason))
             return
         client.publish(self.status_topic, ONLINE, qos=1, retain=True)
         self.connects += 1
@@ -118,7 +123,7 @@ class Publisher:
         reason: ReasonCode,
         props: Properties | None,
     ) -> None:
-        if self.connected.is_set():
+        if self.connected.is_set():  # not after a refused CONNECT (logged already)
             log.info("disconnected from broker: %s", reason)
         self.connected.clear()
         self._next_attempt = time.monotonic() + self.backoff.next_delay()
@@ -174,7 +179,23 @@ class Publisher:
         except OSError as exc:
             delay = self.backoff.next_delay()
             self._next_attempt = time.monotonic() + delay
-            log.info("broker unreachable (%s); next try in %.0f s", exc, delay)
+            self._log_failure(exc, f"; next try in {delay:.0f} s")
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
+        # paho calls this from its `except OSError:` around connect. Threaded mode
+        # simulates hundreds of laptops: only a configuration fault is worth a line.
+        self._log_failure(sys.exc_info()[1], "; retrying", quiet_when_down=True)
+
+    def _log_failure(
+        self, exc: BaseException | None, then: str, quiet_when_down: bool = False
+    ) -> None:
+        """A certificate that does not verify is a configuration problem (WARNING);
+        a network that is down is a laptop's daily life (INFO)."""
+        config_fault, line = unreachable(self.cfg, exc)
+        if config_fault:
+            log.warning("%s%s", line, then)
+        elif not quiet_when_down:
+            log.info("%s%s", line, then)
 
     # -- both modes ---------------------------------------------------------------
     def publish(self, payload: bytes) -> mqtt.MQTTMessageInfo | None:

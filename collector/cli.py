@@ -82,12 +82,20 @@ def build_alerting(settings: CollectorSettings) -> Alerting | None:
     from collector.alerting import Alerting  # noqa: PLC0415 - only with alerts on
     from collector.alerts.store import AlertStore  # noqa: PLC0415
     from collector.notify.deliver import Notifier  # noqa: PLC0415
+    from collector.notify.errors import RegistryError  # noqa: PLC0415
     from collector.notify.registry import load_registry  # noqa: PLC0415
 
+    try:
+        registry = load_registry(cfg.registry)
+    except RegistryError as exc:  # the file and the field or line are in the message
+        raise ConfigError(
+            f"alerts.registry: {exc}: fix the school registry (docs/alert-routing.md "
+            "explains every key)"
+        ) from None
     store = AlertStore(cfg.store_url)
     store.create_tables()
     notifier = Notifier(
-        load_registry(cfg.registry),
+        registry,
         cfg.notify,
         open_alerts=lambda uai: [
             a for a in store.list_alerts(school=uai) if a.status != "resolved"
@@ -135,16 +143,21 @@ def alert_store_problem(url: str, exc: Exception) -> str | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from collector.service import Collector  # noqa: PLC0415 - keeps `validate` light
+    from collector.preflight import check_files  # noqa: PLC0415 - keeps `validate` light
+    from collector.service import Collector  # noqa: PLC0415
 
     try:
         settings = load_settings(Path(args.config) if args.config else None)
+        check_files(settings)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
     try:
         alerting = build_alerting(settings)
-    except Exception as exc:  # the alert store or the registry: say which and what to do
+    except ConfigError as exc:  # the school registry
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # the alert store: say which file and what to do
         problem = alert_store_problem(settings.alerts.store_url, exc)
         if problem is None:
             raise

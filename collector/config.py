@@ -3,15 +3,20 @@
 Environment variables override the file: `LORDI_COLLECTOR_<SECTION>__<KEY>`, e.g.
 `LORDI_COLLECTOR_MQTT__PORT=8883`. The commented sample is
 `provisioning/collector/collector.toml`; a test loads it.
+
+A file the configuration names that cannot be read (the file itself, a CA
+certificate, the school registry) is a `ConfigError` naming the setting, the file,
+the account of the process when it lacks the permission, and the fix.
 """
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from collector.notify.settings import NotifySettings
@@ -20,6 +25,9 @@ from collector.validate import describe
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 SECRET_KEYS = frozenset({"password", "token"})
+# What `[alerts.notify.alert_topic]` takes from `[mqtt]` when it does not set it.
+ALERT_TOPIC_FROM_MQTT = ("host", "port", "tls", "ca_file", "username", "password")
+SAMPLE = "provisioning/collector/collector.toml"
 
 
 class _Section(BaseModel):
@@ -153,6 +161,23 @@ class CollectorSettings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     alerts: AlertSettings = AlertSettings()
 
+    @model_validator(mode="after")
+    def _alert_topic_defaults_to_mqtt(self) -> Self:
+        """The alert topic's connection keys not set in its own section are `[mqtt]`'s:
+        the same broker, TLS settings and user (whose ACL grants lordi/v1/+/alerts)."""
+        topic = self.alerts.notify.alert_topic
+        taken = {
+            key: getattr(self.mqtt, key)
+            for key in ALERT_TOPIC_FROM_MQTT
+            if key not in topic.model_fields_set
+        }
+        if taken:
+            notify = self.alerts.notify.model_copy(
+                update={"alert_topic": topic.model_copy(update=taken)}
+            )
+            self.alerts = self.alerts.model_copy(update={"notify": notify})
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -170,15 +195,93 @@ class ConfigError(Exception):
     """The configuration is invalid; the message names the key and the value."""
 
 
+def account() -> str:
+    """This process's account, for a permission problem: "uid 998 (lordi-collector)"."""
+    import pwd  # noqa: PLC0415 - POSIX only, like the collector
+
+    uid = os.geteuid()
+    try:
+        return f"uid {uid} ({pwd.getpwuid(uid).pw_name})"
+    except KeyError:  # a uid without a name (a container's)
+        return f"uid {uid}"
+
+
+def _group() -> str:
+    import grp  # noqa: PLC0415
+
+    try:
+        return grp.getgrgid(os.getegid()).gr_name
+    except KeyError:
+        return str(os.getegid())
+
+
+def _blocking_folder(path: Path) -> Path | None:
+    """The first folder above `path` this process may not enter, if any."""
+    for folder in reversed(path.parents):
+        if folder.is_dir() and not os.access(folder, os.X_OK):
+            return folder
+    return None
+
+
+# How a file that cannot be read should be opened up, by what it holds.
+_READ_FIX = {
+    "secret": "e.g. chgrp {group} {path} && chmod 0640 {path} (it holds secrets: not "
+    "world-readable)",
+    "private": "e.g. chgrp {group} {path} && chmod 0640 {path}",
+    "public": "e.g. chmod 0644 {path} (a CA certificate is public)",
+}
+
+
+def read_file(
+    setting: str, path: Path, missing_fix: str, holds: Literal["secret", "private", "public"]
+) -> bytes:
+    """The bytes of a file the configuration names, or one `ConfigError` line:
+    the setting, the file, what is wrong, whose permission is missing, the fix."""
+    where = path.absolute()
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        relative = "" if path.is_absolute() else (
+            f" (a relative path starts from the working directory {Path.cwd()})"
+        )
+        raise ConfigError(f"{setting}: {where} does not exist{relative}: {missing_fix}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{setting}: {where} is a folder, not a file: {missing_fix}") from None
+    except PermissionError:
+        folder = _blocking_folder(where)
+        if folder is not None:
+            raise ConfigError(
+                f"{setting}: {where}: the folder {folder} is not searchable by {account()}: "
+                f"let that account in, e.g. chgrp {_group()} {folder} && chmod g+x {folder}"
+            ) from None
+        fix = _READ_FIX[holds].format(group=_group(), path=where)
+        raise ConfigError(
+            f"{setting}: {where} is not readable by {account()}: let that account read it, {fix}"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{setting}: {where}: cannot read ({exc.strerror})") from None
+
+
 def load_settings(path: Path | None = None) -> CollectorSettings:
     data: dict[str, Any] = {}
     if path is not None:
+        raw = read_file(
+            "--config", path,
+            f"give --config the collector's TOML file (every key is explained in {SAMPLE})",
+            "secret",
+        )  # fmt: skip
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+            data = tomllib.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"--config: {path.absolute()} is not UTF-8 text (byte {exc.start}): "
+                "save it as UTF-8"
+            ) from None
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+            raise ConfigError(
+                f"--config: {path.absolute()} is not valid TOML: {exc}: fix that line "
+                f"(every key is explained in {SAMPLE})"
+            ) from None
     try:
         return CollectorSettings(**data)
     except ValidationError as exc:

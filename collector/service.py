@@ -18,6 +18,7 @@ from __future__ import annotations
 import gc
 import logging
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from collector.alerting import Alerting
+from collector.brokerfail import Endpoint, Repeats, refused, unreachable
 from collector.config import CollectorSettings
 from collector.deadletter import to_dead_letter
 from collector.derived import Derived
@@ -110,6 +112,11 @@ class Collector:
             for i in range(connections)
         ]
         self.connected = threading.Event()
+        # A refused or failed connection is logged as one line naming the broker, the
+        # user and the fix: at once, then every 5 min while it lasts (paho retries
+        # every few seconds, silently).
+        self._failures = Repeats()
+        self._up = False  # the broker accepted the latest CONNECT
         self._subscribe_mid: int | None = None  # the telemetry SUBSCRIBE's packet id
         self._beat = time.monotonic()  # the ingest thread's latest loop (liveness)
         # `[metrics] enabled`: counted per batch, served by its own thread.
@@ -140,6 +147,7 @@ class Collector:
         if m.tls:
             client.tls_set(ca_certs=str(m.ca_file) if m.ca_file else None)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
@@ -166,9 +174,13 @@ class Collector:
         props: Properties | None,
     ) -> None:
         if reason.is_failure:
-            log.error("broker refused the connection: %s", reason)
+            self._connection_failed(refused(self.endpoint, reason))
             return
         m = self.settings.mqtt
+        self._up = True
+        failed = self._failures.clear()
+        if failed:
+            log.info("connected after %d failed attempt(s)", failed)
         # Subscribe on every connect: Mosquitto 2.0 does not restore a shared
         # subscription from its persistence file after a restart (measured, see
         # docs/server-stack.md), so the session alone is not enough.
@@ -182,6 +194,20 @@ class Collector:
             m.client_id,
             flags.session_present,
         )
+
+    @property
+    def endpoint(self) -> Endpoint:
+        m = self.settings.mqtt
+        return Endpoint(m.host, m.port, m.username, m.tls, m.ca_file, "[mqtt]")
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
+        # paho calls this from its `except OSError:` around connect: the exception
+        # being handled is the reason (refused, unreachable, TLS verification).
+        self._connection_failed(unreachable(self.endpoint, sys.exc_info()[1]))
+
+    def _connection_failed(self, line: str) -> None:
+        if self._failures.worth_logging(line):
+            log.error("%s (attempt %d; retrying)", line, self._failures.count)
 
     def _on_subscribe(
         self,
@@ -216,7 +242,8 @@ class Collector:
             self.metrics.disconnected()
         if self.alerting is not None:  # nothing can arrive: nobody becomes absent
             self.alerting.pause(datetime.now(UTC))
-        if not self._stop.is_set():
+        was_up, self._up = self._up, False
+        if was_up and not self._stop.is_set():  # a refused CONNECT was logged already
             log.warning("disconnected from broker (%s); reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:

@@ -291,16 +291,9 @@ def agent_config(args: argparse.Namespace, device: str, password: str, ssids: li
         f"school_ssids = {_toml_list(ssids)}\n",
     ]
     if args.bssid_key_file:
-        path = Path(args.bssid_key_file)
-        try:
-            key = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ProvisionError(
-                f"--bssid-key-file {path}: cannot read ({exc.strerror}); `lordi server init` "
-                "writes the region's key as /etc/lordi/bssid.key (run as root)"
-            ) from None
-        if not key:
-            raise ProvisionError(f"--bssid-key-file {path}: empty (one line: the region's key)")
+        from agent.keyfile import read_bssid_key  # noqa: PLC0415
+
+        key = read_bssid_key(Path(args.bssid_key_file))
         lines.append(f"bssid_key = {_toml_str(key)}\n")
     return "".join(lines)
 

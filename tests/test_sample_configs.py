@@ -229,7 +229,7 @@ def test_collector_sample_loads_with_the_real_loader() -> None:
     assert settings.mqtt.client_id == "lordi-collector-1"
     assert settings.mqtt.share_group.startswith("collectors-CHANGE-ME")
     assert settings.mqtt.topic == "lordi/v1/+/+/telemetry"
-    assert settings.mqtt.username == "lordi-collector"
+    assert settings.mqtt.username == "collector-1"  # the collector role of the ACL
     assert settings.mqtt.password is not None
     assert settings.mqtt.password.get_secret_value() == "CHANGE-ME"
     assert settings.store.token.get_secret_value() == "CHANGE-ME"

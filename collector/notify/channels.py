@@ -1,12 +1,11 @@
-"""Senders built on apprise: e-mail (SMTP), JSON webhooks, retained MQTT topics.
+"""Senders: e-mail (SMTP) and JSON webhooks through apprise, retained MQTT topics
+through paho-mqtt.
 
 Each sender returns `None` on success or a one-line reason on failure and never
 raises for a delivery problem. Reasons come from apprise's captured warnings,
 with every secret we handed to apprise replaced by `***` (apprise already masks
 passwords in URLs; this also covers a password echoed in a server reply).
 
-Why apprise for all three: one maintained library for SMTP (STARTTLS / implicit
-TLS / plain), HTTP and MQTT, with per-call results and log capture.
 * E-mail: `mailto://` (plain, mode=insecure) or `mailtos://` (mode=starttls|ssl)
   with `smtp=<host>` so apprise never swaps in a well-known provider's server.
 * Webhook: apprise's `json://` plugin wraps the body in its own envelope
@@ -15,10 +14,11 @@ TLS / plain), HTTP and MQTT, with per-call results and log capture.
   given as a dict when building the plugin, make the HTTP body exactly our
   document, so helpdesks get plain JSON objects. A test against a real HTTP
   server pins that behaviour (it would catch a change in a future apprise).
-* MQTT: apprise's `mqtt://` plugin publishes with `retain=yes&qos=1` and waits for
-  the broker's PUBACK, byte-exact payload; checked against Mosquitto. Its one gap:
-  it refuses an empty payload, so it cannot *delete* a retained topic; we never
-  need to (a school with no open alert publishes `[]`).
+* MQTT: not apprise, whose `mqtt://` plugin takes no CA file (a broker certificate
+  from a private CA failed with "MQTT SSL Certificate Error"): paho-mqtt publishes
+  retained at QoS 1 and waits for the broker's PUBACK (collector/notify/mqtt_publish.py),
+  with the `[mqtt]` connection's host, port, TLS settings and user unless the alert
+  topic's own section says otherwise. A school with no open alert publishes `[]`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 import apprise
 from apprise.plugins.custom_json import NotifyJSON
 
+from collector.notify import mqtt_publish
 from collector.notify.settings import AlertTopicSettings, SmtpSettings
 
 _APPRISE_MODE = {"none": "insecure", "starttls": "starttls", "ssl": "ssl"}
@@ -68,14 +69,6 @@ def email_url(smtp: SmtpSettings, to: Sequence[str]) -> str:
         }
     )
     return f"{scheme}://{_credentials(smtp.user, password)}{smtp.host}:{smtp.port}/?{query}"
-
-
-def mqtt_url(broker: AlertTopicSettings, topic: str) -> str:
-    scheme = "mqtts" if broker.tls else "mqtt"
-    password = broker.password.get_secret_value() if broker.password else None
-    query = urlencode({"retain": "yes", "qos": "1", "rto": str(broker.timeout_s)})
-    creds = _credentials(broker.username, password)
-    return f"{scheme}://{creds}{broker.host}:{broker.port}/{quote(topic, safe='/')}?{query}"
 
 
 def webhook_target(url: str) -> str:
@@ -152,4 +145,8 @@ def publish_retained(
     broker: AlertTopicSettings, topic: str, state: list[dict[str, Any]]
 ) -> str | None:
     body = json.dumps(state, ensure_ascii=False, separators=(",", ":"))
-    return _notify(mqtt_url(broker, topic), "", body, _secret_values(broker.password))
+    try:
+        error = mqtt_publish.publish_retained(broker, topic, body.encode("utf-8"))
+    except Exception as exc:  # a sender must never raise into the alert engine
+        error = f"{type(exc).__name__}: {exc}"
+    return None if error is None else _scrub(error, _secret_values(broker.password))

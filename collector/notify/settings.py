@@ -7,6 +7,7 @@ wire only through `get_secret_value()` at the moment a channel is built.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -36,12 +37,20 @@ class SmtpSettings(_Section):
 
 
 class AlertTopicSettings(_Section):
-    """The broker that holds the retained `lordi/v1/<UAI>/alerts` topics."""
+    """The broker that holds the retained `lordi/v1/<UAI>/alerts` topics.
+
+    In the collector's configuration, each connection key not set here (host, port,
+    tls, ca_file, username, password) is the `[mqtt]` one: the same broker, TLS and
+    user as the telemetry subscription (collector/config.py). `username = ""`
+    connects without a user name."""
 
     enabled: bool = True
     host: str = "127.0.0.1"
     port: Port = 1883
     tls: bool = False
+    # The CA certificate (PEM) the broker's certificate is checked against (tls
+    # true); not set: the system's trust store.
+    ca_file: Path | None = None
     username: str | None = None
     password: SecretStr | None = None
     # A publish counts only once the broker acknowledged it (QoS 1 PUBACK).

@@ -10,12 +10,16 @@ from pathlib import Path
 
 import pytest
 
+REGISTRY = Path(__file__).resolve().parents[2] / "provisioning" / "schools.toml"
+
 
 def _run(store_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "LORDI_COLLECTOR_ALERTS__ENABLED": "true",
         "LORDI_COLLECTOR_ALERTS__STORE_URL": store_url,
+        # a registry it can read (checked first): the store is what is wrong here
+        "LORDI_COLLECTOR_ALERTS__REGISTRY": str(REGISTRY),
         # a port where nothing listens: the collector must fail before any connection
         "LORDI_COLLECTOR_MQTT__PORT": "9",
     }
