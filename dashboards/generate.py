@@ -1,7 +1,8 @@
-"""Generate the Fleet, School and Device dashboards (InfluxQL) and the Operations
-dashboard (PromQL on the metrics, InfluxQL on the agents' figures) as JSON.
+"""Generate the Fleet, School and Device dashboards in two flavours, InfluxQL
+(dashboards/*.json) and MetricsQL on VictoriaMetrics (dashboards/vm/*.json), and the
+Operations dashboard (PromQL on the metrics, InfluxQL on the agents' figures) as JSON.
 
-    python -m dashboards.generate          # rewrite dashboards/*.json
+    python -m dashboards.generate          # rewrite dashboards/*.json and dashboards/vm/*.json
     python -m dashboards.generate --check  # exit 1 when a committed file is stale
 
 Fleet reads only the per-school summaries (`collector/summaries.py`), so its cost
@@ -19,10 +20,12 @@ from typing import Any
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from dashboards.fleet import fleet
+from dashboards.device import device_board
+from dashboards.flavours import FLAVOURS, Board
+from dashboards.fleet import fleet_board
 from dashboards.operations import operations
 from dashboards.panels import Json
-from dashboards.school import device, school
+from dashboards.school import school_board
 
 HERE = Path(__file__).resolve().parent
 
@@ -34,14 +37,18 @@ def round_trip(doc: Json) -> Json:
     return out
 
 
+def boards() -> list[Board]:
+    """The dashboards written in both flavours."""
+    return [fleet_board(), school_board(), device_board()]
+
+
 def generated() -> dict[str, Json]:
-    """{file name: dashboard} as the SDK model writes them."""
-    return {
-        "fleet.json": round_trip(fleet()),
-        "school.json": round_trip(school()),
-        "device.json": round_trip(device()),
-        "operations.json": round_trip(operations()),
-    }
+    """{path under dashboards/: dashboard} as the SDK model writes them: fleet.json,
+    school.json, device.json, operations.json, vm/fleet.json, vm/school.json,
+    vm/device.json."""
+    out = {b.path(f): round_trip(b.render(f)) for f in FLAVOURS for b in boards()}
+    out["operations.json"] = round_trip(operations())
+    return out
 
 
 def render(doc: Json) -> str:
@@ -57,6 +64,7 @@ def main(argv: list[str]) -> int:
             if not path.exists() or path.read_text(encoding="utf-8") != text:
                 stale.append(name)
         else:
+            path.parent.mkdir(exist_ok=True)
             path.write_text(text, encoding="utf-8")
     if stale:
         print("stale:", ", ".join(stale), "- run python -m dashboards.generate")

@@ -4,7 +4,10 @@ For each school of the registry (provisioning/schools.toml): a folder
 `lordi-<UAI>`, a team `lordi-<UAI>`, folder permissions reduced to that team
 (Viewer) — Grafana admins keep access to everything — and the School dashboard with
 its `school` variable fixed to the UAI. Then a regional folder `lordi-region`, its
-team (`lordi-region`) and the Fleet and Device dashboards. Every step looks up what
+team (`lordi-region`) and the Fleet and Device dashboards. `--flavour
+victoriametrics` pushes the MetricsQL dashboards (dashboards/vm/) instead of the
+InfluxQL ones: the same per-school uids (a school's dashboard is replaced), the
+flavour's own uids for Fleet and Device. Every step looks up what
 exists first (folder by uid, team by exact name, dashboard by uid), so running it
 again updates in place and never duplicates.
 
@@ -42,6 +45,9 @@ VIEW = 1  # Grafana folder permission levels: 1 View, 2 Edit, 4 Admin
 REGION_FOLDER = "lordi-region"
 REGION_TEAM = "lordi-region"
 DASHBOARDS_DIR = Path(__file__).resolve().parents[1] / "dashboards"
+# --flavour: the folder of each flavour's JSON under --dashboards (dashboards/flavours.py;
+# a test checks that both agree): InfluxQL for InfluxDB, MetricsQL for VictoriaMetrics.
+FLAVOURS = {"influxdb": "", "victoriametrics": "vm"}
 
 
 class GrafanaError(Exception):
@@ -247,8 +253,9 @@ def cmd_push(args: argparse.Namespace) -> int:
                 raise GrafanaError(f"--school: not in {args.registry}: {', '.join(unknown)}")
             schools = {uai: schools[uai] for uai in args.school}
         api = Grafana(args.url, token)
+        dashboards = Path(args.dashboards) / FLAVOURS[args.flavour]
         try:
-            for line in push(api, schools, Path(args.dashboards), args.region_team):
+            for line in push(api, schools, dashboards, args.region_team):
                 print(line)
         finally:
             api.close()
@@ -266,6 +273,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     s.add_argument("--registry", required=True, help="the school registry (schools.toml)")
     s.add_argument("--token-file", help="service-account token (default: LORDI_GRAFANA_TOKEN)")
     s.add_argument("--dashboards", default=str(DASHBOARDS_DIR), help="folder of the JSON files")
+    s.add_argument(
+        "--flavour",
+        choices=sorted(FLAVOURS),
+        default="influxdb",
+        help="the dashboards of your store: InfluxQL (influxdb, the default) or "
+        "MetricsQL (victoriametrics: the JSON files of vm/ under --dashboards)",
+    )
     s.add_argument("--region-team", default=REGION_TEAM, help="team of the regional technicians")
     s.add_argument("--school", action="append", help="only this UAI (repeatable)")
     s.set_defaults(func=cmd_push)

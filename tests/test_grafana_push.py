@@ -223,6 +223,49 @@ def test_second_push_creates_nothing(
     assert "dashboard lordi-fleet: updated in lordi-region" in out
 
 
+def test_victoriametrics_flavour_pushes_the_metricsql_dashboards(
+    grafana: tuple[FakeGrafana, str], token: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake, url = grafana
+    assert push(url, "--school", "0340002B") == 0  # InfluxQL first, as by default
+    assert push(url, "--school", "0340002B", "--flavour", "victoriametrics") == 0
+    out = capsys.readouterr().out
+    posted = [r.body for r in fake.calls("POST", "/api/dashboards/db")]
+    assert [b["dashboard"]["uid"] for b in posted[3:]] == [
+        "lordi-school-0340002B", "lordi-vm-fleet", "lordi-vm-device"
+    ]  # fmt: skip
+    assert "dashboard lordi-school-0340002B: updated in lordi-0340002B" in out  # replaced
+    vm_dir = ROOT / "dashboards" / "vm"
+    school = fake.dashboards["lordi-school-0340002B"]["dashboard"]
+    committed = json.loads((vm_dir / "school.json").read_text(encoding="utf-8"))
+    assert school["panels"] == committed["panels"]  # MetricsQL, `school="$school"`
+    assert school["title"] == "Lordi - Lycée Marie Curie (0340002B)"
+    variables = {v["name"]: v for v in school["templating"]["list"]}
+    assert variables["school"] == {
+        "name": "school", "label": "School", "type": "constant", "query": "0340002B",
+        "hide": 2, "current": {"text": "0340002B", "value": "0340002B"},
+    }  # fmt: skip
+    assert variables["datasource"]["current"]["value"] == "lordi-victoriametrics"
+    fleet = fake.dashboards["lordi-vm-fleet"]
+    assert fleet["folderUid"] == "lordi-region"
+    assert (
+        fleet["dashboard"]["panels"]
+        == json.loads((vm_dir / "fleet.json").read_text(encoding="utf-8"))["panels"]
+    )
+    assert "lordi-fleet" in fake.dashboards  # the InfluxQL one stays: another uid
+
+
+def test_flavours_are_the_dashboards_folders() -> None:
+    from dashboards.flavours import FLAVOURS  # noqa: PLC0415 - the generator's side
+    from lordi.grafana import FLAVOURS as PUSHED  # noqa: PLC0415
+
+    assert {f.key: f.folder for f in FLAVOURS} == PUSHED
+    for folder in PUSHED.values():
+        assert (ROOT / "dashboards" / folder / "school.json").is_file()
+    with pytest.raises(SystemExit):
+        push("http://127.0.0.1:9", "--flavour", "prometheus")
+
+
 def test_team_search_needs_the_exact_name(grafana: tuple[FakeGrafana, str], token: None) -> None:
     """Grafana's team search matches substrings: lordi-0340001A-old is not lordi-0340001A."""
     fake, url = grafana
