@@ -35,8 +35,9 @@
     first installation; on an upgrade, the installed file is kept when omitted.
 
 .PARAMETER Package
-    What pip installs: "lordi-telemetry" (default, from the configured index), a
-    pinned "lordi-telemetry==X.Y.Z", or the path of a wheel file.
+    The path of the project's wheel file (built from the repository with
+    `python -m build --wheel`). Required: the package is not published on an index,
+    and a name would let pip take whatever an index offers under it.
 
 .EXAMPLE
     powershell -ExecutionPolicy Bypass -File install.ps1 -ConfigFile .\agent.toml -Package .\lordi_telemetry-0.1.0-py3-none-any.whl
@@ -44,7 +45,7 @@
 [CmdletBinding()]
 param(
     [string]$ConfigFile,
-    [string]$Package = "lordi-telemetry"
+    [Parameter(Mandatory = $true)][string]$Package
 )
 
 $ErrorActionPreference = "Stop"
