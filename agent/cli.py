@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.config import AgentConfig, ConfigError, load_config
+from agent.enrol import EnrolError, ensure_identity
 from agent.providers import live_provider, replay_provider
 from agent.runtime import Agent, OfflineLink
 from agent.sample import build_envelope
@@ -36,16 +37,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
     provider = replay_provider(Path(args.replay)) if args.replay else live_provider()
     # The service's own code path (Wi-Fi summary and spool state included), with
     # a link that never connects: this is exactly what would be sent.
+    device = cfg.device or "unenrolled"  # a school configuration before enrolment
     agent = Agent(
         cfg.school,
-        cfg.device,
+        device,
         provider=provider,
         link=OfflineLink(),
         spool=Spool(None),
         policy=policy_from(cfg),
         clock=lambda: datetime.now(UTC),
     )
-    envelope = build_envelope(cfg.school, cfg.device, [agent.take_sample()])
+    envelope = build_envelope(cfg.school, device, [agent.take_sample()])
     print(json.dumps(envelope, indent=None if args.json else 2, ensure_ascii=False))
     return 0
 
@@ -63,8 +65,9 @@ def cmd_capture(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     cfg = _config(args, required=True)
+    device = cfg.device or "enrols at first start"
     print(
-        f"ok: school {cfg.school}, device {cfg.device}, broker {cfg.mqtt.host}:{cfg.mqtt.port}"
+        f"ok: school {cfg.school}, device {device}, broker {cfg.mqtt.host}:{cfg.mqtt.port}"
         f" ({'TLS' if cfg.mqtt.tls else 'plain TCP'}), spool {cfg.spool.path or '(memory)'}"
     )
     return 0
@@ -87,6 +90,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _interrupt)
+    try:  # a school configuration: this laptop's own identity, enrolling once if needed
+        cfg = ensure_identity(cfg, stop)
+    except EnrolError as exc:
+        raise ConfigError(str(exc)) from None
     log.info("agent starting: school %s, device %s", cfg.school, cfg.device)
     # --replay: a captured laptop instead of this machine (benchmarks, demos, bug repro).
     run(cfg, stop, replay_provider(Path(args.replay)) if args.replay else None)

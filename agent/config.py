@@ -16,7 +16,7 @@ from typing import Any
 
 UAI = re.compile(r"^[0-9]{7}[A-Z]$")
 DEVICE_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
-SECRET_KEYS = {"password", "bssid_key"}
+SECRET_KEYS = {"password", "bssid_key", "secret"}
 
 
 class ConfigError(Exception):
@@ -64,13 +64,22 @@ class PrivacyConfig:
 
 
 @dataclass
+class EnrolConfig:
+    # `<id>.<random>` from `lordi enrol secret create`: the same on every laptop of a
+    # school. With it and no `device`, the agent enrols itself (agent/enrol.py).
+    secret: str = ""
+    identity_file: str = ""  # default: next to the config file, "lordi-identity.toml"
+
+
+@dataclass
 class AgentConfig:
     school: str = ""
-    device: str = ""
+    device: str = ""  # empty with [enrol] secret: this laptop's own id comes from enrolment
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     cadence: CadenceConfig = field(default_factory=CadenceConfig)
     spool: SpoolConfig = field(default_factory=SpoolConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    enrol: EnrolConfig = field(default_factory=EnrolConfig)
 
 
 _RANGES: dict[str, tuple[int, int]] = {
@@ -158,10 +167,21 @@ def load_config(path: Path | None, env: dict[str, str] | None = None) -> AgentCo
         _apply(cfg, _read_toml(path), "")
         if not cfg.spool.path:
             cfg.spool.path = str(path.parent / "lordi-spool.sqlite3")
+        if not cfg.enrol.identity_file:
+            cfg.enrol.identity_file = str(path.parent / "lordi-identity.toml")
     _apply(cfg, _from_env(dict(os.environ) if env is None else env), "")
     if not UAI.match(cfg.school):
         raise ConfigError(f"school: expected a UAI code like 0341234A (got {cfg.school!r})")
-    if not DEVICE_ID.match(cfg.device):
+    if cfg.enrol.secret and not cfg.device:
+        from agent.enrol import EnrolError, secret_id  # noqa: PLC0415
+
+        try:
+            secret_id(cfg.enrol.secret)
+        except EnrolError as exc:
+            raise ConfigError(str(exc)) from None
+        if not cfg.enrol.identity_file:
+            raise ConfigError("enrol.identity_file: required without a configuration file")
+    elif not DEVICE_ID.match(cfg.device):
         raise ConfigError(f"device: expected 1-64 of [0-9A-Za-z_-] (got {cfg.device!r})")
     if cfg.mqtt.tls and cfg.mqtt.ca_file:
         _check_readable("mqtt.ca_file", cfg.mqtt.ca_file)

@@ -33,7 +33,8 @@ def refused(cfg: MqttConfig, reason: ReasonCode) -> str:
     return (
         f"broker {where} refused user {cfg.username!r}: {reason}: check mqtt.username "
         "and mqtt.password in the agent's configuration against the agent.toml written by "
-        "`lordi provision device` (a revoked laptop needs to be enrolled again)"
+        "`lordi provision device` (a revoked laptop needs to be enrolled again; one that "
+        "enrolled itself does so when its enrol.identity_file is deleted)"
     )
 
 

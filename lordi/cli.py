@@ -106,6 +106,33 @@ def _add_eval(sub: Any) -> None:
     p.set_defaults(func=cmd_eval)
 
 
+def _add_admin(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The operators' commands, each imported only here (their dependencies are heavy)."""
+    from lordi.provision import add_parser as add_provision  # noqa: PLC0415
+    from lordi.worklist import add_parser as add_alerts  # noqa: PLC0415
+
+    add_alerts(sub)
+    add_provision(sub)
+    from lordi.grafana import add_parser as add_grafana  # noqa: PLC0415
+    from lordi.retention import add_parser as add_retention  # noqa: PLC0415
+
+    add_grafana(sub)
+    add_retention(sub)
+    add_store(sub)
+    from lordi.simulate import add_parser as add_simulate  # noqa: PLC0415
+
+    add_simulate(sub)
+    from lordi.server import add_parser as add_server  # noqa: PLC0415
+
+    add_server(sub)
+    from lordi.enrol.cli import add_parser as add_enrol  # noqa: PLC0415
+
+    add_enrol(sub)
+    from lordi.web.cli import add_parser as add_web  # noqa: PLC0415
+
+    add_web(sub)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lordi", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -149,26 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--peers", default="node-red", help="peer: comma-separated peers to run")
     p.set_defaults(func=cmd_bench)
     _add_eval(sub)
-    from lordi.provision import add_parser as add_provision  # noqa: PLC0415
-    from lordi.worklist import add_parser as add_alerts  # noqa: PLC0415
-
-    add_alerts(sub)
-    add_provision(sub)
-    from lordi.grafana import add_parser as add_grafana  # noqa: PLC0415
-    from lordi.retention import add_parser as add_retention  # noqa: PLC0415
-
-    add_grafana(sub)
-    add_retention(sub)
-    add_store(sub)
-    from lordi.simulate import add_parser as add_simulate  # noqa: PLC0415
-
-    add_simulate(sub)
-    from lordi.server import add_parser as add_server  # noqa: PLC0415
-
-    add_server(sub)
-    from lordi.web.cli import add_parser as add_web  # noqa: PLC0415
-
-    add_web(sub)
+    _add_admin(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415

@@ -35,6 +35,7 @@ WEB_USER = "lordi-web"
 BROKER_USER = "mosquitto"
 MQTT_PASSWORD_ENV = "LORDI_COLLECTOR_MQTT__PASSWORD"  # noqa: S105 - a variable name
 ADMIN_PASSWORD_ENV = "LORDI_MQTT_ADMIN_PASSWORD"  # noqa: S105 - a variable name
+ENROL_PASSWORD_ENV = "LORDI_ENROL_MQTT__PASSWORD"  # noqa: S105 - a variable name
 
 
 # Settings of the files init writes -> the option that sets them (for error messages).
@@ -177,6 +178,7 @@ class Init:
         self.folder(lay.etc, 0o750, "root", COLLECTOR_USER)
         self.folder(lay.etc / "ca", 0o700)
         self.folder(lay.state, 0o2770, COLLECTOR_USER, COLLECTOR_USER)
+        self.folder(lay.enrol_state, 0o700)
         self.folder(lay.mosquitto / "lordi", 0o750, "root", BROKER_USER)
         self.folder(lay.mosquitto / "certs", 0o755)
         # What Debian's mosquitto unit and package make, for a broker started by hand too
@@ -223,6 +225,7 @@ class Init:
         for user, env_file, var in (
             (files.COLLECTOR_MQTT_USER, lay.etc / "collector.env", MQTT_PASSWORD_ENV),
             (files.ADMIN_MQTT_USER, lay.etc / "mqtt-admin.env", ADMIN_PASSWORD_ENV),
+            (files.ENROL_MQTT_USER, lay.etc / "enrol.env", ENROL_PASSWORD_ENV),
         ):
             known = read_env(env_file).get(var)
             password = known or secrets.token_urlsafe(24)
@@ -268,11 +271,13 @@ class Init:
                   "root", COLLECTOR_USER)
         self.file(etc / "web.toml", files.web_toml(self.s, self.lay), 0o640, "root",
                   COLLECTOR_USER)
+        self.file(etc / "enrol.toml", files.enrol_toml(self.s, self.lay), 0o600)
 
     def units(self) -> None:
         system = self.lay.at("/etc/systemd/system")
         for sample in (self.prov / "collector" / "lordi-collector.service",
-                       self.prov / "web" / "lordi-web.service"):
+                       self.prov / "web" / "lordi-web.service",
+                       self.prov / "enrol" / "lordi-enrol.service"):
             self.file(system / sample.name, files.unit(sample.read_text(), self.lay), 0o644)
 
     def store(self) -> None:
@@ -382,11 +387,18 @@ Next:
       --category hardware|network --email ADDRESS      (one per contractor)
   lordi provision school --registry {etc}/schools.toml --uai UAI ...
   systemctl enable --now lordi-collector lordi-web
+  A school's laptops enrol themselves (docs/rollout.md):
+  systemctl enable --now lordi-enrol
+  lordi enrol secret create --config {etc}/enrol.toml --school UAI
+  lordi enrol school-config --config {etc}/enrol.toml --school UAI --secret SECRET \\
+      --host {s.hosts[0]} --port {s.tls_port} --bssid-key-file {etc}/bssid.key \\
+      --ca-file PATH-ON-THE-LAPTOP --out school-agent.toml
+  or one laptop at a time:
   lordi provision device --registry {etc}/schools.toml --school UAI --host {s.hosts[0]} \\
       --port {s.tls_port} --broker-dir {lay.mosquitto}/lordi --bssid-key-file {etc}/bssid.key \\
       --pid-file {lay.at('/run/mosquitto/mosquitto.pid')} \\
       --ca-file PATH-ON-THE-LAPTOP --out agent.toml
-  The laptops trust {lay.mosquitto}/certs/ca.crt (copy it with agent.toml).
+  The laptops trust {lay.mosquitto}/certs/ca.crt (copy it with the configuration).
   lordi store status --url {s.store_url}        (did samples arrive?)"""
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 COLLECTOR_MQTT_USER = "collector-1"  # the collector role of provisioning/mosquitto/acl
 ADMIN_MQTT_USER = "lordi-admin"  # the read-all role of the same ACL
+ENROL_MQTT_USER = "lordi-enrol"  # the enrolment service's role of the same ACL
 
 
 def q(value: str) -> str:
@@ -43,6 +44,10 @@ class Layout:
     @property
     def mosquitto(self) -> Path:
         return self.at("/etc/mosquitto")
+
+    @property
+    def enrol_state(self) -> Path:
+        return self.at("/var/lib/lordi-enrol")
 
 
 @dataclass
@@ -144,12 +149,36 @@ url = {q(s.store_url)}
 """
 
 
+def enrol_toml(s: Settings, lay: Layout) -> str:
+    return f"""\
+# lordi enrol (service and commands), written by `lordi server init` (every key
+# explained in the repository's provisioning/enrol/enrol.toml). The broker password
+# of its account is LORDI_ENROL_MQTT__PASSWORD in {lay.etc / "enrol.env"} (mode 0600).
+
+# Four slashes: an absolute path.
+store_url = {q("sqlite:///" + str(lay.enrol_state / "enrol.sqlite3"))}
+registry = {q(str(lay.etc / "schools.toml"))}
+
+[mqtt]
+host = {q(s.local_host)}
+port = {s.tls_port}
+tls = true
+ca_file = {q(str(lay.at("/etc/mosquitto/certs/ca.crt")))}
+username = {q(ENROL_MQTT_USER)}
+
+[broker]
+dir = {q(str(lay.mosquitto / "lordi"))}
+pid_file = {q(str(lay.at("/run/mosquitto/mosquitto.pid")))}
+"""
+
+
 def registry_toml(s: Settings) -> str:
     return f"""\
 # Lordi school registry, written empty by `lordi server init`. Fill it with
 #   lordi provision contractor ...   (level-2 contractors, before the schools)
 #   lordi provision school ...
-# and read provisioning/schools.toml for every key. The collector reads it at start.
+# and read provisioning/schools.toml for every key. The collector reads it at start,
+# and again within 4 s of a change or on `systemctl reload lordi-collector`.
 
 # Alerts of a school missing from this file go here: someone who can edit it.
 fallback_email = {q(s.fallback_email)}
@@ -198,7 +227,8 @@ def unit(sample: str, lay: Layout) -> str:
     """A repository unit with this server's virtualenv and, under a test root, its paths."""
     text = sample.replace("/opt/lordi/venv", str(lay.venv))
     if lay.root != Path("/"):
-        for path in ("/etc/lordi", "/var/lib/lordi-collector"):
+        for path in ("/etc/lordi", "/var/lib/lordi-collector", "/var/lib/lordi-enrol",
+                     "/etc/mosquitto/lordi"):
             text = re.sub(rf"(?<![\w/]){re.escape(path)}", str(lay.at(path)), text)
     return text
 

@@ -80,6 +80,8 @@ def test_owners_and_modes(root: Path) -> None:
         "etc/mosquitto/certs/server.key": (0o640, mosquitto),
         "etc/mosquitto/lordi/passwd": (0o640, mosquitto),
         "var/lib/lordi-collector": (0o2770, collector),
+        "etc/lordi/enrol.toml": (0o600, 0), "etc/lordi/enrol.env": (0o600, 0),
+        "var/lib/lordi-enrol": (0o700, 0),
     }
     for rel, (mode, gid) in expected.items():
         st = (root / rel).stat()
@@ -106,6 +108,29 @@ def test_configuration_agrees_with_the_broker(root: Path) -> None:
     unit = (root / "etc/systemd/system/lordi-collector.service").read_text()
     assert f"--config {root}/etc/lordi/collector.toml" in unit
     assert "-dedup.minScrapeInterval=1ms" in (root / "etc/default/victoria-metrics").read_text()
+
+
+def test_enrolment_configuration_agrees_with_the_broker(root: Path) -> None:
+    """The enrolment service's account, ACL role and paths as init writes them, loaded
+    with the service's own loader and its password from enrol.env."""
+    init(root)
+    from lordi.enrol.settings import load_settings  # noqa: PLC0415
+    from lordi.server import read_env  # noqa: PLC0415
+
+    env = read_env(root / "etc/lordi/enrol.env")
+    settings = load_settings(root / "etc/lordi/enrol.toml", env=env)
+    users = [line.split(":", 1)[0]
+             for line in (root / "etc/mosquitto/lordi/passwd").read_text().splitlines()]
+    assert settings.mqtt.username in users and settings.mqtt.password
+    assert f"user {settings.mqtt.username}\n" in (root / "etc/mosquitto/lordi/acl").read_text()
+    assert settings.broker.dir == root / "etc/mosquitto/lordi"
+    assert settings.broker.pid_file == root / "run/mosquitto/mosquitto.pid"
+    assert settings.registry == root / "etc/lordi/schools.toml"
+    assert settings.mqtt.port == 18883 and settings.mqtt.tls
+    assert settings.store_url == f"sqlite:///{root}/var/lib/lordi-enrol/enrol.sqlite3"
+    unit = (root / "etc/systemd/system/lordi-enrol.service").read_text()
+    assert f"--config {root}/etc/lordi/enrol.toml" in unit
+    assert f"ReadWritePaths={root}/etc/mosquitto/lordi" in unit
 
 
 def test_edited_file_is_kept_with_a_proposal(root: Path) -> None:

@@ -47,7 +47,8 @@ def test_a_wrong_password_is_one_line_naming_the_laptop_user(
         f"WARNING agent.mqtt: broker 127.0.0.1:{fleet.broker.tls_port} refused user "
         f"'{SCHOOL}/{device}': Not authorized: check mqtt.username and mqtt.password in the "
         "agent's configuration against the agent.toml written by `lordi provision device` (a "
-        "revoked laptop needs to be enrolled again)"
+        "revoked laptop needs to be enrolled again; one that enrolled itself does so when its "
+        "enrol.identity_file is deleted)"
     )
     wrong = "not-" + password
     text = _run_agent(config, tmp_path, expected, LORDI_AGENT_MQTT__PASSWORD=wrong)
