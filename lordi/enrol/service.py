@@ -32,6 +32,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from sqlalchemy.exc import SQLAlchemyError
 
 from agent.config import UAI
 from agent.enrol import ANSWER_PREFIX, HASHED, PROTOCOL, REQUEST_ID, REQUEST_PREFIX
@@ -217,8 +218,18 @@ class EnrolService:
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             batch = self._collect(stop)
-            if batch:
+            if not batch:
+                continue
+            try:
                 self.handle(batch)
+            except (OSError, SQLAlchemyError) as exc:
+                # Unanswered, these laptops ask again (same request ids) within a minute.
+                log.error("enrolment batch of %d request(s) failed, not answered: %s",
+                          len(batch), exc)
+                try:  # recorded but not in the password file: put the lines back
+                    self.reconcile()
+                except (OSError, SQLAlchemyError) as again:
+                    log.error("password file not repaired: %s", again)
 
     def _collect(self, stop: threading.Event) -> list[tuple[str, bytes]]:
         try:

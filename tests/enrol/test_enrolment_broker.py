@@ -19,6 +19,7 @@ from agent.enrol import (
     machine_fingerprint,
     request_once,
 )
+from lordi import provision
 from lordi.enrol.service import EnrolService
 from lordi.enrol.store import EnrolStore
 from tests.enrol.conftest import (
@@ -175,3 +176,29 @@ def test_an_agent_that_lost_the_answer_gets_the_same_device(
     again = request_once(load_config(laptop, env={}))
     assert again == first
     assert load_identity(identity_file, SCHOOL) == first
+
+
+def test_the_store_puts_back_what_the_password_file_lost(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As after a crash between the store's commit and the password file's write: the
+    enrolled laptop's line is missing; the service's reconciliation (run at start and
+    after a failed batch) puts it back and reloads the broker."""
+    from lordi.enrol import passwd  # noqa: PLC0415
+
+    laptop = setup.laptop(setup.school_config(SCHOOL, setup.secret(SCHOOL, capsys)))
+    dev, user, pw = enrolled(laptop)
+    file = setup.fleet.broker.broker_dir / "passwd"
+    passwd.remove(file, {user})
+    provision.reload_broker(setup.fleet.broker.pid, None)
+    assert eventually(lambda: _refused(setup, user, pw))
+    service(setup).reconcile()
+    assert user in passwd.users(file)
+    setup.fleet.connected(user, pw, client_id=f"agent-{dev}")
+
+
+def _refused(setup: Setup, user: str, pw: str) -> bool:
+    client = setup.fleet.connect(user, pw)
+    rc = client.wait_connack()
+    client.close()
+    return rc is not None and rc.is_failure
