@@ -261,7 +261,9 @@ def request_once(cfg: AgentConfig, timeout_s: float = 30.0) -> Identity:
         raise EnrolError(f"cannot reach the broker {broker}: {exc}") from None
     client.loop_start()
     try:
-        exchange.connected.wait(timeout_s)
+        if not exchange.connected.wait(timeout_s):
+            raise EnrolError(f"the broker {broker} did not answer the connection within "
+                             f"{timeout_s:.0f} s")
         if exchange.connack is not None and exchange.connack.is_failure:
             raise EnrolError(
                 f"the broker {broker} refused the enrolment account {user} "

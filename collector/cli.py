@@ -10,11 +10,13 @@ import signal
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collector.alerting import Alerting
+    from collector.notify.live import RegistryWatch
     from collector.service import Collector
 
 from collector.config import CollectorSettings, ConfigError, load_settings
@@ -64,16 +66,6 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fresh_asset_tag(registry: Path, uai: str, device: str | None) -> str | None:
-    from collector.notify.registry import load_registry  # noqa: PLC0415
-
-    try:
-        return load_registry(registry).asset_tag(uai, device)
-    except Exception as exc:  # a registry being edited must not stop a notification
-        log.warning("asset tag of %s/%s unknown: registry unreadable (%s)", uai, device, exc)
-        return None
-
-
 def build_alerting(settings: CollectorSettings) -> Alerting | None:
     """The rules, alert store and notifier, when `[alerts] enabled = true`."""
     cfg = settings.alerts
@@ -81,28 +73,37 @@ def build_alerting(settings: CollectorSettings) -> Alerting | None:
         return None
     from collector.alerting import Alerting  # noqa: PLC0415 - only with alerts on
     from collector.alerts.store import AlertStore  # noqa: PLC0415
+    from collector.calendar import CalendarFileError, school_calendar  # noqa: PLC0415
     from collector.notify.deliver import Notifier  # noqa: PLC0415
     from collector.notify.errors import RegistryError  # noqa: PLC0415
-    from collector.notify.registry import load_registry  # noqa: PLC0415
+    from collector.notify.live import LiveRegistry  # noqa: PLC0415
+    from collector.rules.silent import local_day  # noqa: PLC0415
 
+    # Reloaded on SIGHUP or a change of the file (watch_registry): a school, contact or
+    # asset tag (`lordi provision device --asset-tag`) added after the start is seen.
     try:
-        registry = load_registry(cfg.registry)
+        live = LiveRegistry.load(cfg.registry)  # `.current`: the registry in force
     except RegistryError as exc:  # the file and the field or line are in the message
         raise ConfigError(
             f"alerts.registry: {exc}: fix the school registry (docs/alert-routing.md "
             "explains every key)"
         ) from None
+    # Each school's holidays from its zone in the registry in force; a school year the
+    # data lacks for a zone in use is a WARNING here (and a gauge, collector/metrics.py).
+    try:
+        calendar = school_calendar(
+            cfg.calendar_file, lambda: live.current, local_day(datetime.now(UTC))
+        )
+    except CalendarFileError as exc:  # the file, the key and the value are in it
+        raise ConfigError(f"alerts.calendar_file: {exc}") from None
     store = AlertStore(cfg.store_url)
     store.create_tables()
     notifier = Notifier(
-        registry,
+        live,
         cfg.notify,
         open_alerts=lambda uai: [
             a for a in store.list_alerts(school=uai) if a.status != "resolved"
         ],
-        # A laptop enrolled (`lordi provision device --asset-tag`) after this collector
-        # started: read the registry again, only when a notification needs the tag.
-        asset_tags=lambda uai, device: _fresh_asset_tag(cfg.registry, uai, device),
     )
     alerting = Alerting(
         cfg.rules,
@@ -111,6 +112,7 @@ def build_alerting(settings: CollectorSettings) -> Alerting | None:
         cfg.sweep_interval_s,
         lateness_s=cfg.lateness_s,
         notify_max_age_s=cfg.notify_max_age_s,
+        calendar=calendar,
         # None lets the engine decide: only a single-writer store (SQLite) can cache.
         engine_cache=None if cfg.engine_cache else False,
     )
@@ -167,6 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
+    watch = watch_registry(alerting)  # before anything can send a SIGHUP
     try:
         collector.start()
     except OSError as exc:  # the metrics address ([metrics] host, port) is taken
@@ -174,7 +177,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"metrics: cannot listen on {m.host}:{m.port} ({exc.strerror})", file=sys.stderr)
         return 2
     supervise(collector, done, args.stats_interval)
+    if watch is not None:
+        watch.stop()
     return 0
+
+
+def watch_registry(alerting: Alerting | None) -> RegistryWatch | None:
+    """Reload the school registry on SIGHUP (`systemctl reload`) and when its file
+    changes (docs/alert-routing.md); without alerts, SIGHUP is only logged."""
+    from collector.notify.live import RegistryWatch  # noqa: PLC0415
+
+    notifier = alerting.notifier if alerting is not None else None
+    if notifier is None:
+        signal.signal(
+            signal.SIGHUP, lambda *_: log.info("SIGHUP: nothing to reload ([alerts] is off)")
+        )
+        return None
+    watch = RegistryWatch(notifier.live)
+    signal.signal(signal.SIGHUP, lambda *_: watch.request())
+    watch.start()
+    return watch
 
 
 def supervise(collector: Collector, done: threading.Event, stats_interval_s: float) -> None:

@@ -128,6 +128,9 @@ class AlertSettings(_Section):
     # SQLite by default; postgresql+psycopg://... when several collectors share the work.
     store_url: str = "sqlite:///lordi-alerts.sqlite3"
     registry: Path = Path("provisioning/schools.toml")
+    # The school calendar written by `lordi calendar import` (docs/alerts.md, "School
+    # calendar"); None: the calendar bundled with the collector (zones A, B, C).
+    calendar_file: Path | None = None
     # How often (the collector's clock) complete telemetry is judged (Wi-Fi windows,
     # silent laptops and schools), reminders and outbox retries run, state is saved.
     sweep_interval_s: Annotated[float, Field(gt=0, le=86_400)] = 300.0

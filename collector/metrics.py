@@ -8,6 +8,8 @@ authentication: never expose it publicly, docs/operations.md) answers:
   network thread); 503 naming the one that stopped;
 - `/readyz`: 200 when connected and subscribed to the broker AND the latest store
   write or ping succeeded within 3 x `store_check_s`; else 503 and a one-line reason.
+  A school registry file refused by a reload is added to its line (the previous
+  registry still routes, so it does not make the collector unready).
 
 What it costs the ingest path: nothing per message or sample. The counters the
 collector keeps anyway (collector/stats.py) are read when scraped; what is new is
@@ -27,6 +29,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
     from collector.config import MetricsSettings
     from collector.deadletter import DeadLetter
     from collector.ingest import Batch
+    from collector.notify.live import LiveRegistry
     from collector.service import Collector
 
 log = logging.getLogger(__name__)
@@ -228,9 +232,20 @@ class CollectorMetrics:
 
     def ready(self) -> tuple[bool, str]:
         if not self._collector.connected.is_set():
-            return False, "not ready: not connected and subscribed to the broker"
-        ok, why = self.store_reachable()
-        return (True, "ready") if ok else (False, f"not ready: {why}")
+            ok, why = False, "not ready: not connected and subscribed to the broker"
+        else:
+            ok, why = self.store_reachable()
+            why = "ready" if ok else f"not ready: {why}"
+        live = self.live_registry()
+        if live is not None and live.refused is not None:
+            why += f"; registry refused, previous one in force: {_one_line(live.refused)}"
+        return ok, why
+
+    def live_registry(self) -> LiveRegistry | None:
+        """The school registry the alerting routes with (None: alerts off)."""
+        alerting = self._collector.alerting
+        notifier = alerting.notifier if alerting is not None else None
+        return notifier.live if notifier is not None else None
 
     # --- the background thread: store ping, database figures ----------------------------
 
@@ -479,8 +494,53 @@ class _Figures:
             last.add_metric([school], ts_ms / 1000)
         yield last
         yield from self._alerting()
+        yield from self._registry()
+        yield from self._calendar()
         for name, value in sorted(m.broker.copy().items()):
             yield _gauge(name, _BROKER_HELP[name], value)
+
+    def _registry(self) -> Iterator[Metric]:
+        live = self.m.live_registry()
+        if live is None:
+            return
+        yield _gauge(
+            "lordi_collector_registry_schools",
+            "Schools in the school registry in force.",
+            len(live.current.schools),
+        )
+        yield _gauge(
+            "lordi_collector_registry_loaded_timestamp_seconds",
+            "When the school registry in force was loaded (start-up or reload).",
+            live.loaded_at,
+        )
+        yield _gauge(
+            "lordi_collector_registry_valid",
+            "0 when the latest reload refused the registry file (the previous one routes).",
+            0.0 if live.refused is not None else 1.0,
+        )
+        yield _counter(
+            "lordi_collector_registry_reload_failures_total",
+            "Reloads of the school registry refused (invalid or unreadable file).",
+            live.failures,
+        )
+
+    def _calendar(self) -> Iterator[Metric]:
+        """Per holiday zone of the registry's schools: does the school calendar hold
+        today's school year (collector/rules/calendar.py)."""
+        alerting = self.m._collector.alerting
+        if alerting is None:
+            return
+        from collector.rules.silent import local_day  # noqa: PLC0415 - alerts on only
+
+        covered = alerting.calendar.coverage(local_day(datetime.now(UTC)))
+        yield _labelled(
+            GaugeMetricFamily,
+            "lordi_collector_calendar_covered",
+            "1 when the school calendar holds today's school year for the zone (zone "
+            '"": schools without one); 0: holiday weekdays count as school days there.',
+            "zone",
+            {zone: float(ok) for zone, ok in covered.items()},
+        )
 
     def _alerting(self) -> Iterator[Metric]:
         m = self.m

@@ -15,6 +15,11 @@ REGISTRY_FIX = (
     "provisioning/schools.toml; docs/alert-routing.md)"
 )
 
+CALENDAR_FIX = (
+    "write it with `lordi calendar import FILE --out PATH`, or remove the setting to "
+    "use the bundled calendar (docs/alerts.md, \"School calendar\")"
+)
+
 
 def check_ca_file(setting: str, path: Path) -> None:
     """Readable by this process, and PEM certificates OpenSSL can load."""
@@ -35,8 +40,9 @@ def check_ca_file(setting: str, path: Path) -> None:
 
 
 def check_files(settings: CollectorSettings) -> None:
-    """The CA certificates of `[mqtt]` and of the alert topic (when TLS is on) and the
-    school registry (when alerts are on) exist and can be read by this process."""
+    """The CA certificates of `[mqtt]` and of the alert topic (when TLS is on), the
+    school registry and the imported school calendar (when alerts are on) exist and
+    can be read by this process."""
     mqtt = settings.mqtt
     checked = mqtt.ca_file if mqtt.tls else None
     if checked is not None:
@@ -51,3 +57,5 @@ def check_files(settings: CollectorSettings) -> None:
         own = ca_file != mqtt.ca_file
         check_ca_file("alerts.notify.alert_topic.ca_file" if own else "mqtt.ca_file", ca_file)
     read_file("alerts.registry", alerts.registry, REGISTRY_FIX, "private")
+    if alerts.calendar_file is not None:
+        read_file("alerts.calendar_file", alerts.calendar_file, CALENDAR_FIX, "public")

@@ -41,7 +41,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         print(json.dumps(dashboards.run(), indent=None if args.json else 2))
         return 0
-    if args.what in ("storm", "state", "peer", "web"):
+    if args.what in ("storm", "state", "peer", "web", "enrol"):
         import importlib  # noqa: PLC0415
 
         result = importlib.import_module(f"lordi.bench.{args.what}").from_args(args)
@@ -131,6 +131,12 @@ def _add_admin(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     from lordi.web.cli import add_parser as add_web  # noqa: PLC0415
 
     add_web(sub)
+    from lordi.school_calendar import add_parser as add_calendar  # noqa: PLC0415
+
+    add_calendar(sub)
+    from lordi.bundle.cli import add_parser as add_bundle  # noqa: PLC0415
+
+    add_bundle(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,10 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("bench", help="benchmarks printing JSON figures")
     p.add_argument(
         "what",
-        choices=["agent", "ingest", "dashboards", "storm", "state", "peer", "web"],
+        choices=["agent", "ingest", "dashboards", "storm", "state", "peer", "web", "enrol"],
         help="agent: footprint vs Glances; ingest: throughput; dashboards: fleet query cost; "
         "storm: reconnect storm; state: device state at region size; peer: other pipelines; "
-        "web: the web worklist's pages over HTTP at region size (PostgreSQL)",
+        "web: the web worklist's pages over HTTP at region size (PostgreSQL); "
+        "enrol: laptops enrolling at once, broker memory per identity",
     )
     p.add_argument("--messages", type=int, default=4000, help="ingest: messages to send")
     p.add_argument("--per-message", type=int, default=50, help="ingest: samples per message")
@@ -169,11 +176,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=120, help="measurement window")
     p.add_argument("--warmup", type=float, default=15, help="seconds before measuring")
     p.add_argument("--no-glances", action="store_true", help="skip the Glances comparison")
-    p.add_argument("--devices", type=int, help="storm: 5,000; state, web: 250,000 (defaults)")
+    p.add_argument(
+        "--devices", type=int,
+        help="storm: 5,000; state, web: 250,000; enrol: 2,000 laptops enrolling (defaults)",
+    )
     p.add_argument("--backlog", type=int, default=96, help="storm: spooled samples per device")
     p.add_argument("--spread-s", type=float, default=0.0, help="storm: random wait before drain")
     p.add_argument("--rounds", type=int, default=3, help="state: samples per device")
     p.add_argument("--peers", default="node-red", help="peer: comma-separated peers to run")
+    p.add_argument("--in-flight", type=int, default=200, help="enrol: laptops enrolling at a time")
+    p.add_argument(
+        "--existing", type=int, default=250_000,
+        help="enrol: identities already in the broker's password file",
+    )
+    p.add_argument(
+        "--dynsec", action="store_true",
+        help="enrol: also time Mosquitto's dynamic-security plugin with --existing clients",
+    )
     p.set_defaults(func=cmd_bench)
     _add_eval(sub)
     _add_admin(sub)

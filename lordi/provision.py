@@ -91,6 +91,8 @@ def school_block(args: argparse.Namespace) -> str:
     ]
     if args.helpdesk_webhook_url:
         lines.append(f"helpdesk_webhook_url = {_toml_str(args.helpdesk_webhook_url)}\n")
+    if getattr(args, "zone", None):
+        lines.append(f"zone = {_toml_str(args.zone)}\n")
     return "".join(lines)
 
 
@@ -408,6 +410,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     ):
         s.add_argument(flag, required=True, **extra)
     s.add_argument("--helpdesk-webhook-url")
+    s.add_argument("--zone", help="its school holiday zone, when not the registry's "
+                   "calendar_zone (A, B, C, Corse...)")
     s.set_defaults(func=_run(cmd_school))
     c = acts.add_parser("contractor", help="append a level-2 contractor to the registry TOML")
     c.add_argument("--registry", required=True, help="the school registry (schools.toml)")

@@ -45,6 +45,7 @@ OPTIONS = {
     "alerts.notify.smtp.port": "--smtp-port",
     "alerts.notify.web_url": "--web-url",
     "fallback_email": "--fallback-email",
+    "calendar_zone": "--calendar-zone",
     "mqtt.port": "--tls-port",
     "store.url": "--store-url",
     "metrics.port": "--metrics-port",
@@ -409,6 +410,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         store=args.store, store_url=args.store_url, smtp_host=args.smtp_host,
         smtp_port=args.smtp_port, smtp_tls=args.smtp_tls, smtp_user=args.smtp_user or "",
         web_url=args.web_url or "", web_port=args.web_port, metrics_port=args.metrics_port,
+        calendar_zone=args.calendar_zone or "",
     )
     lay = files.Layout(root=Path(args.root), venv=Path(args.venv))
     try:
@@ -440,6 +442,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     i.add_argument("--fallback-email", required=True,
                    help="who receives alerts of a school missing from the registry")
     i.add_argument("--mail-from", help="sender of alert e-mails (default: --fallback-email)")
+    i.add_argument("--calendar-zone", help="the schools' holiday zone written in the new "
+                   "registry (A, B, C, Corse...; e.g. C for Occitanie)")
     i.add_argument("--tls-port", type=int, default=8883)
     i.add_argument("--store", choices=["victoriametrics", "influxdb2"],
                    default="victoriametrics",

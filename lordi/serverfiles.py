@@ -69,6 +69,7 @@ class Settings:
     web_url: str = ""
     web_port: int = 8080
     metrics_port: int = 9108
+    calendar_zone: str = ""  # the schools' holiday zone ("" : none written)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -173,6 +174,13 @@ pid_file = {q(str(lay.at("/run/mosquitto/mosquitto.pid")))}
 
 
 def registry_toml(s: Settings) -> str:
+    zone = (
+        "\n# The school holiday zone of every school that names none (docs/alerts.md,\n"
+        '# "School calendar"): it drives the silence rule and the forecast per term.\n'
+        f"calendar_zone = {q(s.calendar_zone)}\n" if s.calendar_zone else
+        "\n# No calendar_zone: set the region's school holiday zone (e.g. calendar_zone =\n"
+        '# "C"), or a `zone` per school; without one, schools have no holidays.\n'
+    )
     return f"""\
 # Lordi school registry, written empty by `lordi server init`. Fill it with
 #   lordi provision contractor ...   (level-2 contractors, before the schools)
@@ -182,7 +190,7 @@ def registry_toml(s: Settings) -> str:
 
 # Alerts of a school missing from this file go here: someone who can edit it.
 fallback_email = {q(s.fallback_email)}
-
+{zone}
 [contractors]
 
 [schools]

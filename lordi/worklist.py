@@ -12,10 +12,17 @@ import io
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from collector.alerts.model import Alert
 from collector.alerts.store import AlertStore
 from collector.worklist import RESOLVE_REASONS, Worklist
+
+if TYPE_CHECKING:
+    from collector.rules.calendar import Calendar
+
+PARIS = ZoneInfo("Europe/Paris")
 
 # The command line is run by the region's operators on the server: every school.
 REGION = None
@@ -146,9 +153,25 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     return 1 if any(r.status == "failed" for r in rows) else 0
 
 
+def _forecast_calendar(args: argparse.Namespace) -> Calendar:
+    """The schools' terms: their zones from `--zone`, else the registry of `--config`
+    (and its `[alerts] calendar_file`); the bundled calendar otherwise."""
+    from collector.calendar import default_calendar, load_calendar  # noqa: PLC0415
+    from collector.config import load_settings  # noqa: PLC0415
+    from collector.notify.registry import load_registry  # noqa: PLC0415
+
+    if args.zone is not None:
+        return default_calendar().bound(lambda _uai: args.zone, lambda: {args.zone})
+    if args.config is None:
+        return default_calendar()
+    cfg = load_settings(Path(args.config)).alerts
+    registry = load_registry(cfg.registry)
+    return load_calendar(cfg.calendar_file).bound(registry.zone_of, registry.zones_in_use)
+
+
 def cmd_forecast(args: argparse.Namespace) -> int:
-    """Batteries predicted to cross the threshold, per school and per school term."""
-    from collector.rules.calendar import DEFAULT_TERMS  # noqa: PLC0415
+    """Batteries predicted to cross the threshold, per school and per school term (of
+    the school's holiday zone: this school year's and the later ones)."""
     from collector.rules.forecast import FadeEstimator, forecast_by_term  # noqa: PLC0415
 
     estimates = [
@@ -157,19 +180,39 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         for b in d.derived.get("batteries", {}).values()
         if "fade" in b
     ]
-    counts = forecast_by_term(estimates, DEFAULT_TERMS, args.threshold)
+    calendar = _forecast_calendar(args)
+    today = datetime.now(PARIS).date()
+    counts = forecast_by_term(
+        estimates, lambda school: calendar.terms_for(school, today), args.threshold
+    )
     names = {"before": "déjà passée", "after": "après l'année scolaire"}
     print(
         f"Batteries passant sous {args.threshold:g} % par période "
         f"({len(estimates)} batterie(s) suivie(s)) :"
     )
-    order = ["before", *(t.name for t in DEFAULT_TERMS), "after"]
     for school in sorted(counts):
+        terms = [t.name for t in calendar.terms_for(school, today)]
+        order = ["before", *terms, "after"]
         parts = [f"{names.get(n, n)}: {counts[school][n]}" for n in order if n in counts[school]]
         print(f"  {school}  " + " ; ".join(parts))
+    unzoned = sorted({s for s, _ in estimates if not calendar.terms_for(s, today)})
+    if unzoned:
+        print(
+            f"(sans calendrier scolaire : {', '.join(unzoned)} ; donner --zone, ou --config "
+            "avec la zone de chaque établissement dans le registre)"
+        )
     if not counts:
         print("(aucune prévision : il faut au moins 14 jours de mesures par batterie)")
     return 0
+
+
+def _zone(text: str) -> str:
+    from collector.calendar.zones import canonical_zone, known_zones  # noqa: PLC0415
+
+    zone = canonical_zone(text)
+    if zone is None:
+        raise argparse.ArgumentTypeError(f"not a holiday zone: {text!r} (known: {known_zones()})")
+    return zone
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -204,6 +247,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     e.set_defaults(func=cmd_escalate)
     f = acts.add_parser("forecast", help="batteries to replace per school and school term")
     f.add_argument("--threshold", type=float, default=60.0, help="health %% to forecast")
+    f.add_argument(
+        "--zone", type=_zone, help="the schools' holiday zone (default: the registry's)"
+    )
     f.set_defaults(func=cmd_forecast)
     o = acts.add_parser("outbox", help="notifications not delivered yet, or given up")
     o.set_defaults(func=cmd_outbox)

@@ -27,6 +27,9 @@ if [ "${1:-}" = "--test" ]; then  # `make test` only: `make demo` needs none of 
   [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_pkgs+=(fonts-dejavu-core)
   # the accessibility checks fetch axe-core from the npm registry
   command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
+  # tests/bundle/ builds the Windows package's MSI (wixl) and reads its tables back
+  command -v wixl >/dev/null 2>&1 || need_pkgs+=(wixl)
+  command -v msiinfo >/dev/null 2>&1 || need_pkgs+=(msitools)
 fi
 "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1 || need_pkgs+=(python3-venv)
 if [ ${#need_pkgs[@]} -gt 0 ]; then

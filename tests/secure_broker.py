@@ -174,8 +174,15 @@ class Client:
             self._acked.notify_all()
 
     def wait_connack(self, timeout_s: float = START_TIMEOUT_S / 3) -> ReasonCode | None:
-        """The CONNACK's reason code, or None when the broker closed without one."""
-        self.connected.wait(timeout_s) or self.disconnected.wait(timeout_s)
+        """The CONNACK's reason code, or None when the broker closed without one (or
+        said nothing for `timeout_s`). Returns as soon as the connection is accepted
+        or ended: a refused CONNACK (`_on_connect` sets `disconnected`) or a broker
+        that drops the connection does not wait for `connected` to time out."""
+        deadline = time.monotonic() + timeout_s
+        while not (self.connected.is_set() or self.disconnected.is_set()):
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.01)
         return self.connack
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> ReasonCode:

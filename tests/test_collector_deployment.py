@@ -48,6 +48,9 @@ def test_unit_runs_the_collector_with_its_state_directory() -> None:
     assert s["Restart"] == "on-failure"
     # The health check systemd can act on: the collector's watchdog (sdnotify.py).
     assert (s["Type"], s["NotifyAccess"], s["WatchdogSec"]) == ("notify", "main", "90s")
+    # `systemctl reload`: SIGHUP re-reads the school registry (collector/notify/live.py,
+    # tested on a running collector in tests/notify/test_registry_reload_running.py).
+    assert s["ExecReload"] == "/bin/kill -HUP $MAINPID"
     assert unit_settings(UNIT)["Install"]["WantedBy"] == ["multi-user.target"]
 
 

@@ -110,6 +110,25 @@ def test_configuration_agrees_with_the_broker(root: Path) -> None:
     assert "-dedup.minScrapeInterval=1ms" in (root / "etc/default/victoria-metrics").read_text()
 
 
+def test_the_calendar_zone_reaches_the_registry(root: Path) -> None:
+    init(root, "--calendar-zone", "C")
+    from collector.notify.registry import load_registry  # noqa: PLC0415
+
+    registry = load_registry(root / "etc/lordi/schools.toml")
+    assert registry.calendar_zone == "C"
+    other = Path(tempfile.mkdtemp(prefix="lordi-init-"))
+    try:
+        (other / "etc" / "mosquitto").mkdir(parents=True)
+        done = run("server", "init", "--root", str(other), "--host", "h.example",
+                   "--fallback-email", "r@example.org", "--calendar-zone", "Z",
+                   "--provisioning", str(debian.REPO / "provisioning"), expect=2)
+        assert "nothing written" in done.stderr and "'Z'" in done.stderr, done.stderr
+        assert "--calendar-zone" in done.stderr, done.stderr
+        assert not (other / "etc" / "lordi").exists()
+    finally:
+        shutil.rmtree(other, ignore_errors=True)
+
+
 def test_enrolment_configuration_agrees_with_the_broker(root: Path) -> None:
     """The enrolment service's account, ACL role and paths as init writes them, loaded
     with the service's own loader and its password from enrol.env."""

@@ -51,10 +51,10 @@ from collector.rules import (
     device_scope,
     school_scope,
 )
-from collector.rules.calendar import DEFAULT_HOLIDAYS, DEFAULT_TERMS, DateRange, Term
+from collector.rules.calendar import Calendar
 from collector.rules.history import points
 from collector.rules.persist import battery_model, from_document, saved_history, to_document
-from collector.rules.silent import day_end
+from collector.rules.silent import day_end, local_day
 from collector.samples import Sample
 
 log = logging.getLogger(__name__)
@@ -74,15 +74,16 @@ class Alerting:
         notify_max_age_s: float = DEFAULT_NOTIFY_MAX_AGE_S,
         forecast_interval_s: float = 3600.0,
         save_interval_s: float | None = None,
-        terms: Sequence[Term] = DEFAULT_TERMS,
-        holidays: Sequence[DateRange] = DEFAULT_HOLIDAYS,
+        calendar: Calendar | None = None,
         engine_cache: bool | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.notifier = notifier
-        self.holidays = tuple(holidays)
-        self.evaluation = Evaluation(config, self.holidays)
+        # Each school's school days and terms, from its holiday zone (the registry's);
+        # by default the bundled data with no zone: weekdays but public holidays.
+        self.calendar = calendar if calendar is not None else _no_zones()
+        self.evaluation = Evaluation(config, self.calendar)
         self.window_rules = build_window_rules(config)
         # Without a notifier (evaluation, tests) nothing would ever empty the outbox.
         # engine_cache (default: with a single-writer store) trades memory, about 2 KB
@@ -101,7 +102,7 @@ class Alerting:
             raise ValueError(f"lateness_s must be > 0 seconds, got {lateness_s!r}")
         self.lateness_s = lateness_s
         self.clock = ConnectedClock()
-        self.lines = AlertLines(store, forecast_interval_s, terms)
+        self.lines = AlertLines(store, forecast_interval_s, self.calendar)
         self.devices: dict[str, dict[str, DeviceState]] = {}  # school -> device -> state
         self.schools: dict[str, SchoolState] = {}
         self.sweep_interval = timedelta(seconds=sweep_interval_s)
@@ -221,6 +222,7 @@ class Alerting:
     def _sweep(self, now: datetime) -> None:
         self._saw(now)
         self._last_sweep = now
+        self.calendar.warn_uncovered(local_day(now))  # once per zone and school year
         findings, clocks = self._complete(now)
         notifications = self.engine.process(findings, clocks, now)
         notifications += self.engine.sweep(now)
@@ -242,7 +244,8 @@ class Alerting:
             state = self.schools[school]
             findings += state.complete(
                 clock_s, self.lateness_s, frontier, next_day_touch,
-                self.devices.get(school, {}), self.config, self.window_rules, self.holidays,
+                self.devices.get(school, {}), self.config, self.window_rules,
+                self.calendar.for_school(school),
             )  # fmt: skip
             if state.final_until is not None:
                 clocks[school_scope(school)] = state.final_until
@@ -295,7 +298,9 @@ class Alerting:
                 if school.judged_day is not None and school.judged_day >= day:
                     continue
                 others = bool(active - {name})
-                findings += school.judge_day(day, others, self.config, self.holidays)
+                findings += school.judge_day(
+                    day, others, self.config, self.calendar.for_school(name)
+                )
                 school.judged_day = day
         return findings
 
@@ -421,6 +426,12 @@ class Alerting:
         thread than the collector's (its metrics, collector/metrics.py)."""
         with self._lock:
             return {**self.figures(), "devices": self.device_count()}
+
+
+def _no_zones() -> Calendar:
+    from collector.calendar import default_calendar  # noqa: PLC0415 - loads the data
+
+    return default_calendar()
 
 
 def _days_to_judge(schools: Iterable[SchoolState], until: datetime) -> list[date]:

@@ -13,15 +13,15 @@ from __future__ import annotations
 from collector.alerting.school import SchoolState
 from collector.alerts.model import Finding
 from collector.rules import RulesConfig, assess, build_rules
-from collector.rules.calendar import DateRange
+from collector.rules.calendar import Calendar
 from collector.rules.state import DeviceState
 from collector.samples import Sample
 
 
 class Evaluation:
-    def __init__(self, config: RulesConfig, holidays: tuple[DateRange, ...]) -> None:
+    def __init__(self, config: RulesConfig, calendar: Calendar) -> None:
         self.config = config
-        self.holidays = holidays
+        self.calendar = calendar  # each school's holiday zone
         self.rules = build_rules(config)
         self.stale = 0
 
@@ -38,6 +38,8 @@ class Evaluation:
             for b in sample.batteries
         ]
         found = [f for rule in self.rules for f in rule.evaluate(state, sample, trust)]
-        school.on_sample(state, sample, self.config, self.holidays, clock_s)
+        school.on_sample(
+            state, sample, self.config, self.calendar.for_school(school.school), clock_s
+        )
         state.apply(sample, found, trust)
         return found

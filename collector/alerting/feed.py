@@ -1,28 +1,30 @@
 """What the alerting writes to the time series beside the telemetry: the alerts'
 status changes (read back from the store's transitions, whoever made them) and, at
 most once per `forecast_interval_s` of sweeps, the devices predicted to cross 80 % /
-60 % per school and term (collector.alerts.series has the line formats).
+60 % per school and term, the terms of the school's holiday zone
+(collector.alerts.series has the line formats).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from collector.alerts.series import alert_lines, forecast_lines
 from collector.alerts.store import AlertStore
-from collector.rules.calendar import Term
+from collector.rules.calendar import Calendar
 from collector.rules.rollup import devices_by_term
+from collector.rules.silent import local_day
 from collector.rules.state import DeviceState
 
 
 class AlertLines:
     def __init__(
-        self, store: AlertStore, forecast_interval_s: float, terms: Sequence[Term]
+        self, store: AlertStore, forecast_interval_s: float, calendar: Calendar
     ) -> None:
         self.store = store
         self.forecast_interval = timedelta(seconds=forecast_interval_s)
-        self.terms = tuple(terms)
+        self.calendar = calendar  # each school's terms, from its holiday zone
         self._last_forecast: datetime | None = None
         self._lines: list[str] = []  # forecast points waiting for `take`
         # Status changes already written as lines: where the last run got to, else
@@ -35,7 +37,8 @@ class AlertLines:
         if self._last_forecast is not None and now - self._last_forecast < self.forecast_interval:
             return
         self._last_forecast = now
-        counts = devices_by_term(states, self.terms)
+        today = local_day(now)  # this school year's terms and later ones
+        counts = devices_by_term(states, lambda school: self.calendar.terms_for(school, today))
         self.store.forecasts.put(counts, now)  # for the worklist and the region overview
         self._lines += forecast_lines(counts, now)
 

@@ -36,7 +36,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from collector.alerts.model import Finding
 from collector.rules.base import device_key
-from collector.rules.calendar import DEFAULT_HOLIDAYS, DateRange, is_school_day
+from collector.rules.calendar import SchoolDays
 from collector.rules.config import RulesConfig
 from collector.rules.network import AccessPointWindow, NetworkState, judge_window, vanished
 from collector.rules.silent import (
@@ -114,11 +114,11 @@ class SchoolState:
         state: DeviceState,
         sample: Sample,
         config: RulesConfig,
-        holidays: tuple[DateRange, ...],
+        calendar: SchoolDays,
         clock_s: float,
     ) -> None:
         """Take a new sample of `state`'s device in (before `state.apply`); `clock_s`:
-        the connected clock now."""
+        the connected clock now; `calendar`: the school's (its holiday zone's)."""
         ts, prev = sample.ts, state.last_seen
         day = local_day(ts)
         late = self._complete_at(day_end(day).timestamp())  # its day was judged already
@@ -126,7 +126,7 @@ class SchoolState:
             if not late:
                 self._count_day(day, ts, clock_s)
             if prev is not None:
-                self._remember_gap(state, prev, ts, config, holidays)
+                self._remember_gap(state, prev, ts, config, calendar)
         record = self.days.get(day)
         if record is not None and (record.last_ts is None or ts > record.last_ts):
             record.last_ts = ts
@@ -184,13 +184,13 @@ class SchoolState:
         prev: datetime,
         ts: datetime,
         config: RulesConfig,
-        holidays: tuple[DateRange, ...],
+        calendar: SchoolDays,
     ) -> None:
         """A return after enough school days to be silent, or ending a silence."""
         if not state.is_active(device_key(self.school, state.device, RULE)):
             days, day, last = 0, local_day(prev) + timedelta(days=1), local_day(ts)
             while day < last and days < config.device_silent.school_days:
-                days += is_school_day(day, holidays)
+                days += calendar.is_school_day(day)
                 day += timedelta(days=1)
             if days < config.device_silent.school_days:
                 return
@@ -232,7 +232,7 @@ class SchoolState:
         states: Mapping[str, DeviceState],
         config: RulesConfig,
         window_rules: list[WindowRule],
-        holidays: tuple[DateRange, ...] = DEFAULT_HOLIDAYS,
+        calendar: SchoolDays,
     ) -> list[Finding]:
         """Judge, in time order, every window first reported `lateness_s` ago
         (connected clock) or more, and every day once a later day's first report in
@@ -256,7 +256,7 @@ class SchoolState:
                 after = next_day_touch(what)
                 if after is None or after + lateness_s > clock_s:
                     break
-                findings += self._complete_day(what, states, config, holidays)
+                findings += self._complete_day(what, states, config, calendar)
             self._advance(datetime.fromtimestamp(end, UTC))
         if not self.windows and not self.days and frontier is not None:
             self._advance(frontier)
@@ -313,7 +313,7 @@ class SchoolState:
         day: date,
         states: Mapping[str, DeviceState],
         config: RulesConfig,
-        holidays: tuple[DateRange, ...],
+        calendar: SchoolDays,
     ) -> list[Finding]:
         record = self.days.pop(day, DayRecord())
         cfg = config.device_silent
@@ -323,7 +323,7 @@ class SchoolState:
         )
         active = day_is_active(
             day, record.reported, busiest, cfg.school_active_share, cfg.school_active_min_devices,
-            holidays,
+            calendar,
         )  # fmt: skip
         self.history[day] = DayResult(
             record.reported, active, record.first_ts, record.last_ts, record.touched_s
@@ -383,14 +383,14 @@ class SchoolState:
         return count
 
     def judge_day(
-        self, day: date, others_reported: bool, config: RulesConfig, holidays: tuple[DateRange, ...]
+        self, day: date, others_reported: bool, config: RulesConfig, calendar: SchoolDays
     ) -> list[Finding]:
         """Whole-school silence on a completed `day`; `others_reported`: another school
         of the region was active that day."""
         first = min(self.history, default=None)
         if first is None or day < first:
             return []  # the school was not known yet
-        if not config.is_enabled("school_silent") or not is_school_day(day, holidays):
+        if not config.is_enabled("school_silent") or not calendar.is_school_day(day):
             return []
         result = self.history.get(day)
         threshold = config.school_silent.school_days

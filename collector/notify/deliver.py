@@ -25,6 +25,7 @@ from typing import Literal
 
 from collector.alerts.model import Alert, Transition
 from collector.notify import channels
+from collector.notify.live import LiveRegistry
 from collector.notify.payload import (
     OPEN_STATUSES,
     AlertContext,
@@ -103,15 +104,19 @@ class OpenAlertBook:
 
 
 class Notifier:
+    """`registry`: a fixed `Registry`, or a `LiveRegistry` that a reload replaces
+    (the collector's); each `send` routes with the one registry in force when it
+    starts."""
+
     def __init__(
         self,
-        registry: Registry,
+        registry: Registry | LiveRegistry,
         settings: NotifySettings,
         open_alerts: OpenAlertsSource | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         asset_tags: AssetTagSource | None = None,
     ) -> None:
-        self.registry = registry
+        self.live = registry if isinstance(registry, LiveRegistry) else LiveRegistry(registry)
         self._asset_tags = asset_tags
         self.settings = settings
         self._book: OpenAlertBook | None = None
@@ -121,21 +126,29 @@ class Notifier:
         self._open_alerts = open_alerts
         self._clock = clock
 
-    def asset_tag(self, uai: str, device: str | None) -> str | None:
+    @property
+    def registry(self) -> Registry:
+        """The registry in force: read it once per use (a reload replaces it whole)."""
+        return self.live.current
+
+    def asset_tag(
+        self, uai: str, device: str | None, registry: Registry | None = None
+    ) -> str | None:
         """The registry's tag, else the `asset_tags` source's (None: unknown)."""
-        tag = self.registry.asset_tag(uai, device)
+        tag = (self.registry if registry is None else registry).asset_tag(uai, device)
         if tag is None and device is not None and self._asset_tags is not None:
             tag = self._asset_tags(uai, device)
         return tag
 
-    def context(self, alert: Alert) -> AlertContext:
-        the_route = route(alert, self.registry)
-        school = self.registry.schools.get(alert.school)
+    def context(self, alert: Alert, registry: Registry | None = None) -> AlertContext:
+        registry = self.registry if registry is None else registry
+        the_route = route(alert, registry)
+        school = registry.schools.get(alert.school)
         url = self.settings.dashboard_url.format(school=alert.school, device=alert.device or "")
         return AlertContext(
             route=the_route,
             town=school.town if school else None,
-            asset_tag=self.asset_tag(alert.school, alert.device),
+            asset_tag=self.asset_tag(alert.school, alert.device, registry),
             dashboard_url=url,
             alert_url=self.settings.web_url.format(id=alert.id) if self.settings.web_url else None,
         )
@@ -164,7 +177,10 @@ class Notifier:
         only: Collection[Channel] | None = None,
     ) -> DeliveryReport:
         """Deliver one alert event; `only` restricts it to some channels (a retry)."""
-        ctx = self.context(alert)
+        # One version throughout, even if a reload swaps it; the file's latest version
+        # if it changed (e.g. the asset tag of a laptop enrolled a moment ago).
+        registry = self.live.fresh()
+        ctx = self.context(alert, registry)
         report = DeliveryReport(kind, alert.id, ctx.route)
         if ctx.route.problem:
             log.warning("routing: %s", ctx.route.problem)
@@ -173,7 +189,7 @@ class Notifier:
         for channel in self._planned(kind, alert):
             if only is not None and channel not in only:
                 continue
-            result = self._deliver(channel, kind, alert, transitions, ctx)
+            result = self._deliver(channel, kind, alert, transitions, ctx, registry=registry)
             if result is not None:
                 report.results.append(result)
         return report
@@ -185,8 +201,10 @@ class Notifier:
         alert: Alert,
         transitions: Sequence[Transition],
         ctx: AlertContext,
+        *,
+        registry: Registry,
     ) -> ChannelResult | None:
-        target_and_send = self._sender(channel, kind, alert, transitions, ctx)
+        target_and_send = self._sender(channel, kind, alert, transitions, ctx, registry=registry)
         if target_and_send is None:
             return None
         target, send = target_and_send
@@ -209,6 +227,8 @@ class Notifier:
         alert: Alert,
         transitions: Sequence[Transition],
         ctx: AlertContext,
+        *,
+        registry: Registry,
     ) -> tuple[str, Callable[[], str | None]] | None:
         """(target description, send function), or None when not configured."""
         smtp, esc = self.settings.smtp, ctx.route.escalation
@@ -222,7 +242,7 @@ class Notifier:
                 smtp, esc.emails, l2_text.subject, l2_text.body
             )
         if channel == "mqtt_alerts":
-            return self._mqtt_sender(alert.school)
+            return self._mqtt_sender(alert.school, registry)
         url = esc.webhook_url if channel == "webhook_contractor" else ctx.route.helpdesk_webhook_url
         if url is None:
             return None
@@ -230,9 +250,9 @@ class Notifier:
         timeout_s = self.settings.webhook_timeout_s
         return channels.webhook_target(url), lambda: channels.send_webhook(url, doc, timeout_s)
 
-    def _mqtt_sender(self, uai: str) -> tuple[str, Callable[[], str | None]]:
+    def _mqtt_sender(self, uai: str, registry: Registry) -> tuple[str, Callable[[], str | None]]:
         topic = alert_topic(uai)
-        pairs = [(a, self.asset_tag(a.school, a.device)) for a in self._open_alerts(uai)]
+        pairs = [(a, self.asset_tag(a.school, a.device, registry)) for a in self._open_alerts(uai)]
         state = alert_topic_state(pairs)
         broker = self.settings.alert_topic
         return topic, lambda: channels.publish_retained(broker, topic, state)

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from collector.calendar.zones import canonical_zone, known_zones
 from collector.contract import ID_PATTERN, TEXT_PATTERN, UAI_PATTERN
 from collector.notify.errors import RegistryError, UnknownSchoolError
 from collector.validate import describe
@@ -45,6 +46,18 @@ def _check_http_url(url: str) -> str:
 
 
 WebhookUrl = Annotated[str, Field(max_length=2048), AfterValidator(_check_http_url)]
+
+
+def _check_zone(zone: str) -> str:
+    found = canonical_zone(zone)
+    if found is None:
+        raise ValueError(f"not a school holiday zone (known: {known_zones()})")
+    return found
+
+
+# The school holiday zone ("A", "B", "C", "Corse", "Guadeloupe"...): the school
+# calendar the silence rules and forecast terms use (docs/alerts.md).
+Zone = Annotated[str, AfterValidator(_check_zone)]
 
 
 def alert_topic(uai: str) -> str:
@@ -79,6 +92,8 @@ class School(_Model):
     # Filled by enrolment: the sticker on the laptop, which is what a technician
     # looks for in a cupboard of 300 identical machines.
     asset_tags: dict[DeviceId, AssetTag] = {}
+    # Its school holiday zone; None: the registry's `calendar_zone`.
+    zone: Zone | None = None
 
 
 class Registry(_Model):
@@ -87,6 +102,9 @@ class Registry(_Model):
     fallback_email: Email
     contractors: dict[ContractorId, Contractor]
     schools: dict[Uai, School]
+    # The holiday zone of the schools that name none (None: they have no calendar
+    # zone, a start-up warning: docs/alerts.md, "School calendar").
+    calendar_zone: Zone | None = None
 
     def school(self, uai: str) -> School:
         try:
@@ -96,6 +114,15 @@ class Registry(_Model):
 
     def contractor(self, contractor_id: str) -> Contractor:
         return self.contractors[contractor_id]
+
+    def zone_of(self, uai: str) -> str | None:
+        """The school's holiday zone (a school missing here: `calendar_zone`)."""
+        school = self.schools.get(uai)
+        zone = school.zone if school is not None else None
+        return zone or self.calendar_zone
+
+    def zones_in_use(self) -> set[str | None]:
+        return {self.zone_of(uai) for uai in self.schools}
 
     def asset_tag(self, uai: str, device: str | None) -> str | None:
         school = self.schools.get(uai)

@@ -10,7 +10,7 @@ where the fitted line crosses a threshold.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -84,18 +84,25 @@ TermCounts = dict[str, dict[str, int]]  # school -> term name (or before/after) 
 
 def forecast_by_term(
     estimates: Iterable[tuple[str, FadeEstimator]],
-    terms: Sequence[Term],
+    terms: Sequence[Term] | Callable[[str], Sequence[Term]],
     threshold_pct: float = 60.0,
 ) -> TermCounts:
     """Per school, how many batteries are predicted to cross `threshold_pct` in each
     term (or in the holiday just before it: replace them during that holiday).
-    `estimates` are (school UAI, estimator) pairs; `terms` sorted by start.
-    Batteries without a prediction are not counted."""
-    ordered = sorted(terms, key=lambda t: t.start)
+    `estimates` are (school UAI, estimator) pairs; `terms` the same for every school,
+    or a school's terms (its holiday zone's). Batteries without a prediction, and
+    schools without terms, are not counted."""
+    terms_of = terms if callable(terms) else (lambda _school: terms)
+    ordered_of: dict[str, list[Term]] = {}
     counts: TermCounts = defaultdict(lambda: defaultdict(int))
     for school, estimator in estimates:
         when = estimator.predicted_date(threshold_pct)
         if when is None:
+            continue
+        ordered = ordered_of.get(school)
+        if ordered is None:
+            ordered = ordered_of[school] = sorted(terms_of(school), key=lambda t: t.start)
+        if not ordered:
             continue
         day = when.date()
         if ordered and day < ordered[0].start:

@@ -10,7 +10,7 @@ show them), as soon as one of its batteries has a fade estimate.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 
 from collector.rules.calendar import Term, term_for
@@ -29,13 +29,22 @@ def _first_crossing(state: DeviceState, threshold_pct: float) -> date | None:
     return min(days, default=None)
 
 
-def devices_by_term(states: Iterable[DeviceState], terms: Sequence[Term]) -> Counts:
-    ordered = sorted(terms, key=lambda t: t.start)
-    if not ordered:
-        return {}
+def devices_by_term(
+    states: Iterable[DeviceState], terms: Sequence[Term] | Callable[[str], Sequence[Term]]
+) -> Counts:
+    """`terms`: the same for every school, or a school's terms (its holiday zone's)."""
+    terms_of = terms if callable(terms) else (lambda _school: terms)
+    ordered_of: dict[str, list[Term]] = {}
     counts: Counts = {}
     for state in states:
         if not any(b.fade.slope_pct_per_day() is not None for b in state.batteries.values()):
+            continue
+        ordered = ordered_of.get(state.school)
+        if ordered is None:
+            ordered = ordered_of[state.school] = sorted(
+                terms_of(state.school), key=lambda t: t.start
+            )
+        if not ordered:
             continue
         per_term = counts.get(state.school)
         if per_term is None:

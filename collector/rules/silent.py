@@ -1,7 +1,8 @@
 """Silent laptops and silent schools, judged on completed school days in sample time.
 
-A school day counts for silence when it is a school day by the calendar (weekends
-and holidays do not count, in the schools' local time, Europe/Paris) and the school
+A school day counts for silence when it is a school day by the school's calendar
+(its holiday zone's: weekends, school and public holidays do not count, in the
+schools' local time, Europe/Paris; collector.rules.calendar) and the school
 reported that day: at least `device_silent.school_active_share` as many of its
 laptops as on its busiest day of the previous four weeks, and at least
 `school_active_min_devices` (`day_is_active`). Then:
@@ -20,13 +21,12 @@ calendar arithmetic and the findings.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from collector.alerts.model import Finding
 from collector.rules.base import device_key, iso, school_key
-from collector.rules.calendar import DEFAULT_HOLIDAYS, DateRange, is_school_day
+from collector.rules.calendar import SchoolDays
 
 RULE = "device_silent"
 SCHOOL_RULE = "school_silent"
@@ -49,10 +49,11 @@ def day_is_active(  # noqa: PLR0917 - the day, its count, and what it is compare
     busiest_before: int,
     share: float,
     min_devices: int,
-    holidays: Sequence[DateRange] = DEFAULT_HOLIDAYS,
+    calendar: SchoolDays,
 ) -> bool:
-    """A school day on which the school reported (see the module's docstring)."""
-    if not is_school_day(day, holidays):
+    """A school day of the school's calendar on which it reported (see the module's
+    docstring)."""
+    if not calendar.is_school_day(day):
         return False
     return reported >= max(min_devices, share * max(busiest_before, reported))
 

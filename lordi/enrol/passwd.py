@@ -4,8 +4,8 @@ Laptop identities live in the broker's `password_file`, with the committed ACL's
 `%u` patterns giving each one exactly its own topics. Mosquitto 2.0's
 dynamic-security plugin was measured as the alternative (BENCHMARKS.md, "Enrolment"):
 it rewrites its whole JSON file inside the broker's only thread after every
-command, ~2 s per command with 250,000 identities (broker frozen meanwhile) and
-1.6 GB of resident memory, so it cannot take 32,000 laptops in a morning.
+command, 3.8-5.9 s per command with 250,000 identities (broker frozen meanwhile)
+and 1.2-1.6 GB of resident memory, so it cannot take 32,000 laptops in a morning.
 
 Lines are in Mosquitto's own format (`$7$`: PBKDF2-HMAC-SHA512, 101 iterations,
 12-byte salt, what `mosquitto_passwd` writes); a laptop sends its line's hash, made

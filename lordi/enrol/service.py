@@ -44,9 +44,12 @@ from lordi.provision import PASSWD_FILE, device_user, locked, new_device_id, rel
 log = logging.getLogger("lordi.enrol")
 
 REQUESTS = f"{REQUEST_PREFIX}enrol/+/+/+"
-# Given a new password at each batch: the broker accepting it proves the reload is done.
-# No "/" in the name, so the ACL's %u patterns give it no topic anyone reads.
+# A new probe account per batch ("lordi-enrol-probe-<run>-<n>"): the broker accepting it
+# proves the reload is done. Appended with the batch (the file is not rewritten); the
+# old ones are dropped every PROBE_PURGE batches and at start. No "/" in the name, so
+# the ACL's %u patterns give it no topic anyone reads.
 PROBE_USER = "lordi-enrol-probe"
+PROBE_PURGE = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,13 +166,18 @@ class EnrolService:
     def __init__(self, settings: EnrolSettings, store: EnrolStore) -> None:
         self.settings = settings
         self.store = store
-        self.inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        # (topic, payload, arrival on the monotonic clock)
+        self.inbox: queue.Queue[tuple[str, bytes, float]] = queue.Queue()
+        self._run = secrets.token_hex(3)
+        self._batches = 0
         self.buckets: dict[str, TokenBucket] = {}
         self.enrolled = 0
         self.refused = 0
         self._client = mqtt_client(settings.mqtt, "lordi-enrol")
         self._client.on_connect = self._on_connect
-        self._client.on_message = lambda _c, _u, m: self.inbox.put((m.topic, bytes(m.payload)))
+        self._client.on_message = lambda _c, _u, m: self.inbox.put(
+            (m.topic, bytes(m.payload), time.monotonic())
+        )
 
     @property
     def passwd_file(self) -> Path:
@@ -189,7 +197,7 @@ class EnrolService:
         with locked(self.settings.broker.dir):
             present = passwd.users(self.passwd_file)
             missing = [line for user, line in live.items() if user not in present]
-            stale = (revoked - set(live)) & present
+            stale = ((revoked - set(live)) & present) | self._old_probes()
             added = passwd.append(self.passwd_file, missing)
             removed = passwd.remove(self.passwd_file, stale)
         if added or removed:
@@ -232,21 +240,34 @@ class EnrolService:
                     log.error("password file not repaired: %s", again)
 
     def _collect(self, stop: threading.Event) -> list[tuple[str, bytes]]:
+        """Requests for one batch: the window starts at the first one's arrival, so
+        requests that queued up during the previous batch go at once."""
         try:
-            first = self.inbox.get(timeout=0.5)
+            topic, payload, arrived = self.inbox.get(timeout=0.5)
         except queue.Empty:
             return []
-        batch = [first]
-        deadline = time.monotonic() + self.settings.batch_window_s
+        batch = [(topic, payload)]
+        deadline = arrived + self.settings.batch_window_s
         while len(batch) < self.settings.batch_max and not stop.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
             try:
-                batch.append(self.inbox.get(timeout=left))
+                topic, payload, _ = self.inbox.get_nowait()
             except queue.Empty:
-                break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    topic, payload, _ = self.inbox.get(timeout=left)
+                except queue.Empty:
+                    break
+            batch.append((topic, payload))
         return batch
+
+    def _probe_user(self) -> str:
+        self._batches += 1
+        return f"{PROBE_USER}-{self._run}-{self._batches}"
+
+    def _old_probes(self) -> set[str]:
+        return {u for u in passwd.users(self.passwd_file) if u.startswith(PROBE_USER)}
 
     def _refuse(self, topic: str, request: Request | None, exc: Refused) -> None:
         self.refused += 1
@@ -316,13 +337,14 @@ class EnrolService:
              "request_id": r.request_id, "passwd_line": line}
             for r, device, line in new
         ])
-        probe = secrets.token_urlsafe(24)
+        probe, probe_user = secrets.token_urlsafe(24), self._probe_user()
         with locked(self.settings.broker.dir):
-            passwd.remove(self.passwd_file, {PROBE_USER})
+            if self._batches % PROBE_PURGE == 0:  # the file is rewritten only then
+                passwd.remove(self.passwd_file, self._old_probes())
             passwd.append(self.passwd_file,
-                          [*(line for _, _, line in new), passwd.hash_line(PROBE_USER, probe)])
+                          [*(line for _, _, line in new), passwd.hash_line(probe_user, probe)])
         self._reload()
-        if not broker_accepts(self.settings.mqtt, PROBE_USER, probe, 10.0):
+        if not broker_accepts(self.settings.mqtt, probe_user, probe, 10.0):
             log.error("the broker did not take the new identities within 10 s of its reload: "
                       "check that [broker] pid_file is Mosquitto's and that its "
                       "password_file is %s", self.passwd_file)

@@ -33,6 +33,7 @@ from lordi import vm
 from lordi.demo import CollectorProcess
 from lordi.evaluation.schedules import Message, Plan
 from lordi.evaluation.world import SCHOOLS, World
+from lordi.sim.calendar import SIM_ZONE
 from lordi.smtp import running_smtp
 from lordi.stack import LocalStack
 
@@ -51,6 +52,7 @@ HARDWARE = ["sav-lordi@occimat.example.org"]
 def registry_toml() -> str:
     lines = [
         'fallback_email = "registre-lordi@example.org"',
+        f"calendar_zone = {json.dumps(SIM_ZONE)}",  # the simulated schools' (Occitanie)
         "[contractors.occimat]", 'name = "OcciMat Services (fictif)"', 'category = "hardware"',
         f"emails = {json.dumps(HARDWARE)}",
         "[contractors.sudreseaux]", 'name = "Sud Réseaux Éducation (fictif)"',

@@ -44,7 +44,7 @@ from agent.model import Reading, WifiReading
 from agent.privacy import PrivacyPolicy
 from agent.runtime import Agent, OfflineLink
 from collector.rules.base import ap_key, battery_key, device_key, school_key
-from collector.rules.calendar import DEFAULT_HOLIDAYS, is_school_day
+from lordi.sim.calendar import sim_days
 from lordi.sim.hardware import AccessPoint, SimLaptop
 from lordi.sim.spool import MemorySpool
 
@@ -92,7 +92,8 @@ def school_week(now: datetime) -> list[date]:
     """The latest Monday-to-Friday week before `now` whose five days are school days."""
     monday = (now - timedelta(days=7)).astimezone(PARIS).date()
     monday -= timedelta(days=monday.weekday())
-    while not all(is_school_day(monday + timedelta(days=i), DEFAULT_HOLIDAYS) for i in range(5)):
+    days = sim_days()
+    while not all(days.is_school_day(monday + timedelta(days=i)) for i in range(5)):
         monday -= timedelta(days=7)
     return [monday + timedelta(days=i) for i in range(5)]
 

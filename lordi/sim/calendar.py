@@ -1,28 +1,36 @@
 """When simulated laptops report: school days and school hours, in school time.
 
-The days come from the collector's own school calendar (`collector.rules.calendar`:
-weekends, zone C holidays and public holidays), so the simulation and the
-silent-device rule agree on what a school day is. Hours are local (Europe/Paris)
+The days come from the collector's own school calendar (`collector.calendar`:
+weekends, the zone's school holidays and public holidays; the simulated region is
+Occitanie, zone C, as the sample registry and `lordi eval rules` say), so the
+simulation and the silent-device rule agree on what a school day is. Hours are local (Europe/Paris)
 and converted to UTC, as an agent's timestamps are; French lycées usually have no
 class on Wednesday afternoon.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from collector.rules.calendar import DEFAULT_HOLIDAYS, DateRange, is_school_day
+from collector.calendar import default_calendar
+from collector.rules.calendar import SchoolDays
 
 PARIS = ZoneInfo("Europe/Paris")
 WEDNESDAY = 2
+SIM_ZONE = "C"  # the simulated schools' holiday zone (Occitanie)
+
+
+def sim_days() -> SchoolDays:
+    """The simulated schools' school days: the bundled calendar of `SIM_ZONE`."""
+    return default_calendar().zone(SIM_ZONE)
 
 
 @dataclass(frozen=True)
 class SchoolCalendar:
-    holidays: Sequence[DateRange] = DEFAULT_HOLIDAYS
+    school_days: SchoolDays = field(default_factory=sim_days)
     first_h: float = 8.0  # local time of the first report of a school day
     last_h: float = 17.0  # no report at or after this local time
     wednesday_last_h: float = 12.0
@@ -30,7 +38,7 @@ class SchoolCalendar:
     tz: ZoneInfo = PARIS
 
     def is_school_day(self, day: date) -> bool:
-        return is_school_day(day, self.holidays)
+        return self.school_days.is_school_day(day)
 
     def days(self, first: date, count: int) -> list[date]:
         """The school days among `count` calendar days from `first`."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -9,14 +11,39 @@ from markupsafe import Markup
 
 from collector.alerts.model import Alert
 from collector.alerts.store import AlertNotFound
+from collector.calendar import default_calendar
 from collector.notify.render import PARIS, SEVERITY_FR, STATUS_FR, device_label
 from collector.notify.routing import CATEGORY_FR
-from collector.rules.calendar import DEFAULT_TERMS
 from collector.worklist import DeviceView, Scope, Worklist
 from lordi.web.charts import Line, line_chart
 from lordi.web.series import CHARGE, RSSI, SeriesReader, SeriesUnavailable
 
-TERM_NAMES = {t.tag: t.name for t in DEFAULT_TERMS}
+
+class _TermNames(Mapping[str, str]):
+    """Term tag ("2026-27 T2") -> name ("2026-2027 P2 (Toussaint-Noël)"), from the
+    bundled school calendar, loaded at the first page that shows a forecast. A tag of
+    a zone or year it does not hold shows as itself."""
+
+    @functools.cached_property
+    def _names(self) -> dict[str, str]:
+        calendar = default_calendar()
+        names: dict[str, str] = {}
+        for zone in calendar.zones.values():
+            for term in zone.terms:
+                names.setdefault(term.tag, term.name)
+        return names
+
+    def __getitem__(self, tag: str) -> str:
+        return self._names[tag]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+TERM_NAMES = _TermNames()
 SUBJECT_FR = {
     "battery": "batterie",
     "device": "ordinateur",

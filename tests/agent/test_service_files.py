@@ -185,7 +185,7 @@ def test_task_xml_settings() -> None:
 
 def test_task_xml_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
     exe = windows_split(task_text("t:Actions/t:Exec/t:Command"))
-    assert exe == [r"C:\Program Files\Lordi\agent\python\pythonw.exe"]
+    assert exe == [r"C:\Program Files\Lordi\agent\venv\Scripts\pythonw.exe"]
     argv = windows_split(task_text("t:Actions/t:Exec/t:Arguments"))
     # -I: isolated mode, so the working directory never lands on sys.path of a
     # process running as SYSTEM; -m agent.cli is the `lordi-agent` entry point.

@@ -29,9 +29,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from collector.rules import RulesConfig
-from collector.rules.calendar import DEFAULT_HOLIDAYS, is_school_day
 from collector.samples import Sample
 from collector.validate import check_message
+from tests.calendars import ZONE_C
 
 PARIS = ZoneInfo("Europe/Paris")
 SCHOOLS = ("0340001A", "0340002B")
@@ -54,7 +54,7 @@ def school_week(now: datetime) -> list[date]:
     five days are all school days (the calendar's holidays move with the date)."""
     monday = (now - timedelta(days=7)).astimezone(PARIS).date()
     monday -= timedelta(days=monday.weekday())
-    while not all(is_school_day(monday + timedelta(days=i), DEFAULT_HOLIDAYS) for i in range(5)):
+    while not all(ZONE_C.is_school_day(monday + timedelta(days=i)) for i in range(5)):
         monday -= timedelta(days=7)
     return [monday + timedelta(days=i) for i in range(4)]
 

@@ -29,6 +29,7 @@ from collector.alerting import Alerting
 from collector.alerts.store import AlertStore
 from collector.rules import RulesConfig
 from collector.samples import Sample
+from tests.calendars import ZONE_C_SCHOOLS
 
 Item = tuple[str, str, Sample]
 TICK = timedelta(minutes=5)
@@ -149,7 +150,9 @@ def _merged(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, date
 def run(schedule: Schedule, store: AlertStore, config: RulesConfig) -> Outcome:
     """Feed the schedule to a collector's alerting, then let the collector's clock run
     until everything is complete; what the store holds then."""
-    alerting = Alerting(config, store, sweep_interval_s=TICK.total_seconds())
+    alerting = Alerting(
+        config, store, sweep_interval_s=TICK.total_seconds(), calendar=ZONE_C_SCHOOLS
+    )
     sent: list[tuple[str, str]] = []
     deliveries = schedule.ordered()
     downtimes = _merged(schedule.downtimes)
@@ -180,7 +183,9 @@ def run(schedule: Schedule, store: AlertStore, config: RulesConfig) -> Outcome:
                 alerting.tick(down)
                 alerting.stop()
                 sent += [(s.kind, s.alert.key) for s in alerting.sent]
-                alerting = Alerting(config, store, sweep_interval_s=TICK.total_seconds())
+                alerting = Alerting(
+                    config, store, sweep_interval_s=TICK.total_seconds(), calendar=ZONE_C_SCHOOLS
+                )
                 alerting.restore()  # a new process, started when the collector is back
                 step = up
                 if broker_down(up):  # it cannot subscribe yet

@@ -22,8 +22,8 @@ from collector.alerting.school import SchoolState
 from collector.alerts.model import Alert, Finding
 from collector.alerts.store import AlertStore
 from collector.rules import DeviceState, RulesConfig, build_window_rules
-from collector.rules.calendar import DEFAULT_HOLIDAYS
 from collector.rules.silent import day_end
+from tests.calendars import ZONE_C, ZONE_C_SCHOOLS
 from tests.rules.factory import sample, state, wifi
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -99,7 +99,7 @@ class School:
     def __init__(self, lateness_s: float = HOUR) -> None:
         self.school = SchoolState("S")
         self.states: dict[str, DeviceState] = {}
-        self.evaluation = Evaluation(CONFIG, DEFAULT_HOLIDAYS)
+        self.evaluation = Evaluation(CONFIG, ZONE_C_SCHOOLS)
         self.lateness_s = lateness_s
         self.region: dict[date, float] = {}
 
@@ -117,7 +117,7 @@ class School:
     def complete(self, clock_s: float, frontier: datetime | None = None) -> list[Finding]:
         return self.school.complete(
             clock_s, self.lateness_s, frontier, self.next_day_touch, self.states, CONFIG,
-            WINDOW_RULES, DEFAULT_HOLIDAYS,
+            WINDOW_RULES, ZONE_C,
         )  # fmt: skip
 
 
@@ -244,7 +244,7 @@ def store(tmp_path: Path) -> Iterator[AlertStore]:
 
 
 def test_nothing_completes_during_a_broker_outage(store: AlertStore) -> None:
-    alerting = Alerting(CONFIG, store, lateness_s=HOUR)
+    alerting = Alerting(CONFIG, store, lateness_s=HOUR, calendar=ZONE_C_SCHOOLS)
     alerting.on_samples([("A", "a1", sample(at(MON, 9), wifi=wifi()))], at(MON, 9, 1))
     tuesday = at(TUE, 8, 1)  # 23 h of connected time later
     alerting.on_samples([("A", "a1", sample(at(TUE, 8), wifi=wifi()))], tuesday)
@@ -262,12 +262,12 @@ def test_nothing_completes_during_a_broker_outage(store: AlertStore) -> None:
 
 
 def test_the_clock_goes_on_after_a_restart(store: AlertStore) -> None:
-    alerting = Alerting(CONFIG, store, lateness_s=HOUR)
+    alerting = Alerting(CONFIG, store, lateness_s=HOUR, calendar=ZONE_C_SCHOOLS)
     alerting.on_samples([("A", "a1", sample(at(MON, 9), wifi=wifi()))], later(0))
     alerting.on_samples([("A", "a2", sample(at(MON, 9, 20), wifi=wifi()))], later(1200))
     alerting.stop()
 
-    restarted = Alerting(CONFIG, store, lateness_s=HOUR)
+    restarted = Alerting(CONFIG, store, lateness_s=HOUR, calendar=ZONE_C_SCHOOLS)
     restarted.restore()
     assert restarted.clock.connected_s == 1200.0
     back = at(WED, 12)  # two days later
@@ -294,11 +294,11 @@ def test_the_clock_goes_on_after_a_restart(store: AlertStore) -> None:
 def test_a_restart_after_a_quiet_spell_goes_on_from_where_the_clock_stopped(
     store: AlertStore,
 ) -> None:
-    alerting = Alerting(CONFIG, store, lateness_s=12 * HOUR)
+    alerting = Alerting(CONFIG, store, lateness_s=12 * HOUR, calendar=ZONE_C_SCHOOLS)
     alerting.on_samples([("A", "a1", sample(at(MON, 9), wifi=wifi()))], at(MON, 9, 1))
     alerting.tick(at(MON, 12, 1))  # three quiet hours: no device or school changed
     alerting.stop()
-    restarted = Alerting(CONFIG, store, lateness_s=12 * HOUR)
+    restarted = Alerting(CONFIG, store, lateness_s=12 * HOUR, calendar=ZONE_C_SCHOOLS)
     restarted.restore()
     assert restarted.clock.connected_s == 3 * HOUR
     back = at(TUE, 7)
@@ -315,7 +315,7 @@ def _school_silent(store: AlertStore) -> list[Alert]:
 
 
 def test_a_dark_school_follows_the_region_and_is_judged_silent(store: AlertStore) -> None:
-    alerting = Alerting(CONFIG, store, lateness_s=HOUR)
+    alerting = Alerting(CONFIG, store, lateness_s=HOUR, calendar=ZONE_C_SCHOOLS)
 
     def report(day: date, *schools: str) -> datetime:
         """Each school's laptop reports at 9:00, received a minute later."""

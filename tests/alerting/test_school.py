@@ -27,9 +27,9 @@ from collector.alerts.store import AlertStore
 from collector.contract import Wifi
 from collector.rules import DeviceState, RulesConfig, build_window_rules
 from collector.rules import persist as device_persist
-from collector.rules.calendar import DEFAULT_HOLIDAYS
 from collector.rules.silent import day_end, local_day
 from collector.rules.wifi import COVERED
+from tests.calendars import ZONE_C, ZONE_C_SCHOOLS
 from tests.rules.factory import AP, SCHOOL, sample, state, wifi
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -72,7 +72,7 @@ class School:
         self.config = config
         self.school = SchoolState(SCHOOL)
         self.states: dict[str, DeviceState] = {}
-        self.evaluation = Evaluation(config, DEFAULT_HOLIDAYS)
+        self.evaluation = Evaluation(config, ZONE_C_SCHOOLS)
         self.window_rules = build_window_rules(config)
         self.clock_s = 0.0
         self.region: dict[date, float] = {}
@@ -91,11 +91,11 @@ class School:
     def complete(self, clock_s: float = ALL) -> list[Finding]:
         return self.school.complete(
             clock_s, LATENESS, None, self.next_day_touch, self.states, self.config,
-            self.window_rules, DEFAULT_HOLIDAYS,
+            self.window_rules, ZONE_C,
         )  # fmt: skip
 
     def judge_day(self, day: date, others_reported: bool = True) -> list[Finding]:
-        found = self.school.judge_day(day, others_reported, self.config, DEFAULT_HOLIDAYS)
+        found = self.school.judge_day(day, others_reported, self.config, ZONE_C)
         self.school.judged_day = day  # as the region does (collector.alerting.core)
         return found
 
@@ -434,7 +434,7 @@ def test_school_silence_counts_school_days_of_a_known_school_only() -> None:
     assert s.judge_day(SAT) == []  # not a school day
     assert s.school.silence.days == 0
     disabled = RulesConfig.model_validate({"enabled": ["device_silent"]})
-    assert s.school.judge_day(TUE, True, disabled, DEFAULT_HOLIDAYS) == []
+    assert s.school.judge_day(TUE, True, disabled, ZONE_C) == []
 
 
 def test_pending_counts_windows_and_days_not_complete() -> None:
@@ -573,7 +573,7 @@ def _batch(device: str, ts: datetime) -> list[tuple[str, str, Any]]:
 
 
 def test_figures_count_late_and_stale_samples(store: AlertStore) -> None:
-    alerting = Alerting(CONFIG, store, lateness_s=HOUR)
+    alerting = Alerting(CONFIG, store, lateness_s=HOUR, calendar=ZONE_C_SCHOOLS)
     arrival = at(MON, 9, 1)
     alerting.on_samples(_batch("a", at(MON, 9)), arrival)  # the connected clock: 0
     alerting.on_samples(_batch("a", at(MON, 9, 20)), arrival + timedelta(minutes=20))
@@ -593,7 +593,7 @@ def test_figures_count_late_and_stale_samples(store: AlertStore) -> None:
 
 
 def test_a_late_sample_counts_once(store: AlertStore) -> None:
-    alerting = Alerting(CONFIG, store, lateness_s=HOUR)
+    alerting = Alerting(CONFIG, store, lateness_s=HOUR, calendar=ZONE_C_SCHOOLS)
     alerting.on_samples(_batch("a", at(MON, 9)), at(MON, 9, 1))
     alerting.on_samples(_batch("a", at(TUE, 8)), at(TUE, 8, 1))  # Tuesday's first report
     alerting.sweep(at(TUE, 9, 1))  # window 9:00, Monday, window Tue 8:00 complete
@@ -607,7 +607,7 @@ def test_a_late_sample_counts_once(store: AlertStore) -> None:
 
 
 def test_a_late_sample_without_a_school_wifi_reading_counts_too(store: AlertStore) -> None:
-    alerting = Alerting(CONFIG, store, lateness_s=HOUR)
+    alerting = Alerting(CONFIG, store, lateness_s=HOUR, calendar=ZONE_C_SCHOOLS)
     alerting.on_samples(_batch("a", at(MON, 9)), at(MON, 9, 1))
     alerting.on_samples(_batch("b", at(TUE, 8)), at(TUE, 8, 1))  # Tuesday's first report
     alerting.sweep(at(TUE, 9, 1))  # window 9:00, Monday, window Tue 8:00 complete

@@ -9,9 +9,9 @@ from collector.alerting import Alerting
 from collector.alerts.feed import StatusChange
 from collector.alerts.series import alert_line, forecast_lines
 from collector.rules import DeviceState, RulesConfig
-from collector.rules.calendar import DEFAULT_TERMS
 from collector.rules.rollup import devices_by_term
 from tests.alerts.helpers import Database
+from tests.calendars import TERMS_2026_27, every_school_in
 from tests.rules.factory import T0, battery, sample, step
 
 SCHOOL, DEVICE = "0341234A", "dev-1"
@@ -88,20 +88,26 @@ def test_devices_counted_in_the_term_of_their_first_crossing() -> None:
         _fading("dev-c", "0340001A", 90.0, 0.0),  # a flat estimate: listed, no crossing
         DeviceState(device="dev-d", school="0310003C"),  # no estimate: school not listed
     ]
-    counts = devices_by_term(states, DEFAULT_TERMS)
+    counts = devices_by_term(states, TERMS_2026_27)
     assert counts == {
         "0341234A": {
             "2026-27 T1": [1, 0], "2026-27 T2": [0, 0], "2026-27 T3": [1, 0],
-            "2026-27 T4": [0, 1],
+            "2026-27 T4": [0, 1], "2026-27 T5": [0, 0],
         },
         "0340001A": {"2026-27 T1": [0, 0], "2026-27 T2": [0, 0], "2026-27 T3": [0, 0],
-                     "2026-27 T4": [0, 0]},
+                     "2026-27 T4": [0, 0], "2026-27 T5": [0, 0]},
     }  # fmt: skip
+
+
+ESCAPED_SPACE = "\\ "  # a space in a line-protocol tag value
 
 
 def test_forecast_points_at_most_once_per_forecast_interval(db: Database) -> None:
     store = db()
-    alerting = Alerting(RulesConfig(), store, sweep_interval_s=60, forecast_interval_s=3600)
+    alerting = Alerting(
+        RulesConfig(), store, sweep_interval_s=60, forecast_interval_s=3600,
+        calendar=every_school_in("C"),
+    )  # fmt: skip
     for day in range(35):
         ts = T0 + timedelta(days=day)
         alerting.on_samples([(SCHOOL, DEVICE, sample(ts, [battery(85.0 - 0.1 * day)]))], ts)
@@ -110,19 +116,24 @@ def test_forecast_points_at_most_once_per_forecast_interval(db: Database) -> Non
     alerting.sweep(now)
     alerting.sweep(now + timedelta(minutes=5))  # a sweep, but within the hour
     lines = alerting.take_lines()
+    # The terms of zone C from this school year on (the bundled data holds 2027-28):
+    # 80 % on 22 Dec 2026 (Noël: counts in T3), 60 % in July 2027 (the summer: 2027-28 T1).
+    expected = [
+        (f"{year} T{n}", int((year, n) == ("2026-27", 3)), int((year, n) == ("2027-28", 1)))
+        for year in ("2026-27", "2027-28")
+        for n in (1, 2, 3, 4, 5)
+    ]
     assert lines == [
-        f"forecast,school={SCHOOL},term=2026-27\\ T{n} "
-        f"devices_below_80={int(n == 3)}i,devices_below_60=0i {_ms(now)}"
-        for n in (1, 2, 3, 4)
+        f"forecast,school={SCHOOL},term={term.replace(' ', ESCAPED_SPACE)} "
+        f"devices_below_80={below_80}i,devices_below_60={below_60}i {_ms(now)}"
+        for term, below_80, below_60 in expected
     ]
     # The same counts are kept in the store for the web worklist and region overview.
     kept = store.forecasts.of()[SCHOOL]
-    assert [(f.term, f.devices_below_80, f.devices_below_60) for f in kept] == [
-        (f"2026-27 T{n}", int(n == 3), 0) for n in (1, 2, 3, 4)
-    ]
+    assert [(f.term, f.devices_below_80, f.devices_below_60) for f in kept] == expected
     assert {f.computed_at for f in kept} == {now}
     alerting.sweep(now + timedelta(hours=1))
-    assert len(alerting.take_lines()) == 4
+    assert len(alerting.take_lines()) == len(expected)
 
 
 def test_tick_sweeps_only_when_the_interval_has_passed(db: Database) -> None:

@@ -15,12 +15,9 @@ from collector.alerting import Alerting
 from collector.alerts.store import AlertStore
 from collector.contract import Sample
 from collector.rules import RulesConfig
-from collector.rules.calendar import (
-    DEFAULT_HOLIDAYS,
-    DEFAULT_TERMS,
-    school_days_between,
-    term_for,
-)
+from collector.rules.calendar import school_days_between, school_year_of, term_for
+from collector.rules.silent import PARIS
+from tests.calendars import ZONE_C, ZONE_C_SCHOOLS, terms_of
 from tests.helpers import minimal_sample, recent
 from tests.integration.test_rules_eval import pg_schema_url  # noqa: F401 - fixture
 
@@ -85,7 +82,7 @@ def test_forecast_per_school_and_term(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'alerts.sqlite3'}"
     store = AlertStore(url)
     store.create_tables()
-    alerting = Alerting(RulesConfig(), store, sweep_interval_s=1)
+    alerting = Alerting(RulesConfig(), store, sweep_interval_s=1, calendar=ZONE_C_SCHOOLS)
     now = datetime.now(UTC).replace(microsecond=0)
     for day in range(35, 0, -1):  # 0.1 point a day, from 70 % to 66.6 %
         sample = minimal_sample(now - timedelta(days=day), health=round(70 - 0.1 * (35 - day), 2))
@@ -95,9 +92,11 @@ def test_forecast_per_school_and_term(tmp_path: Path) -> None:
         )
     alerting.sweep(now)
     crossing = (now - timedelta(days=1) + timedelta(days=66)).date()  # 66.6 -> 60 at 0.1/day
-    term = term_for(crossing, DEFAULT_TERMS)
+    first_year = school_year_of(datetime.now(PARIS).date())
+    terms = [t for y in range(first_year, first_year + 3) for t in terms_of(y)]
+    term = term_for(crossing, terms)
     expected = term.name if term else "après l'année scolaire"
-    out = _lordi(url, "forecast")
+    out = _lordi(url, "forecast", "--zone", "C")
     assert out.returncode == 0, out.stderr
     assert "(1 batterie(s) suivie(s))" in out.stdout
     assert f"  {SCHOOL}  {expected}: 1" in out.stdout
@@ -117,7 +116,7 @@ def test_a_restarted_collector_still_finds_laptops_that_went_silent(tmp_path: Pa
     while (
         school_days_between(
             (monday - timedelta(days=1)).date(), (monday + timedelta(days=5)).date(),
-            DEFAULT_HOLIDAYS,
+            ZONE_C,
         )
         < 5
     ):  # fmt: skip
@@ -128,12 +127,12 @@ def test_a_restarted_collector_still_finds_laptops_that_went_silent(tmp_path: Pa
         sample = Sample.model_validate_json(json.dumps(minimal_sample(at, health=95.0)))
         alerting.on_samples([(SCHOOL, device, sample)], at)
 
-    first = Alerting(RulesConfig(), store, sweep_interval_s=1)
+    first = Alerting(RulesConfig(), store, sweep_interval_s=1, calendar=ZONE_C_SCHOOLS)
     report(first, "dev-quiet", 0)
     for day in (0, 1):
         report(first, "dev-busy", day)
     first.stop()  # saves device and school state
-    restarted = Alerting(RulesConfig(), store, sweep_interval_s=1)
+    restarted = Alerting(RulesConfig(), store, sweep_interval_s=1, calendar=ZONE_C_SCHOOLS)
     assert restarted.restore() == 2
     for day in (2, 3, 4):
         report(restarted, "dev-busy", day)

@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from collector.rules.calendar import DEFAULT_TERMS, Term
+from collector.rules.calendar import Term
 from collector.rules.forecast import (
     AFTER_LAST_TERM,
     BEFORE_FIRST_TERM,
@@ -12,6 +12,7 @@ from collector.rules.forecast import (
     forecast_by_term,
 )
 from collector.rules.state import BatteryState
+from tests.calendars import TERMS_2026_27
 from tests.rules.factory import battery, feed
 
 START = datetime(2026, 9, 1, 12, tzinfo=UTC)
@@ -101,11 +102,11 @@ def test_forecast_by_term_per_school() -> None:
         ("0341234A", linear(60, slope=0.0)),  # no prediction: not counted
         ("0311111B", crossing_60_on(date(2026, 11, 20))),
     ]
-    counts = forecast_by_term(estimates, DEFAULT_TERMS)
+    counts = forecast_by_term(estimates, TERMS_2026_27)
     assert counts == {
         "0341234A": {
             "2026-2027 P2 (Toussaint-Noël)": 1,
-            "2026-2027 P3 (Noël-hiver)": 2,
+            "2026-2027 P3 (Noël-Hiver)": 2,
             BEFORE_FIRST_TERM: 1,
             AFTER_LAST_TERM: 1,
         },

@@ -9,10 +9,10 @@ import pytest
 
 from collector.rules import scope_of
 from collector.rules.calendar import (
-    DEFAULT_HOLIDAYS,
-    DEFAULT_TERMS,
     DateRange,
+    SchoolYear,
     Term,
+    ZoneCalendar,
     is_school_day,
     school_days_between,
     term_for,
@@ -25,6 +25,7 @@ from collector.rules.silent import (
     local_day,
     school_finding,
 )
+from tests.calendars import TERMS_2026_27, ZONE_C
 from tests.rules.factory import DEVICE, SCHOOL
 
 MONDAY = date(2026, 11, 30)
@@ -35,7 +36,7 @@ def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> date
 
 
 def active(day: date, reported: int, busiest: int, share: float = 0.3, least: int = 1) -> bool:
-    return day_is_active(day, reported, busiest, share, least)
+    return day_is_active(day, reported, busiest, share, least, ZONE_C)
 
 
 # --- active days --------------------------------------------------------------------------
@@ -71,8 +72,10 @@ def test_holidays_do_not_count_and_the_caller_s_calendar_wins() -> None:
     toussaint = date(2026, 10, 20)
     assert not active(toussaint, 100, 100)
     assert not active(date(2026, 11, 11), 100, 100)  # Armistice (public holiday)
-    assert day_is_active(toussaint, 100, 100, 0.3, 1, holidays=())
-    assert not day_is_active(MONDAY, 100, 100, 0.3, 1, holidays=[DateRange(MONDAY, MONDAY)])
+    no_holidays = ZoneCalendar("C", (), frozenset())
+    assert day_is_active(toussaint, 100, 100, 0.3, 1, no_holidays)
+    one_day = ZoneCalendar("C", [SchoolYear(2026, (DateRange(MONDAY, MONDAY),))], frozenset())
+    assert not day_is_active(MONDAY, 100, 100, 0.3, 1, one_day)
 
 
 # --- days in Paris time -------------------------------------------------------------------
@@ -204,17 +207,17 @@ def test_silent_school_finding() -> None:
 
 
 def test_calendar_helpers() -> None:
-    assert not is_school_day(date(2026, 11, 28), DEFAULT_HOLIDAYS)  # Saturday
-    assert not is_school_day(date(2026, 12, 21), DEFAULT_HOLIDAYS)  # Noël
-    assert is_school_day(date(2027, 1, 4), DEFAULT_HOLIDAYS)  # back to school
-    assert school_days_between(date(2026, 12, 18), date(2027, 1, 6), DEFAULT_HOLIDAYS) == 2
-    assert school_days_between(date(2026, 12, 2), date(2026, 12, 1), ()) == 0
+    assert not is_school_day(date(2026, 11, 28), ZONE_C)  # Saturday
+    assert not is_school_day(date(2026, 12, 21), ZONE_C)  # Noël
+    assert is_school_day(date(2027, 1, 4), ZONE_C)  # back to school
+    assert school_days_between(date(2026, 12, 18), date(2027, 1, 6), ZONE_C) == 2
+    assert school_days_between(date(2026, 12, 2), date(2026, 12, 1), ZONE_C) == 0
     # the weekend does not count: Thursday to Wednesday is Fri, Mon, Tue
-    assert school_days_between(date(2026, 11, 26), date(2026, 12, 2), DEFAULT_HOLIDAYS) == 3
+    assert school_days_between(date(2026, 11, 26), date(2026, 12, 2), ZONE_C) == 3
     # nor does a public holiday: Monday 9 to Friday 13 Nov is Tue, Thu (Wed 11 is Armistice)
-    assert school_days_between(date(2026, 11, 9), date(2026, 11, 13), DEFAULT_HOLIDAYS) == 2
-    assert term_for(date(2026, 10, 25), DEFAULT_TERMS) == DEFAULT_TERMS[1]  # holiday -> next term
-    assert term_for(date(2027, 8, 1), DEFAULT_TERMS) is None
+    assert school_days_between(date(2026, 11, 9), date(2026, 11, 13), ZONE_C) == 2
+    assert term_for(date(2026, 10, 25), TERMS_2026_27) == TERMS_2026_27[1]  # holiday -> next term
+    assert term_for(date(2027, 8, 1), TERMS_2026_27) is None
 
 
 def test_ranges_reject_end_before_start() -> None:
