@@ -65,6 +65,8 @@ class CollectorProcess:
         `config`, a collector.toml (the environment still wins over it)."""
         log = log or stack.root / f"{client_id}.log"
         full_env = {**stack.env(), "LORDI_COLLECTOR_MQTT__CLIENT_ID": client_id, **(env or {})}
+        # A restart appends to the same log: only what this process writes counts.
+        start = log.stat().st_size if log.exists() else 0
         with log.open("ab") as out:
             proc = subprocess.Popen(
                 [
@@ -83,7 +85,7 @@ class CollectorProcess:
             )
         self = cls(proc, log)
         deadline = time.monotonic() + 30
-        while b"subscribed to" not in log.read_bytes():
+        while b"subscribed to" not in log.read_bytes()[start:]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"collector did not start:\n{log.read_text()[-2000:]}")
