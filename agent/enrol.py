@@ -120,8 +120,13 @@ def secret_id(secret: str) -> str:
     return match[1]
 
 
+def enrol_account(school: str, secret_id: str) -> str:
+    """The broker user of a school's enrolment secret (the ACL's %u in lordi/enrol/...)."""
+    return f"enrol/{school}/{secret_id}"
+
+
 def enrol_user(school: str, secret: str) -> str:
-    return f"enrol/{school}/{secret_id(secret)}"
+    return enrol_account(school, secret_id(secret))
 
 
 def request_topic(user: str, request_id: str) -> str:

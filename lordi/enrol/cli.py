@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import UAI
+from agent.enrol import enrol_account
 from lordi.enrol import passwd
 from lordi.enrol.settings import EnrolConfigError, EnrolSettings, load_settings
 from lordi.enrol.store import EnrolStore
@@ -24,6 +25,7 @@ from lordi.provision import (
     _toml_list,
     _toml_str,
     _write_atomic,
+    device_user,
     locked,
     reload_broker,
 )
@@ -53,7 +55,7 @@ def _registry_school(settings: EnrolSettings, uai: str) -> Any:
 def cmd_secret_create(settings: EnrolSettings, args: argparse.Namespace) -> int:
     _registry_school(settings, args.school)  # refused when the school is not in the registry
     secret_id, secret = new_secret()
-    line = passwd.hash_line(f"enrol/{args.school}/{secret_id}", secret)
+    line = passwd.hash_line(enrol_account(args.school, secret_id), secret)
     store = _store(settings)
     store.add_secret(secret_id, args.school, line, args.note or "")
     with locked(settings.broker.dir):
@@ -78,7 +80,7 @@ def cmd_secret_revoke(settings: EnrolSettings, args: argparse.Namespace) -> int:
     if secret is None:
         raise ProvisionError(f"--id: no enrolment secret {args.id!r}")
     store.revoke_secret(args.id)
-    note = _revoke_users(settings, {f"enrol/{secret.school}/{secret.id}"})
+    note = _revoke_users(settings, {enrol_account(secret.school, secret.id)})
     print(f"enrolment secret {args.id} (school {secret.school}) revoked; laptops already "
           f"enrolled with it keep their identity. {note}")
     return 0
@@ -107,7 +109,7 @@ def cmd_revoke_device(settings: EnrolSettings, args: argparse.Namespace) -> int:
     if known is None:
         raise ProvisionError(f"--device: no enrolled laptop {args.device!r}")
     store.revoke_device(args.device)
-    note = _revoke_users(settings, {f"{known.school}/{known.device}"})
+    note = _revoke_users(settings, {device_user(known.school, known.device)})
     print(f"device {args.device} (school {known.school}) revoked. {note}")
     return 0
 

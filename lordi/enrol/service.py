@@ -35,7 +35,14 @@ from paho.mqtt.properties import Properties
 from sqlalchemy.exc import SQLAlchemyError
 
 from agent.config import UAI
-from agent.enrol import ANSWER_PREFIX, HASHED, PROTOCOL, REQUEST_ID, REQUEST_PREFIX
+from agent.enrol import (
+    HASHED,
+    PROTOCOL,
+    REQUEST_ID,
+    REQUEST_PREFIX,
+    answer_topic,
+    enrol_account,
+)
 from lordi.enrol import passwd
 from lordi.enrol.settings import EnrolSettings, MqttSettings
 from lordi.enrol.store import EnrolStore
@@ -61,7 +68,7 @@ class Request:
 
     @property
     def answer_topic(self) -> str:
-        return f"{ANSWER_PREFIX}enrol/{self.school}/{self.secret_id}/{self.request_id}"
+        return answer_topic(enrol_account(self.school, self.secret_id), self.request_id)
 
 
 class Refused(Exception):
