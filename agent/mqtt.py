@@ -198,6 +198,10 @@ class Publisher:
             log.info("%s%s", line, then)
 
     # -- both modes ---------------------------------------------------------------
+    def up(self) -> bool:
+        """Connected to the broker (CONNACK received, not lost since)."""
+        return self.connected.is_set()
+
     def publish(self, payload: bytes) -> mqtt.MQTTMessageInfo | None:
         """Queue a telemetry message; None when not connected (the spool keeps it)."""
         if not self.connected.is_set():

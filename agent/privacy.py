@@ -44,6 +44,16 @@ class PrivacyPolicy:
         digest = hmac.new(self.bssid_key, norm.encode(), hashlib.sha256).hexdigest()
         return digest[:BSSID_HASH_HEX]
 
+    def on_school_network(self, r: WifiReading | None) -> bool:
+        """Associated with one of the school's networks (known to be)."""
+        return (
+            r is not None
+            and r.connected
+            and not r.ssid_hidden_by_os
+            and r.ssid is not None
+            and r.ssid in self.school_ssids
+        )
+
     def wifi_fields(self, r: WifiReading) -> dict[str, Any]:
         """The wire fields for a reading, with identity removed where required."""
         if r.ssid_hidden_by_os:

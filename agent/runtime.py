@@ -19,6 +19,7 @@ import paho.mqtt.client as mqtt
 from agent.model import Reading
 from agent.privacy import PrivacyPolicy
 from agent.providers.base import Provider
+from agent.reach import DEFAULT_MAX_GAP_S, ReachWatch
 from agent.sample import build_envelope, build_sample, encode
 from agent.spool import Spool
 from agent.wifi_watch import WifiWatch
@@ -38,6 +39,15 @@ class OfflineLink:
     def publish(self, payload: bytes) -> None:
         return None
 
+    def up(self) -> bool:
+        return False
+
+
+def link_up(link: Link) -> bool:
+    """Is the link connected to the broker? A link that cannot say is taken as down."""
+    up = getattr(link, "up", None)
+    return bool(up()) if callable(up) else False
+
 
 class Agent:
     def __init__(
@@ -52,12 +62,14 @@ class Agent:
         clock: Callable[[], datetime],
         batch_max_samples: int = 200,
         batch_max_bytes: int = 128 * 1024,
+        max_look_gap_s: float = DEFAULT_MAX_GAP_S,
     ) -> None:
         self.school, self.device = school, device
         self.provider, self.link, self.spool, self.policy = provider, link, spool, policy
         self.clock = clock
         self.batch_max_samples, self.batch_max_bytes = batch_max_samples, batch_max_bytes
         self.wifi = WifiWatch()
+        self.reach = ReachWatch(max_gap_s=max_look_gap_s)
         self._in_flight: list[tuple[mqtt.MQTTMessageInfo, list[int]]] = []
         self._sent_up_to = 0  # highest spool id handed to the link
         self.hold_until = 0.0  # monotonic time before which no backlog is sent
@@ -66,7 +78,9 @@ class Agent:
     def observe_wifi(self) -> None:
         """A quick look at the Wi-Fi link between reports."""
         reading = self.provider.read()
-        self.wifi.observe(reading.wifi, self.clock().timestamp())
+        t = self.clock().timestamp()
+        self.wifi.observe(reading.wifi, t)
+        self.reach.look(self.policy.on_school_network(reading.wifi), link_up(self.link), t)
 
     def take_sample(self) -> dict[str, Any]:
         """Read the machine, build one sample and put it in the spool."""
@@ -75,11 +89,14 @@ class Agent:
         self.last_reading = reading
         dropped = self.spool.take_dropped()
         self.wifi.observe(reading.wifi, now.timestamp())
+        on_school = self.policy.on_school_network(reading.wifi)
+        self.reach.look(on_school, link_up(self.link), now.timestamp())
         sample = build_sample(
             reading,
             now,
             self.policy,
             wifi_summary=self.wifi.summary(),
+            connectivity=self.reach.summary(),
             agent_health={
                 "spool_pending": self.spool.pending(),
                 "spool_dropped": dropped,

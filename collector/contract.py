@@ -86,10 +86,26 @@ class Wifi(_Strict):
     connected_s: Annotated[float, Field(ge=0, le=31 * 86_400)] | None = None
 
 
+ConnectFailure = Literal["dns", "connect", "timeout", "tls", "refused", "closed"]
+
+
 class Connectivity(_Strict):
+    """Reachability on a school network, since the agent's previous report (the
+    agent sends this block only for time spent on a school network; docs/contract.md).
+    Every field is optional: null when unknown, and absent from older agents."""
+
+    # Median PUBACK round trip of the telemetry the broker acknowledged.
     broker_rtt_ms: Annotated[float, Field(ge=0, le=600_000)] | None = None
-    dns_ok: bool | None = None
-    gateway_ok: bool | None = None
+    dns_ok: bool | None = None  # the broker's name resolved at the last attempt
+    gateway_ok: bool | None = None  # the default gateway answered (checked when cut off)
+    broker_ok: bool | None = None  # connected to the broker when the sample was taken
+    # Seconds associated with a school network with / without a broker connection.
+    school_online_s: Annotated[float, Field(ge=0, le=31 * 86_400)] | None = None
+    school_unreachable_s: Annotated[float, Field(ge=0, le=31 * 86_400)] | None = None
+    # Association with a school network -> first acknowledged publish (once each).
+    connect_delay_s: Annotated[float, Field(ge=0, le=31 * 86_400)] | None = None
+    failure: ConnectFailure | None = None  # the last failed attempt's cause
+    failed_attempts: Annotated[int, Field(ge=0, le=100_000)] | None = None
 
 
 class AgentHealth(_Strict):

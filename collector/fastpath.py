@@ -92,6 +92,12 @@ class Connectivity(_Strict, frozen=True, kw_only=True):
     broker_rtt_ms: Annotated[float, Meta(ge=0, le=600_000)] | None = None
     dns_ok: bool | None = None
     gateway_ok: bool | None = None
+    broker_ok: bool | None = None
+    school_online_s: Annotated[float, Meta(ge=0, le=31 * 86_400)] | None = None
+    school_unreachable_s: Annotated[float, Meta(ge=0, le=31 * 86_400)] | None = None
+    connect_delay_s: Annotated[float, Meta(ge=0, le=31 * 86_400)] | None = None
+    failure: Literal["dns", "connect", "timeout", "tls", "refused", "closed"] | None = None
+    failed_attempts: Annotated[int, Meta(ge=0, le=100_000)] | None = None
 
 
 class AgentHealth(_Strict, frozen=True, kw_only=True):

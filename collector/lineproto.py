@@ -12,7 +12,8 @@ Series layout (the dashboards and the VictoriaMetrics names depend on it):
                  agent version as strings, `batteries` count.
 - `battery`      tags school, device, battery[, model]; capacity, health, cycles...
 - `wifi`         tags school, device[, bssid_hash]; signal and link quality.
-- `connectivity` tags school, device; broker RTT, DNS and gateway checks.
+- `connectivity` tags school, device[, bssid_hash]; broker RTT, DNS and gateway
+                 checks, time online / cut off on a school network, connection delay.
 String fields (OS, agent version, status and SSID-state names, manufacturer,
 technology, radio, interface) are for InfluxDB, which keeps them; VictoriaMetrics
 1.79 turns each into a series of zeros (measured), so a collector writing to it is
@@ -33,6 +34,7 @@ from collector.samples import Battery, Connectivity, Sample, Wifi
 
 STATUS_CODES = {"unknown": 0, "charging": 1, "discharging": 2, "full": 3, "not_charging": 4}
 SSID_STATE_CODES = {"not_connected": 0, "school": 1, "other": 2, "hidden_by_os": 3}
+FAILURE_CODES = {"dns": 1, "connect": 2, "timeout": 3, "tls": 4, "refused": 5, "closed": 6}
 
 # A backslash before the separator would escape it; tag values never need one.
 _TAG_ESCAPE = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\\": "/"})
@@ -163,7 +165,7 @@ def _wifi_fields(w: Wifi, strings: bool) -> str:
     return ",".join(out)
 
 
-def _connectivity_fields(c: Connectivity) -> str:
+def _connectivity_fields(c: Connectivity, strings: bool) -> str:
     out = []
     if (v := c.broker_rtt_ms) is not None:
         out.append(f"broker_rtt_ms={_known(v) or _float(v)}")
@@ -171,6 +173,20 @@ def _connectivity_fields(c: Connectivity) -> str:
         out.append("dns_ok=1i" if v else "dns_ok=0i")
     if (v := c.gateway_ok) is not None:
         out.append("gateway_ok=1i" if v else "gateway_ok=0i")
+    if (v := c.broker_ok) is not None:
+        out.append("broker_ok=1i" if v else "broker_ok=0i")
+    if (v := c.school_online_s) is not None:
+        out.append(f"school_online_s={_float(v)}")
+    if (v := c.school_unreachable_s) is not None:
+        out.append(f"school_unreachable_s={_float(v)}")
+    if (v := c.connect_delay_s) is not None:
+        out.append(f"connect_delay_s={_float(v)}")
+    if (n := c.failed_attempts) is not None:
+        out.append(f"failed_attempts={n}i")
+    if (f := c.failure) is not None:
+        out.append(f"failure_code={FAILURE_CODES[f]}i")
+        if strings:
+            out.append(f'failure="{f}"')
     return ",".join(out)
 
 
@@ -258,7 +274,10 @@ def append_message(
                 key = wifi_keys[bssid] = f"wifi,{tags} "
             lines.append(key + _wifi_fields(wifi, strings) + ts)
         if sample.connectivity is not None:
-            fields = _connectivity_fields(sample.connectivity)
+            fields = _connectivity_fields(sample.connectivity, strings)
             if fields:
-                lines.append(f"connectivity,{base} {fields}{ts}")
+                # The access point's tag as on the wifi line: per-access-point views.
+                ap = wifi.bssid_hash if wifi is not None else None
+                tags = f"{base},bssid_hash={ap}" if ap else base
+                lines.append(f"connectivity,{tags} {fields}{ts}")
     return lines

@@ -94,6 +94,12 @@ DOWNSAMPLES = (
             ("mean", "broker_rtt_ms", "broker_rtt_ms"),
             ("mean", "dns_ok", "dns_ok_ratio"),
             ("mean", "gateway_ok", "gateway_ok_ratio"),
+            ("mean", "broker_ok", "broker_ok_ratio"),
+            ("sum", "school_online_s", "school_online_s"),
+            ("sum", "school_unreachable_s", "school_unreachable_s"),
+            ("median", "connect_delay_s", "connect_delay_median_s"),
+            ("max", "connect_delay_s", "connect_delay_max_s"),
+            ("sum", "failed_attempts", "failed_attempts"),
         ),
     ),
     Downsample(

@@ -245,7 +245,7 @@ class Alerting:
             findings += state.complete(
                 clock_s, self.lateness_s, frontier, next_day_touch,
                 self.devices.get(school, {}), self.config, self.window_rules,
-                self.calendar.for_school(school),
+                self.calendar.for_school(school), broker_down=self.clock.down_during,
             )  # fmt: skip
             if state.final_until is not None:
                 clocks[school_scope(school)] = state.final_until
@@ -355,7 +355,10 @@ class Alerting:
         clock_s = self.clock.at(self._now or datetime.now(UTC))
         # Every school: each document carries the connected clock (restored from them).
         self.store.school_states.put_many(
-            [(s, school_document(self.schools[s], clock_s)) for s in sorted(self.schools)]
+            [
+                (s, school_document(self.schools[s], clock_s, self.clock.outages))
+                for s in sorted(self.schools)
+            ]
         )
         for school, device in keys:
             self._dirty[school].discard(device)
@@ -374,7 +377,7 @@ class Alerting:
                 self.devices[record.school][record.device] = _from_saved(record)
             for name, doc in self.store.school_states.all().items():
                 self.schools[name] = school_from(name, doc)
-                self.clock.restore(float(doc.get("clock_s", 0.0)))
+                self.clock.restore(float(doc.get("clock_s", 0.0)), doc.get("outages", []))
             for name in list(self.devices):
                 self._school(name)
             return len(saved)

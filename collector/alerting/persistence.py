@@ -10,9 +10,11 @@ window are in their own device state.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+from collector.alerting.clock import Outage
 from collector.alerting.school import (
     DayRecord,
     DayResult,
@@ -21,7 +23,7 @@ from collector.alerting.school import (
     SchoolState,
     WindowRecord,
 )
-from collector.rules.network import AccessPointWindow, NetworkState
+from collector.rules.network import AccessPointWindow, NetworkState, Reach
 from collector.rules.persist import tally_document, tally_from
 
 VERSION = 1
@@ -35,9 +37,13 @@ def _time(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
-def to_document(school: SchoolState, clock_s: float) -> dict[str, Any]:
-    """`clock_s`: the connected clock when saved (collector.alerting.clock)."""
-    return {
+def to_document(
+    school: SchoolState, clock_s: float, outages: Sequence[Outage] = ()
+) -> dict[str, Any]:
+    """`clock_s`: the connected clock when saved, `outages` its broker outages
+    (collector.alerting.clock; every school's document carries both)."""
+    extra: dict[str, Any] = {"outages": [list(o) for o in outages]} if outages else {}
+    return extra | {
         "v": VERSION,
         "clock_s": clock_s,
         "final_until": _iso(school.final_until),
@@ -59,6 +65,8 @@ def to_document(school: SchoolState, clock_s: float) -> dict[str, Any]:
         "network": {
             "faulty_aps": sorted(school.network.faulty_aps),
             "school_fault": school.network.school_fault,
+            "cut_aps": sorted(school.network.cut_aps),
+            "school_cut": school.network.school_cut,
         },
         "gaps": {
             device: [[g.last.isoformat(), g.back.isoformat()] for g in gaps]
@@ -82,10 +90,37 @@ def _window_doc(window: WindowRecord) -> dict[str, Any]:
         "touched_s": window.touched_s,
         "aps": {
             bssid: [ap.seen, ap.degraded, ap.rssi_tenths, ap.rssi_laptops]
+            + ([] if ap.reach is None else [_reach_doc(ap.reach)])
             for bssid, ap in window.aps.items()
         },
         "devices": [[device, tally_document(t)] for device, t in window.devices],
     }
+
+
+def _reach_doc(reach: Reach) -> dict[str, Any]:
+    return {
+        "seen": reach.seen,
+        "cut_off": reach.cut_off,
+        "online_s": reach.online_s,
+        "cut_s": reach.cut_s,
+        "dns_failed": reach.dns_failed,
+        "gateway_down": reach.gateway_down,
+        "failures": reach.failures,
+        "central": reach.central,
+    }
+
+
+def _reach_from(doc: dict[str, Any]) -> Reach:
+    return Reach(
+        int(doc.get("seen", 0)),
+        list(doc.get("cut_off", [])),
+        int(doc.get("online_s", 0)),
+        int(doc.get("cut_s", 0)),
+        int(doc.get("dns_failed", 0)),
+        int(doc.get("gateway_down", 0)),
+        {str(k): int(v) for k, v in doc.get("failures", {}).items()},
+        list(doc.get("central", [])),
+    )
 
 
 def from_document(name: str, doc: dict[str, Any]) -> SchoolState:
@@ -93,8 +128,10 @@ def from_document(name: str, doc: dict[str, Any]) -> SchoolState:
     school.final_until = _time(doc.get("final_until"))
     for start, window in doc.get("windows", {}).items():
         record = WindowRecord(float(window.get("touched_s", 0.0)))
-        for bssid, (seen, degraded, tenths, laptops) in window.get("aps", {}).items():
-            record.aps[bssid] = AccessPointWindow(seen, list(degraded), int(tenths), laptops)
+        for bssid, (seen, degraded, tenths, laptops, *reach) in window.get("aps", {}).items():
+            record.aps[bssid] = AccessPointWindow(
+                seen, list(degraded), int(tenths), laptops, _reach_from(reach[0]) if reach else None
+            )
         record.devices = [(device, tally_from(t)) for device, t in window.get("devices", [])]
         school.windows[int(start)] = record
     for day, (reported, first_ts, aps, last_ts, touched_s) in doc.get("days", {}).items():
@@ -107,7 +144,10 @@ def from_document(name: str, doc: dict[str, Any]) -> SchoolState:
         )
     network = doc.get("network", {})
     school.network = NetworkState(
-        set(network.get("faulty_aps", [])), bool(network.get("school_fault", False))
+        set(network.get("faulty_aps", [])),
+        bool(network.get("school_fault", False)),
+        set(network.get("cut_aps", [])),
+        bool(network.get("school_cut", False)),
     )
     for device, gaps in doc.get("gaps", {}).items():
         school.gaps[device] = [

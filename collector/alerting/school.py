@@ -39,6 +39,7 @@ from collector.rules.base import device_key
 from collector.rules.calendar import SchoolDays
 from collector.rules.config import RulesConfig
 from collector.rules.network import AccessPointWindow, NetworkState, judge_window, vanished
+from collector.rules.reach import add_laptop
 from collector.rules.silent import (
     HISTORY_DAYS,
     RULE,
@@ -53,6 +54,8 @@ from collector.rules.tally import Tally, chain, merged, observe, school_wifi, ta
 from collector.rules.wifi import DEVICE_WIFI_RULES, WindowRule
 from collector.samples import Sample, Wifi
 
+# (window start, end, margin) -> was the collector cut off from the broker then?
+BrokerDown = Callable[[float, float, float], bool]
 KEEP_DAYS = 400  # completed days remembered (silence spans, busiest day)
 
 
@@ -139,16 +142,16 @@ class SchoolState:
             if self._complete_at(start + window_s):
                 late = True
             else:
-                self._tally(state, wifi, start, day, ts, config, clock_s)
+                self._tally(state, sample, wifi, start, day, config, clock_s)
         self.late += late  # once per sample too late for a window or day
 
     def _tally(  # noqa: PLR0917 - a reading, where it goes, when
         self,
         state: DeviceState,
+        sample: Sample,
         wifi: Wifi,
         start: int,
         day: date,
-        ts: datetime,
         config: RulesConfig,
         clock_s: float,
     ) -> None:
@@ -162,7 +165,7 @@ class SchoolState:
         assert wifi.bssid_hash is not None
         bssid = sys.intern(wifi.bssid_hash)
         state.tally, tally = tally_for(state.tally, bssid)
-        observe(tally, wifi, ts, config)
+        observe(tally, wifi, sample.ts, config, sample.connectivity)
         self.days[day].aps.add(bssid)  # the day counted at its first sample, just above
 
     def _complete_at(self, end_s: float) -> bool:
@@ -215,6 +218,7 @@ class SchoolState:
             if mean is not None:
                 ap.rssi_tenths += round(mean * 10)
                 ap.rssi_laptops += 1
+            add_laptop(ap, state.device, tally, config)
         final_s = self.final_until.timestamp() if self.final_until else 0.0
         watched = state.watch_until >= final_s and state.watch_until > 0
         if watched or _has_wifi_condition(state) or any(t.near_threshold for t in tallies):
@@ -233,6 +237,8 @@ class SchoolState:
         config: RulesConfig,
         window_rules: list[WindowRule],
         calendar: SchoolDays,
+        *,
+        broker_down: BrokerDown | None = None,
     ) -> list[Finding]:
         """Judge, in time order, every window first reported `lateness_s` ago
         (connected clock) or more, and every day once a later day's first report in
@@ -250,7 +256,7 @@ class SchoolState:
                 assert isinstance(what, int)
                 if self.windows[what].touched_s + lateness_s > clock_s:
                     break
-                findings += self._complete_window(what, states, config, window_rules)
+                findings += self._complete_window(what, states, config, window_rules, broker_down)
             else:
                 assert isinstance(what, date)
                 after = next_day_touch(what)
@@ -284,6 +290,7 @@ class SchoolState:
         states: Mapping[str, DeviceState],
         config: RulesConfig,
         window_rules: list[WindowRule],
+        broker_down: BrokerDown | None = None,
     ) -> list[Finding]:
         record = self.windows[start_s]
         for device in sorted(states):  # still holding readings: absent since
@@ -293,7 +300,12 @@ class SchoolState:
                 self.touched.add(device)
         del self.windows[start_s]
         start = datetime.fromtimestamp(start_s, UTC)
-        verdict = judge_window(self.school, start, record.aps, self.network, config)
+        central = broker_down is not None and broker_down(
+            start_s, start_s + config.network.window_s, config.network.outage_margin_s
+        )
+        verdict = judge_window(
+            self.school, start, record.aps, self.network, config, broker_down=central
+        )
         findings = list(verdict.findings)
         for device, tally in sorted(record.devices, key=lambda pair: pair[0]):
             judged = states.get(device)

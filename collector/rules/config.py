@@ -24,7 +24,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 # their classes. Window rules judge a school's completed telemetry windows (a device's
 # Wi-Fi, an access point, the school's Wi-Fi); day rules its completed school days.
 SAMPLE_RULES = ("battery_replace", "battery_watch", "charging_fault", "battery_hot")
-WINDOW_RULES = ("wifi_weak", "wifi_unstable", "wifi_ap_fault", "wifi_school_fault")
+WINDOW_RULES = (
+    "wifi_weak",
+    "wifi_unstable",
+    "wifi_ap_fault",
+    "wifi_school_fault",
+    "ap_unreachable",
+    "school_unreachable",
+)
 DAY_RULES = ("device_silent", "school_silent")
 RULE_NAMES = SAMPLE_RULES + WINDOW_RULES + DAY_RULES
 
@@ -267,6 +274,16 @@ class Network(_Model):
     school_min_access_points: Count = 3
     school_min_fraction: Fraction = 0.6
     school_clear_fraction: Fraction = 0.4
+    # Reachability (ap_unreachable / school_unreachable, same counts and fractions):
+    # a laptop is cut off in a window when it spent at least this long there
+    # associated with the access point without reaching the broker, and longer than
+    # it spent reaching it (the agent's `connectivity` block).
+    unreachable_min_s: Seconds = 120.0
+    # A window during which the collector lost the broker (or this long after: the
+    # laptops' reconnection backoff) does not count laptops that failed to connect,
+    # time out or were dropped as cut off by their school: the broker was away. A
+    # failure of their DNS or a TLS interception (captive portal) still counts.
+    outage_margin_s: Seconds = 600.0
     ap_timing: RuleTiming = RuleTiming(
         min_duration_s=600, clear_duration_s=1800, repeat_interval_s=4 * 3600
     )
@@ -317,9 +334,9 @@ class RulesConfig(_Model):
 
     def timing(self, rule: str) -> RuleTiming:
         """The engine's timing for a rule name (as found in `Finding.rule`)."""
-        if rule == "wifi_ap_fault":
+        if rule in ("wifi_ap_fault", "ap_unreachable"):
             return self.network.ap_timing
-        if rule == "wifi_school_fault":
+        if rule in ("wifi_school_fault", "school_unreachable"):
             return self.network.school_timing
         if rule not in RULE_NAMES:
             raise KeyError(f"unknown rule {rule!r}")

@@ -14,56 +14,46 @@ Hysteresis: the caller passes which faults were active after the previous window
 (`NetworkState`) and gets the new ones back. An access point seen by too few
 laptops to judge gives no verdict (an open alert stays open); one not seen at all
 during an active school day clears (`vanished`).
+
+Reachability (laptops associated with an access point but unable to reach the
+broker) is judged after the radio, by the same counts, in `collector.rules.reach`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
-from collector.alerts.model import Finding, Subject
+from collector.alerts.model import Finding
 from collector.rules.base import ap_key, school_key
 from collector.rules.config import RulesConfig
+from collector.rules.netstate import (
+    MAX_DEVICES_IN_EVIDENCE,
+    AccessPointWindow,
+    NetworkState,
+    Reach,
+    WindowVerdict,
+    network_finding,
+    window_span,
+)
+from collector.rules.reach import AP_CUT_RULE, SCHOOL_CUT_RULE, judge_reach, vanished_reach
 
 AP_RULE = "wifi_ap_fault"
 SCHOOL_RULE = "wifi_school_fault"
-NETWORK_RULES = (AP_RULE, SCHOOL_RULE)
-MAX_DEVICES_IN_EVIDENCE = 100
-
-
-@dataclass(slots=True)
-class AccessPointWindow:
-    """One access point in one window: laptops seen, and the degraded ones."""
-
-    seen: int = 0
-    degraded: list[str] = field(default_factory=list)
-    # Sum of each laptop's mean RSSI there, in tenths of a dB: an integer sum does not
-    # depend on the order laptops are added in (a float sum does, in its last digits).
-    rssi_tenths: int = 0
-    rssi_laptops: int = 0
-
-    @property
-    def fraction(self) -> float:
-        return len(self.degraded) / self.seen if self.seen else 0.0
-
-    def mean_rssi_dbm(self) -> float | None:
-        return round(self.rssi_tenths / self.rssi_laptops / 10, 1) if self.rssi_laptops else None
-
-
-@dataclass(slots=True)
-class NetworkState:
-    """Which network faults of one school were active after the last judged window."""
-
-    faulty_aps: set[str] = field(default_factory=set)
-    school_fault: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class WindowVerdict:
-    findings: list[Finding]
-    covered: frozenset[str]  # devices whose own Wi-Fi is not judged in this window
+NETWORK_RULES = (AP_RULE, SCHOOL_RULE, AP_CUT_RULE, SCHOOL_CUT_RULE)
+__all__ = [
+    "AP_CUT_RULE",
+    "AP_RULE",
+    "NETWORK_RULES",
+    "SCHOOL_CUT_RULE",
+    "SCHOOL_RULE",
+    "AccessPointWindow",
+    "NetworkState",
+    "Reach",
+    "WindowVerdict",
+    "judge_window",
+    "vanished",
+]
 
 
 def judge_window(
@@ -72,8 +62,24 @@ def judge_window(
     aps: dict[str, AccessPointWindow],
     state: NetworkState,
     config: RulesConfig,
+    *,
+    broker_down: bool = False,
 ) -> WindowVerdict:
-    """Findings for one completed window of `school`; updates `state`."""
+    """Findings for one completed window of `school`; updates `state`: the radio
+    first (wifi_ap_fault, wifi_school_fault), then reachability where the radio is
+    not at fault (reach.py; `broker_down`: the collector lost the broker then)."""
+    verdict = _judge_radio(school_name, start, aps, state, config)
+    cut = judge_reach(school_name, start, aps, state, config, broker_down=broker_down)
+    return WindowVerdict(verdict.findings + cut, verdict.covered) if cut else verdict
+
+
+def _judge_radio(
+    school_name: str,
+    start: datetime,
+    aps: dict[str, AccessPointWindow],
+    state: NetworkState,
+    config: RulesConfig,
+) -> WindowVerdict:
     findings: list[Finding] = []
     covered: set[str] = set()
     school = _school_verdict(aps, state, config) if config.is_enabled(SCHOOL_RULE) else False
@@ -167,7 +173,7 @@ def vanished(
     if state.school_fault and not used:
         state.school_fault = False
         out.append(_school_finding(school, at, {}, False, config))
-    return out
+    return out + vanished_reach(school, at, used, state, config)
 
 
 def _ap_finding(  # noqa: PLR0917
@@ -196,9 +202,9 @@ def _ap_finding(  # noqa: PLR0917
         "degraded_fraction": round(ap.fraction, 3),
         "devices": sorted(ap.degraded)[:MAX_DEVICES_IN_EVIDENCE],
         "mean_rssi_dbm": ap.mean_rssi_dbm(),
-    } | _window(start, config)
+    } | window_span(start, config)
     key = ap_key(school, bssid, AP_RULE)
-    return _network_finding(key, "access_point", school, start, holds, summary, action, evidence)
+    return network_finding(key, "access_point", school, start, holds, summary, action, evidence)
 
 
 def _school_finding(
@@ -226,37 +232,6 @@ def _school_finding(
         "access_points_degraded": bad_aps[:MAX_DEVICES_IN_EVIDENCE],
         "devices_degraded": len(degraded),
         "devices": degraded[:MAX_DEVICES_IN_EVIDENCE],
-    } | _window(start, config)
+    } | window_span(start, config)
     key = school_key(school, SCHOOL_RULE)
-    return _network_finding(key, "school", school, start, holds, summary, action, evidence)
-
-
-def _window(start: datetime, config: RulesConfig) -> dict[str, Any]:
-    end = start + timedelta(seconds=config.network.window_s)
-    return {"window_start": start.isoformat(), "window_end": end.isoformat()}
-
-
-def _network_finding(  # noqa: PLR0917 - one call shape for both network findings
-    key: str,
-    subject: Subject,
-    school: str,
-    at: datetime,
-    holds: bool,
-    summary: str,
-    action: str,
-    evidence: dict[str, Any],
-) -> Finding:
-    return Finding(
-        rule=key.rsplit("/", 1)[1],
-        key=key,
-        subject=subject,
-        school=school,
-        device=None,
-        category="network",
-        severity="critical",
-        active=holds,
-        at=at,
-        summary=summary,
-        action=action if holds else "",
-        evidence=evidence | {"ts": at.isoformat()},
-    )
+    return network_finding(key, "school", school, start, holds, summary, action, evidence)

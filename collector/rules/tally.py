@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from collector.rules.config import RulesConfig
-from collector.samples import Sample, Wifi
+from collector.samples import Connectivity, Sample, Wifi
 
 
 @dataclass(slots=True)
@@ -50,6 +50,14 @@ class Tally:
     disconnect_readings: int = 0  # readings with a disconnect count
     disconnects: int = 0
     rssi_sum: float = 0.0
+    # Reachability (the agent's `connectivity` block): readings that had one, and
+    # the seconds associated there with / without the broker.
+    reach_readings: int = 0
+    online_s: float = 0.0
+    cut_s: float = 0.0
+    dns_failed: int = 0  # readings whose broker name did not resolve
+    gateway_down: int = 0  # readings whose default gateway did not answer
+    failure: str = ""  # the latest reading's failure cause, when it had one
     near: Near | None = None
 
     @property
@@ -85,6 +93,11 @@ class Tally:
         """Most of the readings weak or unstable: the access point's view of a laptop."""
         return 2 * self.degraded > self.readings
 
+    def cut_off(self, min_s: float) -> bool:
+        """Associated there without reaching the broker for at least `min_s`, and
+        longer than it reached it: the access point's view of a cut-off laptop."""
+        return self.cut_s >= min_s and self.cut_s > self.online_s
+
     @property
     def near_threshold(self) -> bool:
         """A reading past a clear level: this window can start or prolong a condition."""
@@ -109,9 +122,31 @@ def school_wifi(sample: Sample) -> Wifi | None:
     return wifi
 
 
-def observe(tally: Tally, wifi: Wifi, ts: datetime, config: RulesConfig) -> None:
+def observe_reach(tally: Tally, reach: Connectivity) -> None:
+    """A reading's reachability figures (a block without them counts for nothing)."""
+    online, cut = reach.school_online_s, reach.school_unreachable_s
+    if online is None and cut is None:
+        return
+    tally.reach_readings += 1
+    tally.online_s += online or 0.0
+    tally.cut_s += cut or 0.0
+    tally.dns_failed += reach.dns_ok is False
+    tally.gateway_down += reach.gateway_ok is False
+    if reach.failure is not None:
+        tally.failure = reach.failure
+
+
+def observe(
+    tally: Tally,
+    wifi: Wifi,
+    ts: datetime,
+    config: RulesConfig,
+    reach: Connectivity | None = None,
+) -> None:
     weak_cfg, unstable_cfg = config.wifi_weak, config.wifi_unstable
     tally.readings += 1
+    if reach is not None:
+        observe_reach(tally, reach)
     rssi, count = wifi.rssi_dbm, wifi.disconnects
     weak_hold = rssi is not None and rssi < weak_cfg.clear_at_dbm
     unstable_hold = count is not None and count >= unstable_cfg.clear_below
@@ -180,6 +215,12 @@ def merged(tallies: Iterable[Tally]) -> Tally:
         out.disconnect_readings += t.disconnect_readings
         out.disconnects += t.disconnects
         out.rssi_sum += t.rssi_sum
+        out.reach_readings += t.reach_readings
+        out.online_s += t.online_s
+        out.cut_s += t.cut_s
+        out.dns_failed += t.dns_failed
+        out.gateway_down += t.gateway_down
+        out.failure = t.failure or out.failure
         if t.near is None:
             continue
         near = out.near = out.near or Near()

@@ -35,6 +35,9 @@ class FileLink:
     def publish(self, payload: bytes) -> mqtt.MQTTMessageInfo:
         return self.sink.write(self.topic, payload)
 
+    def up(self) -> bool:
+        return True  # a file always takes what is written
+
 
 class MqttLink:
     def __init__(self, sink: MqttSink, topic: str) -> None:
@@ -42,6 +45,9 @@ class MqttLink:
 
     def publish(self, payload: bytes) -> mqtt.MQTTMessageInfo | None:
         return self.sink.publish(self.topic, payload)
+
+    def up(self) -> bool:
+        return self.sink.up()
 
 
 class DirSink:
@@ -89,6 +95,9 @@ class MqttSink:
         if not self._connected.wait(30):
             raise ConnectionError(f"no CONNACK from {host}:{port}")
         self.messages = 0
+
+    def up(self) -> bool:
+        return self._connected.is_set()
 
     def publish(self, topic: str, payload: bytes) -> mqtt.MQTTMessageInfo | None:
         info = self.client.publish(topic, payload, qos=1)

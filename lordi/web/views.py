@@ -100,6 +100,13 @@ EVIDENCE_FR = {  # the readings' names as a technician reads them (others shown 
     "bssid_hash": "point d'accès",
     "devices_degraded": "ordinateurs dégradés",
     "devices_seen": "ordinateurs vus",
+    "devices_cut_off": "ordinateurs connectés au Wi-Fi sans accès au serveur",
+    "cut_off_s": "temps sans accès au serveur (s)",
+    "online_s": "temps avec accès au serveur (s)",
+    "failures": "causes vues par les ordinateurs",
+    "dns_failed_devices": "ordinateurs sans résolution DNS",
+    "gateway_down_devices": "ordinateurs sans réponse de la passerelle",
+    "access_points_cut_off": "bornes sans accès au serveur",
     "last_seen": "dernier relevé",
 }
 ACTION_FR = {

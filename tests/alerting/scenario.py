@@ -14,6 +14,13 @@ judged once a later day has begun). Faults, with the alert each must give:
 - 0340001A/a07: left at home from Monday noon        -> device_silent (2 school days)
 - 0340002B: the whole school reports nothing on Tuesday -> one school_silent, no laptop silence
 - 0340002B/b00: a hot pack Wednesday 10:00-10:40 (55 °C) -> battery_hot, opens and resolves
+- 0340001A access point A2 on a captive portal Wednesday 13:00-15:00: its laptops
+  (a06, a08-a11) associated but cut off from the broker (failure "tls"), the radio
+  fine                                               -> one ap_unreachable, opens and resolves
+- 0340002B/b03 cut off on its own Wednesday morning (its proxy)  -> no alert
+
+Every report from Wednesday on carries the agent's `connectivity` block (the
+earlier ones none, as from an older agent).
 
 Every sample is built as the agent would send it (JSON) and goes through the
 collector's `check_message`, as in production.
@@ -139,12 +146,35 @@ def _reading(  # noqa: PLR0917 - one laptop at one time
         rssi = -86.0 + rng.uniform(-2, 2)  # the access point fails
     if (school, n) == ("0340001A", 6):
         rssi = -81.0 + rng.uniform(-2, 2)  # this laptop's card
-    return {
+    sample: dict[str, Any] = {
         "ts": t.isoformat(),
         "os": {"platform": "windows", "release": "10.0.22631"},
         "batteries": [battery],
         "wifi": _wifi(AP[(school, ap)], round(rssi, 1)),
     }
+    if day_index >= 2:
+        portal = school == "0340001A" and ap == 2 and day_index == 2 and 13 <= _hour(t) < 15
+        proxy = (school, n) == ("0340002B", 3) and day_index == 2 and _hour(t) < 12
+        sample["connectivity"] = _reach(cut=portal or proxy, rng=rng)
+    return sample
+
+
+def _hour(t: datetime) -> float:
+    local = t.astimezone(PARIS)
+    return local.hour + local.minute / 60
+
+
+def _reach(cut: bool, rng: random.Random) -> dict[str, Any]:
+    """The agent's block for the 20 minutes since its previous report."""
+    if cut:
+        return {
+            "dns_ok": True, "gateway_ok": True, "broker_ok": False, "school_online_s": 0.0,
+            "school_unreachable_s": 1200.0, "failure": "tls", "failed_attempts": 4,
+        }  # fmt: skip
+    return {
+        "broker_rtt_ms": round(rng.uniform(20, 80), 1), "dns_ok": True, "broker_ok": True,
+        "school_online_s": 1200.0, "school_unreachable_s": 0.0, "failed_attempts": 0,
+    }  # fmt: skip
 
 
 def to_samples(reports: list[Report]) -> list[tuple[str, str, Sample]]:

@@ -66,10 +66,15 @@ def test_the_live_schedule_finds_the_hand_placed_faults(reference: sched.Outcome
          _paris(1, 9), iso(_paris(1, 12.5))),
         ("0340002B/b00/BAT0/battery_hot", "resolved", _paris(2, 10 + 20 / 60), _paris(2, 10),
          iso(_paris(2, 11 + 10 / 60))),
+        # the captive portal on A2 (13:00-15:00): one alert for the access point
+        ("0340001A/ap/a2a2a2a2a2a2a2a2/ap_unreachable", "resolved", _paris(2, 13.25),
+         _paris(2, 13), iso(_paris(2, 15.5))),
         # since: the school's last report (Monday 16:00), until Wednesday's first one
         ("0340002B/school_silent", "resolved", _paris(2, 0), _paris(0, 16), iso(_paris(2, 8))),
     }  # fmt: skip
     assert reference.late == 0
+    # b03 cut off alone (its own proxy) is not a network fault.
+    assert not [a for a in reference.alerts if a[0].startswith("0340002B/ap/")]
     # No laptop under the failing access point has a Wi-Fi alert of its own.
     assert not [
         a for a in reference.alerts if a[1] == "wifi_weak" and a[0] != "0340001A/a06/wifi_weak"

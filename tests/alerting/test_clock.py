@@ -24,7 +24,7 @@ from collector.alerts.store import AlertStore
 from collector.rules import DeviceState, RulesConfig, build_window_rules
 from collector.rules.silent import day_end
 from tests.calendars import ZONE_C, ZONE_C_SCHOOLS
-from tests.rules.factory import sample, state, wifi
+from tests.rules.factory import AP, sample, state, wifi
 
 PARIS = ZoneInfo("Europe/Paris")
 MON = date(2026, 11, 23)  # a school week without holidays
@@ -348,3 +348,81 @@ def test_a_dark_school_follows_the_region_and_is_judged_silent(store: AlertStore
     [alert] = _school_silent(store)
     assert (alert.key, alert.status, alert.opened_at) == ("B/school_silent", "open", day_end(TUE))
     assert alert.since == at(MON, 9)  # B's last report before the silence
+
+
+def test_the_clock_remembers_the_broker_outages() -> None:
+    clock = ConnectedClock()
+    t0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    clock.pause(t0)  # not started: nothing lost
+    clock.resume(t0)
+    clock.pause(t0 + timedelta(hours=1))
+    assert clock.outages == [((t0 + timedelta(hours=1)).timestamp(), None)]
+    s = (t0 + timedelta(hours=1)).timestamp()
+    assert clock.down_during(s + 3600, s + 4500, 0)  # still down
+    clock.resume(t0 + timedelta(hours=2))
+    e = (t0 + timedelta(hours=2)).timestamp()
+    assert clock.outages == [(s, e)]
+    assert clock.down_during(s - 900, s + 1, 0)  # the window it began in
+    assert not clock.down_during(s - 900, s, 0)  # the one before
+    assert clock.down_during(e + 100, e + 1000, 600)  # within the reconnection margin
+    assert not clock.down_during(e + 600, e + 1500, 600)
+    again = ConnectedClock()
+    again.restore(10.0, [[s, e]])
+    again.restore(5.0, [[s, e]])  # another school's copy: once
+    assert again.outages == [(s, e)]
+
+
+def _cut_off_hour(alerting: Alerting, received: datetime, cause: str) -> None:
+    """Six laptops on one access point unable to connect from 10:00 to 11:00 (Paris),
+    then online, their reports arriving at `received` (spooled)."""
+    from collector.contract import Connectivity  # noqa: PLC0415
+
+    batch = []
+    for minute in range(0, 120, 15):
+        cut = minute < 60
+        block = Connectivity(
+            broker_ok=not cut, school_online_s=0.0 if cut else 900.0,
+            school_unreachable_s=900.0 if cut else 0.0, failure=cause if cut else None,
+        )  # fmt: skip
+        ts = at(MON, 10 + minute // 60, minute % 60)
+        for n in range(6):
+            smp = sample(ts, wifi=wifi()).model_copy(update={"connectivity": block})
+            batch.append(("A", f"a{n}", smp))
+    alerting.on_samples(batch, received)
+
+
+def _reach_alerts(store: AlertStore) -> list[str]:
+    return sorted(a.key for a in store.list_alerts() if a.rule == "ap_unreachable")
+
+
+@pytest.mark.parametrize("cause", ["connect", "timeout", "dns"])
+def test_laptops_cut_off_while_the_broker_was_away_are_not_a_school_fault(
+    tmp_path: Path, cause: str
+) -> None:
+    """The collector lost the broker 9:55-11:00: laptops that could not connect then
+    were cut off by the broker's absence (no alert), unless their school's DNS
+    failed. The same telemetry with the broker up gives one ap_unreachable. The
+    outage is kept through a restart."""
+    results = {}
+    for outage in (True, False):
+        store = AlertStore(f"sqlite:///{tmp_path / f'{cause}-{outage}.sqlite3'}")
+        store.create_tables()
+        alerting = Alerting(CONFIG, store, lateness_s=HOUR, calendar=ZONE_C_SCHOOLS)
+        alerting.resume(at(MON, 8))
+        alerting.on_samples([("A", "a0", sample(at(MON, 8), wifi=wifi()))], at(MON, 8, 1))
+        if outage:
+            alerting.pause(at(MON, 9, 55))
+            alerting.resume(at(MON, 11))
+            alerting.stop()
+            restarted = Alerting(CONFIG, store, lateness_s=HOUR, calendar=ZONE_C_SCHOOLS)
+            restarted.restore()
+            assert restarted.clock.outages == alerting.clock.outages
+            alerting = restarted
+            alerting.resume(at(MON, 11))
+        _cut_off_hour(alerting, at(MON, 12), cause)
+        alerting.sweep(at(MON, 14))
+        results[outage] = _reach_alerts(store)
+        store.close()
+    key = f"A/ap/{AP}/ap_unreachable"
+    assert results[False] == [key]
+    assert results[True] == ([key] if cause == "dns" else [])

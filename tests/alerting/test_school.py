@@ -618,3 +618,22 @@ def test_a_late_sample_without_a_school_wifi_reading_counts_too(store: AlertStor
     assert alerting.figures()["samples_stale"] == 0
     assert school.history[MON].last_ts == at(MON, 9)  # left out of Monday
     assert alerting.figures()["samples_late"] == 1
+
+
+def test_reachability_survives_the_school_document() -> None:
+    """A pending window's reachability per access point and the open reachability
+    faults go through the document (JSON, as the store keeps it)."""
+    from collector.alerting.school import SchoolState, WindowRecord  # noqa: PLC0415
+    from collector.rules.network import AccessPointWindow, NetworkState, Reach  # noqa: PLC0415
+
+    school = SchoolState(SCHOOL)
+    reach = Reach(7, ["d0", "d1"], 600, 2400, 1, 2, {"dns": 1, "tls": 1})
+    school.windows[1_700_000_100] = WindowRecord(
+        5.0, {AP: AccessPointWindow(7, [], -5800, 7, reach), "b" * 16: AccessPointWindow(2)}
+    )
+    school.network = NetworkState({"c" * 16}, False, {AP}, True)
+    doc = _json(to_document(school, 1.0))
+    restored = from_document(SCHOOL, doc)
+    assert restored.windows[1_700_000_100].aps == school.windows[1_700_000_100].aps
+    assert restored.network == school.network
+    assert _json(to_document(restored, 1.0)) == doc

@@ -64,7 +64,17 @@ def full_sample_doc() -> dict[str, Any]:
             "disconnects": 2,
             "connected_s": 280.0,
         },
-        "connectivity": {"broker_rtt_ms": 42.5, "dns_ok": True, "gateway_ok": False},
+        "connectivity": {
+            "broker_rtt_ms": 42.5,
+            "dns_ok": True,
+            "gateway_ok": False,
+            "broker_ok": True,
+            "school_online_s": 120.0,
+            "school_unreachable_s": 180.0,
+            "connect_delay_s": 175.5,
+            "failure": "tls",
+            "failed_attempts": 4,
+        },
         "agent": {"spool_pending": 3, "spool_dropped": 0},
     }
 
@@ -97,7 +107,9 @@ def test_full_sample_gives_exact_lines() -> None:
         "connected_s=280.0,connected=1i,on_school_network=1i,channel=36i,disconnects=2i,"
         f'ssid_state_code=1i,ssid="LORDI-EDU",ssid_state="school",radio="802.11ac",'
         f'interface="wlp0s20f3" {FIXED_MS}',
-        f"connectivity,{base} broker_rtt_ms=42.5,dns_ok=1i,gateway_ok=0i {FIXED_MS}",
+        f"connectivity,{base},bssid_hash={HASH} broker_rtt_ms=42.5,dns_ok=1i,gateway_ok=0i,"
+        "broker_ok=1i,school_online_s=120.0,school_unreachable_s=180.0,connect_delay_s=175.5,"
+        f'failed_attempts=4i,failure_code=4i,failure="tls" {FIXED_MS}',
     ]
 
 
@@ -159,13 +171,13 @@ def test_booleans_are_0_1_integers() -> None:
     doc = full_sample_doc()
     doc["batteries"][0].update(present=False, plugged=True)
     doc["wifi"].update(connected=False, on_school_network=False, ssid_state="not_connected")
-    doc["connectivity"].update(dns_ok=False, gateway_ok=True)
+    doc["connectivity"].update(dns_ok=False, gateway_ok=True, broker_ok=False)
     lines = lines_for(doc)
     battery, wifi = line_of(lines, "battery"), line_of(lines, "wifi")
     assert ",present=0i,plugged=1i," in battery
     assert ",connected=0i,on_school_network=0i," in wifi
     assert ",ssid_state_code=0i," in wifi
-    assert line_of(lines, "connectivity").endswith(",dns_ok=0i,gateway_ok=1i " + FIXED_MS)
+    assert ",dns_ok=0i,gateway_ok=1i,broker_ok=0i," in line_of(lines, "connectivity")
     assert "true" not in " ".join(lines).lower()
     assert "false" not in " ".join(lines).lower()
 
@@ -186,8 +198,18 @@ def test_null_fields_are_omitted() -> None:
         f'report=1i,batteries=1i,platform="windows",agent_version="1.2.0" {FIXED_MS}'
     )
     assert line_of(lines, "connectivity") == (
-        f"connectivity,school={SCHOOL},device={DEVICE} dns_ok=1i {FIXED_MS}"
+        f"connectivity,school={SCHOOL},device={DEVICE},bssid_hash={HASH} dns_ok=1i {FIXED_MS}"
     )
+
+
+def test_connectivity_line_carries_the_access_point_of_the_reading() -> None:
+    doc = full_sample_doc()
+    doc["wifi"] = None
+    plain = line_of(lines_for(doc), "connectivity")
+    assert plain.startswith(f"connectivity,school={SCHOOL},device={DEVICE} broker_rtt_ms=")
+    codes_only = to_lines(SCHOOL, DEVICE, VERSION, sample_at(full_sample_doc()), strings=False)
+    connectivity = line_of(codes_only, "connectivity")
+    assert ",failure_code=4i " in connectivity and 'failure="' not in connectivity
 
 
 def test_no_wifi_or_connectivity_line_when_absent() -> None:

@@ -50,6 +50,10 @@ RANGES = {
     "disconnects": (0, 1e5),
     "connected_s": (0, 31 * 86400),
     "broker_rtt_ms": (0, 6e5),
+    "school_online_s": (0, 31 * 86400),
+    "school_unreachable_s": (0, 31 * 86400),
+    "connect_delay_s": (0, 31 * 86400),
+    "failed_attempts": (0, 1e5),
     "spool_pending": (0, 1e7),
     "spool_dropped": (0, 1e7),
 }

@@ -175,7 +175,14 @@ def test_timing_per_rule() -> None:
 
 def test_registry_names() -> None:
     assert SAMPLE_RULES == ("battery_replace", "battery_watch", "charging_fault", "battery_hot")
-    assert WINDOW_RULES == ("wifi_weak", "wifi_unstable", "wifi_ap_fault", "wifi_school_fault")
+    assert WINDOW_RULES == (
+        "wifi_weak",
+        "wifi_unstable",
+        "wifi_ap_fault",
+        "wifi_school_fault",
+        "ap_unreachable",
+        "school_unreachable",
+    )
     assert DAY_RULES == ("device_silent", "school_silent")
     assert RULE_NAMES == SAMPLE_RULES + WINDOW_RULES + DAY_RULES
     assert len(set(RULE_NAMES)) == len(RULE_NAMES)
