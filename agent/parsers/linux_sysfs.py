@@ -132,12 +132,20 @@ def _positive(attrs: Mapping[str, str], key: str) -> int | None:
 
 
 def _capacities(attrs: Mapping[str, str]) -> tuple[int | None, int | None, int | None, str]:
-    """(design, full, now, unit) in the source unit: "uWh" (energy_*) or "uAh" (charge_*)."""
+    """(design, full, now, unit) in the source unit: "uWh" (energy_*) or "uAh" (charge_*).
+
+    Some drivers (sbs-battery, bq27xxx) export both families, not always complete: the
+    family with both design and full wins, so health is known whenever one family has
+    both; else the first family with either."""
+    found = []
     for prefix, unit in (("energy", "uWh"), ("charge", "uAh")):
         design = _positive(attrs, f"{prefix}_full_design")
         full = _positive(attrs, f"{prefix}_full")
         if design is not None or full is not None:
-            return design, full, to_int(attrs.get(f"{prefix}_now")), unit
+            found.append((design, full, to_int(attrs.get(f"{prefix}_now")), unit))
+    complete = [f for f in found if f[0] is not None and f[1] is not None]
+    if complete or found:
+        return (complete or found)[0]
     return None, None, None, "uWh"
 
 

@@ -28,9 +28,8 @@ class ProcWireless:
     The kernel prints level and noise as `u8 - 256` when the driver flags them as dBm
     (IW_QUAL_DBM, net/wireless/wext-proc.c), so a missing noise (0) shows as -256,
     and a positive level is a driver's relative scale (Raspberry Pi capture,
-    Realtek rtw drivers), not dBm. Link quality is not kept: for cfg80211 drivers it
-    is clamp(dBm, -110, -40) + 110 (net/wireless/wext-compat.c), a rescale of the
-    level on a 0-70 scale unlike Windows' percent, and for others a driver scale."""
+    Realtek rtw drivers), not dBm. The link quality is on the driver's scale, whose
+    maximum /proc does not print: see `signal_pct`."""
 
     interface: str
     link_quality: float | None
@@ -41,6 +40,24 @@ class ProcWireless:
     def associated(self) -> bool:
         # cfg80211 prints no line at all when not associated; wext drivers print zeros.
         return self.level_dbm is not None or bool(self.link_quality)
+
+    @property
+    def signal_pct(self) -> float | None:
+        """Link quality as a percentage of the driver's maximum, None when unknown.
+
+        cfg80211 drivers that report dBm (iwlwifi, ath9k/10k/11k, mt76, rtw88/89,
+        brcmfmac) print quality = clamp(dBm, -110, -40) + 110 with a maximum of 70
+        (net/wireless/wext-compat.c: cfg80211_wireless_stats, max_qual.qual = 70);
+        drivers with a relative signal (CFG80211_SIGNAL_TYPE_UNSPEC) and most old
+        wext drivers use 100. So: 70 when the level is dBm and the quality fits in
+        it, else 100; a quality above 100 has no known scale."""
+        quality = self.link_quality
+        if quality is None or quality < 0 or not self.associated:
+            return None
+        scale = 70.0 if self.level_dbm is not None and quality <= 70 else 100.0
+        if quality > scale:
+            return None
+        return round(quality / scale * 100.0, 1)
 
 
 def _dbm(token: str) -> float | None:

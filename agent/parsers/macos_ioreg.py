@@ -103,28 +103,42 @@ def _positive(value: int | None) -> float | None:
     return float(value) if value is not None and value > 0 else None
 
 
+def _nested(props: dict[str, str], key: str) -> int | None:
+    """`key` inside the "BatteryData" dictionary (Apple Silicon, macOS 12+), which
+    holds the design capacity and cycle count a filtered or trimmed dump may lack at
+    the top level. Its first occurrence: nested dictionaries come after."""
+    match = re.search(rf'"{key}"=(-?\d{{1,20}})(?!\d)', props.get("BatteryData", ""))
+    return int(match.group(1)) if match else None
+
+
 def _capacities(props: dict[str, str]) -> tuple[float | None, float | None, float | None]:
     """(design mAh, full mAh, charge percent).
 
     On Apple Silicon "MaxCapacity" is a percentage (100) and "CurrentCapacity" the
-    charge percent shown in the menu bar; the real mAh is "AppleRawMaxCapacity".
-    Intel Macs print mAh in both, and newer macOS adds the AppleRaw* copies, so the
-    raw key wins whenever it is there.
+    charge percent shown in the menu bar; the real mAh is "AppleRawMaxCapacity"
+    (else "NominalChargeCapacity", the gauge's full charge before its own
+    corrections). Intel Macs print mAh in both, and newer macOS adds the AppleRaw*
+    copies, so the raw key wins whenever it is there. The design capacity is the
+    top-level key, else the one in "BatteryData".
     """
     design = _positive(_int(props.get("DesignCapacity")))
+    if design is None:
+        design = _positive(_nested(props, "DesignCapacity"))
     max_cap = _positive(_int(props.get("MaxCapacity")))
     raw_max = _positive(_int(props.get("AppleRawMaxCapacity")))
+    nominal = _positive(_int(props.get("NominalChargeCapacity")))
     current = _int(props.get("CurrentCapacity"))
     raw_current = _int(props.get("AppleRawCurrentCapacity"))
+    mah_max = raw_max if raw_max is not None else nominal
     percent: float | None = None
-    if raw_max is not None and max_cap is not None and max_cap <= 100:
+    if mah_max is not None and max_cap is not None and max_cap <= 100:
         # Apple Silicon: MaxCapacity/CurrentCapacity are already percentages.
         percent = float(current) if current is not None and 0 <= current <= 100 else None
     elif max_cap is not None and current is not None and current >= 0:
         percent = current / max_cap * 100.0
     elif raw_max is not None and raw_current is not None and raw_current >= 0:
         percent = raw_current / raw_max * 100.0
-    full = raw_max if raw_max is not None else (max_cap if max_cap and max_cap > 100 else None)
+    full = mah_max if mah_max is not None else (max_cap if max_cap and max_cap > 100 else None)
     if percent is not None:
         percent = round(min(percent, 100.0), 1)
     return design, full, percent
@@ -133,6 +147,8 @@ def _capacities(props: dict[str, str]) -> tuple[float | None, float | None, floa
 def _cycle_count(props: dict[str, str], legacy: dict[str, int]) -> int | None:
     # Many packs report 0 cycles for ever: 0 means "does not know", never "new".
     cycles = _int(props.get("CycleCount"))
+    if cycles is None:
+        cycles = _nested(props, "CycleCount")
     if cycles is None:
         cycles = legacy.get("Cycle Count")
     return cycles if cycles is not None and cycles > 0 else None

@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 
 from agent.model import WifiReading
+from agent.parsers.wifi_band import band_ghz, channel_band_ghz, parse_band_text
+
+__all__ = ["channel_band_ghz", "normalize_bssid", "parse_airport_info", "parse_wdutil_info"]
 
 _REDACTED = "<redacted>"
 # wdutil: "    RSSI                 : -79 dBm"; section titles sit between rules of "—".
@@ -22,6 +25,9 @@ _NUMBER = re.compile(r"-?\d{1,15}(?:[.,]\d{1,15})?")
 # wdutil channel "5g44/40", "2g1/20", "6g37/160": band digit, channel, width.
 _WDUTIL_CHANNEL = re.compile(r"^\s*([256])g(\d{1,3})(?!\d)")
 _BANDS_GHZ = {"2": 2.4, "5": 5.0, "6": 6.0}
+# Other channel forms: "36 (5GHz, 80MHz)", "149,80", "36".
+_CHANNEL_NUMBER = re.compile(r"^(\d{1,3})(?![\d.])")
+_CHANNEL_MAX = 233  # 802.11 channel numbers run 1-233 (6 GHz is the highest)
 
 
 def _number(raw: str | None) -> float | None:
@@ -58,16 +64,22 @@ def normalize_bssid(raw: str | None) -> str | None:
     return ":".join(p.zfill(2) for p in parts)
 
 
-def channel_band_ghz(channel: int | None) -> float | None:
-    """Band from a bare channel number (airport gives no band). 1-14 is 2.4 GHz and
-    32-177 is 5 GHz; airport predates 6 GHz support, whose numbers overlap both."""
-    if channel is None:
-        return None
-    if 1 <= channel <= 14:
-        return 2.4
-    if 32 <= channel <= 177:
-        return 5.0
-    return None
+def _wdutil_channel(raw: str | None) -> tuple[int | None, float | None]:
+    """(channel, band GHz) from wdutil's Channel value, in the forms macOS prints:
+    "5g44/40" (band digit, channel, width), "36 (5GHz, 80MHz)" (band written out),
+    "149,80" (airport style) or a bare "36". The band is derived from the number
+    only when none is written (never 6 GHz: see `agent.parsers.wifi_band`)."""
+    value = (raw or "").strip()
+    prefixed = _WDUTIL_CHANNEL.match(value)
+    if prefixed:
+        return int(prefixed.group(2)), _BANDS_GHZ[prefixed.group(1)]
+    number = _CHANNEL_NUMBER.match(value)
+    if number is None:
+        return None, None  # "None" when not associated
+    channel = int(number.group(1))
+    if not 0 < channel <= _CHANNEL_MAX:
+        return None, None
+    return channel, band_ghz(parse_band_text(value[number.end() :]), channel)
 
 
 def _wifi_section(text: str) -> dict[str, str]:
@@ -108,7 +120,7 @@ def parse_wdutil_info(text: str) -> WifiReading | None:
     if not connected:
         return WifiReading(interface=interface, connected=False)
     ssid, bssid, hidden = _ssid_fields(values.get("SSID"), values.get("BSSID"))
-    channel = _WDUTIL_CHANNEL.match(values.get("Channel", ""))
+    channel, band = _wdutil_channel(values.get("Channel"))
     return WifiReading(
         interface=interface,
         connected=True,
@@ -117,8 +129,8 @@ def parse_wdutil_info(text: str) -> WifiReading | None:
         ssid_hidden_by_os=hidden,
         rssi_dbm=rssi,
         noise_dbm=_nonzero(values.get("Noise")),
-        channel=int(channel.group(2)) if channel else None,
-        band_ghz=_BANDS_GHZ[channel.group(1)] if channel else None,
+        channel=channel,
+        band_ghz=band,
         tx_rate_mbps=_nonzero(values.get("Tx Rate")),
         radio=_radio(values.get("PHY Mode")),
     )
@@ -149,7 +161,8 @@ def parse_airport_info(text: str) -> WifiReading | None:
     ssid, bssid, hidden = _ssid_fields(values.get("SSID"), values.get("BSSID", "").strip())
     channel_raw = _number(values.get("channel", "").split(",")[0])
     # 802.11 channel numbers run 1-233 (6 GHz is the highest); anything else is noise.
-    channel = int(channel_raw) if channel_raw is not None and 0 < channel_raw <= 233 else None
+    valid = channel_raw is not None and 0 < channel_raw <= _CHANNEL_MAX
+    channel = int(channel_raw) if valid and channel_raw is not None else None
     return WifiReading(
         interface=None,  # airport -I does not name the interface
         connected=True,

@@ -17,6 +17,7 @@ import logging
 import xml.etree.ElementTree as ET
 
 from agent.model import BatteryReading, health_pct
+from agent.parsers.windows_battery_html import HtmlPack, parse_installed_batteries
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +100,26 @@ def _battery(element: ET.Element, index: int) -> BatteryReading:
     )
 
 
+def _from_html(pack: HtmlPack, index: int) -> BatteryReading:
+    return BatteryReading(
+        name=f"battery{index}",
+        design_capacity_mwh=pack.design_mwh,
+        full_capacity_mwh=pack.full_mwh,
+        health_pct=health_pct(pack.full_mwh, pack.design_mwh),
+        cycle_count=pack.cycle_count,
+        manufacturer=pack.manufacturer,
+        model=pack.model,
+        technology=_technology(pack.chemistry),
+    )
+
+
 def parse_battery_report(text: str) -> list[BatteryReading] | None:
     """The packs listed in the report ([] when it lists none, as on a desktop), or
-    None when the text is not a battery report."""
+    None when the text is not a battery report. The XML report is what the agent
+    asks for; the HTML one (`agent.parsers.windows_battery_html`) is read too."""
+    html = parse_installed_batteries(text)
+    if html is not None:
+        return [_from_html(pack, i) for i, pack in enumerate(html)]
     is_report = False
     packs: list[ET.Element] = []
     for element in _elements(text):

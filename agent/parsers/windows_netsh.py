@@ -18,7 +18,8 @@ Known orders (checked on the en/fr/de/it/es captures under tests/replay/windows)
   Windows 11:    ... AP BSSID, BAND, CHANNEL, [akm], network type, radio, auth,
                  cipher, mode, RX, TX, SIGNAL, [RSSI], profile, [QoS...]
 so RX and TX are the two values just above the signal, and the channel follows the
-band line when there is one, else sits just above RX.
+band line when there is one, else sits just above RX. Without a band line (Windows
+7/10) the band is derived from the channel (`agent.parsers.wifi_band`).
 
 Windows 11 24H2 without location consent prints no block at all, only an error
 that points at `ms-settings:privacy-location` (that URI is not translated).
@@ -30,6 +31,7 @@ import re
 from typing import NamedTuple
 
 from agent.model import WifiReading
+from agent.parsers.wifi_band import band_ghz, parse_band_text
 
 _GUID = re.compile(r"^[0-9a-fx]{8}-[0-9a-fx]{4}-[0-9a-fx]{4}-[0-9a-fx]{4}-[0-9a-fx]{12}$", re.I)
 # Hex pairs; captures shared on the internet often mask them ("zz:zz:..", "xx"), and a
@@ -163,8 +165,8 @@ def _parse_block(block: list[str]) -> WifiReading:
     at = _locate(block)
     if not _is_connected(block, at):
         return WifiReading(interface=name, connected=False)
-    band = _BAND.match(_at(block, at.band) or "")
     rssi = _at(block, at.rssi)
+    channel = _channel(block, at.band, at.signal)
     rx_at = at.signal - 2 if at.signal is not None else None
     return WifiReading(
         interface=name,
@@ -176,8 +178,9 @@ def _parse_block(block: list[str]) -> WifiReading:
         ssid_hidden_by_os=at.bssid is None,
         rssi_dbm=float(rssi) if rssi is not None else None,
         signal_pct=_signal_pct(_at(block, at.signal)),
-        channel=_channel(block, at.band, at.signal),
-        band_ghz=float(band.group(1).replace(",", ".")) if band else None,
+        channel=channel,
+        # Windows 10 prints no band line: the channel number tells (1-14 / 32-177).
+        band_ghz=band_ghz(parse_band_text(_at(block, at.band)), channel),
         rx_rate_mbps=_number(_at(block, rx_at)),
         tx_rate_mbps=_number(_at(block, rx_at + 1 if rx_at is not None else None)),
         radio=_at(block, at.radio),

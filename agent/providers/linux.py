@@ -138,6 +138,7 @@ def _to_wifi(interface: str | None, proc: ProcWireless | None, link: IwLink | No
     if proc is not None and connected:
         wifi.rssi_dbm = proc.level_dbm
         wifi.noise_dbm = proc.noise_dbm
+        wifi.signal_pct = proc.signal_pct  # the kernel's link quality, as a percentage
     if link is not None and link.connected:
         wifi.interface = interface or link.interface
         wifi.ssid = link.ssid
