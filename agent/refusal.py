@@ -7,11 +7,13 @@ collector (it runs on the laptops with paho-mqtt and psutil only).
 
 from __future__ import annotations
 
+import socket
 import ssl
 
 from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.config import MqttConfig
+from agent.reach import FailureKind
 
 # CONNACK reason codes of a refused login: 134 "Bad user name or password",
 # 135 "Not authorized" (what Mosquitto 2.0 answers to a wrong password).
@@ -55,8 +57,7 @@ def unreachable(cfg: MqttConfig, exc: BaseException | None) -> tuple[bool, str]:
         )
         why = exc.verify_message or str(exc)
         return True, (
-            f"broker {where}: TLS certificate verification failed against {against}: "
-            f"{why}: {fix}"
+            f"broker {where}: TLS certificate verification failed against {against}: {why}: {fix}"
         )
     if isinstance(exc, ssl.SSLError):
         return True, (
@@ -66,3 +67,20 @@ def unreachable(cfg: MqttConfig, exc: BaseException | None) -> tuple[bool, str]:
     if isinstance(exc, OSError) and exc.strerror:
         return False, f"broker {where} unreachable ({exc.strerror})"
     return False, f"broker {where} unreachable ({exc})"
+
+
+def failure_kind(exc: BaseException | None) -> FailureKind:
+    """The cause of a failed connection attempt, as the `connectivity` block names it.
+
+    `connect()` resolves the name, opens TCP, then does the TLS handshake (paho 2.x
+    does it there, with the socket's connect timeout), so one exception says which
+    step failed. A TLS failure on port 8883 is most often something else answering
+    it (a captive portal, an intercepting proxy) with a certificate our CA did not
+    sign; a reset or refusal before TLS is the network or the broker's host."""
+    if isinstance(exc, socket.gaierror):
+        return "dns"
+    if isinstance(exc, ssl.SSLError):  # incl. certificate verification, EOF in handshake
+        return "tls"
+    if isinstance(exc, TimeoutError):  # TCP connect or TLS handshake timed out
+        return "timeout"
+    return "connect"  # refused, unreachable host or network, reset, anything else
