@@ -131,12 +131,16 @@ def _positive(attrs: Mapping[str, str], key: str) -> int | None:
     return value if value is not None and value > 0 else None
 
 
-def _capacities(attrs: Mapping[str, str]) -> tuple[int | None, int | None, int | None, str]:
+def _capacities(
+    attrs: Mapping[str, str], design_uv: int | None = None
+) -> tuple[int | None, int | None, int | None, str]:
     """(design, full, now, unit) in the source unit: "uWh" (energy_*) or "uAh" (charge_*).
 
     Some drivers (sbs-battery, bq27xxx) export both families, not always complete: the
     family with both design and full wins, so health is known whenever one family has
-    both; else the first family with either."""
+    both; else, when one family has only the design and the other only the full
+    capacity, the charge becomes energy at the design voltage (`design_uv`); else
+    the first family with either."""
     found = []
     for prefix, unit in (("energy", "uWh"), ("charge", "uAh")):
         design = _positive(attrs, f"{prefix}_full_design")
@@ -144,8 +148,19 @@ def _capacities(attrs: Mapping[str, str]) -> tuple[int | None, int | None, int |
         if design is not None or full is not None:
             found.append((design, full, to_int(attrs.get(f"{prefix}_now")), unit))
     complete = [f for f in found if f[0] is not None and f[1] is not None]
-    if complete or found:
-        return (complete or found)[0]
+    if complete:
+        return complete[0]
+    if len(found) == 2 and design_uv is not None:
+        (e_design, e_full, e_now, _), (c_design, c_full, c_now, _) = found
+
+        def to_uwh(uah: int | None) -> int | None:
+            return None if uah is None else round(uah * design_uv / 1e6)
+
+        design, full = e_design or to_uwh(c_design), e_full or to_uwh(c_full)
+        now = e_now if e_now is not None else to_uwh(c_now)
+        return design, full, now, "uWh"
+    if found:
+        return found[0]
     return None, None, None, "uWh"
 
 
@@ -186,10 +201,10 @@ def to_battery(
     The serial number is never read: it identifies the laptop (privacy by design)."""
     if supply_kind(attrs) != "battery":
         return None
-    design, full, now, unit = _capacities(attrs)
     # ACPI's "design voltage" (_BIF/_BIX) is exported as voltage_min_design;
     # voltage_max_design is the charge voltage and would overstate Wh by ~15 %.
     design_uv = _positive(attrs, "voltage_min_design")
+    design, full, now, unit = _capacities(attrs, design_uv)
     voltage_uv = _positive(attrs, "voltage_now")
     temp = to_int(attrs.get("temp"))
     present = to_int(attrs.get("present"))

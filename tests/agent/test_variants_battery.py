@@ -30,6 +30,20 @@ from agent.parsers.windows_battery_report import parse_battery_report
         ),
         # no design anywhere: unknown, never 100 by default
         ({"energy_full": "30000000"}, None),
+        # design in energy, full in charge: the charge at the design voltage
+        (
+            {"energy_full_design": "57000000", "charge_full": "4000000"}
+            | {"voltage_min_design": "11400000"},
+            80.0,
+        ),
+        # the same without a design voltage: cannot be compared, unknown
+        ({"energy_full_design": "57000000", "charge_full": "4000000"}, None),
+        # design in charge, full in energy
+        (
+            {"charge_full_design": "5000000", "energy_full": "34200000"}
+            | {"voltage_min_design": "7600000"},
+            90.0,
+        ),
     ],
 )
 def test_linux_health_from_the_complete_family(attrs: dict[str, str], health: float) -> None:
