@@ -115,6 +115,7 @@ def build_alerting(settings: CollectorSettings) -> Alerting | None:
         calendar=calendar,
         # None lets the engine decide: only a single-writer store (SQLite) can cache.
         engine_cache=None if cfg.engine_cache else False,
+        deliver_in_background=True,
     )
     alerting.restore()
     return alerting

@@ -44,6 +44,7 @@ from collector.alerts.model import Alert, Finding
 from collector.alerts.store import AlertStore
 from collector.notify.deliver import Notifier
 from collector.notify.dispatch import OutboxDeliverer
+from collector.notify.worker import OutboxWorker
 from collector.rules import (
     DeviceState,
     RulesConfig,
@@ -76,6 +77,7 @@ class Alerting:
         save_interval_s: float | None = None,
         calendar: Calendar | None = None,
         engine_cache: bool | None = None,
+        deliver_in_background: bool = False,
     ) -> None:
         self.config = config
         self.store = store
@@ -98,6 +100,14 @@ class Alerting:
         self.deliverer = (
             None if notifier is None else OutboxDeliverer(store, notifier, enrich=self.with_history)
         )
+        # The collector's: the outbox is sent by its own thread, never by the one that
+        # commits telemetry (collector/notify/worker.py). Without it (tests, tools),
+        # the calling thread sends it at once.
+        self.worker: OutboxWorker | None = None
+        if notifier is not None and deliver_in_background:
+            locked = OutboxDeliverer(store, notifier, enrich=self._with_history_locked)
+            self.worker = OutboxWorker(locked)
+            self.worker.start()
         if not lateness_s > 0:
             raise ValueError(f"lateness_s must be > 0 seconds, got {lateness_s!r}")
         self.lateness_s = lateness_s
@@ -204,9 +214,13 @@ class Alerting:
             self._now = now
 
     def stop(self) -> int:
-        """Save every changed device and school (call when the collector stops)."""
+        """Save every changed device and school (call when the collector stops), then
+        let the outbox's worker send what is due."""
         with self._lock:
-            return self._save()
+            saved = self._save()
+        if self.worker is not None:
+            self.worker.stop()
+        return saved
 
     def take_lines(self) -> list[str]:
         """Line protocol not yet taken: alert open/resolve changes, forecast counts."""
@@ -411,8 +425,16 @@ class Alerting:
         """The engine already put the notifications in the outbox: send them now
         (and, at a sweep, whatever earlier failures are due again)."""
         self.sent.extend(notifications)
-        if self.deliverer is not None and (notifications or retry):
+        if not (notifications or retry):
+            return
+        if self.worker is not None:
+            self.worker.wake()
+        elif self.deliverer is not None:
             self.deliverer.deliver_due(now)
+
+    def _with_history_locked(self, alert: Alert) -> Alert:
+        with self._lock:  # the worker's thread: the device states are the ingest's
+            return self.with_history(alert)
 
     # --- figures ----------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ retained topic. Failures name the broker, the user or the CA file."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -131,7 +132,13 @@ def test_an_alert_reaches_the_topic_through_the_outbox_over_tls(
     )
     try:
         alerting.on_samples([(SCHOOL, DEVICE, worn)], now)
-        [row] = alerting.store.outbox.rows()
+        # The collector's outbox worker sends it on its own thread: wait for its try.
+        deadline = time.monotonic() + 30
+        while True:
+            [row] = alerting.store.outbox.rows()
+            if row.channels is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         # The e-mails failed (nothing listens on the SMTP port); the topic did not.
         assert row.channels is not None and "mqtt_alerts" not in row.channels, row.last_error
         assert "email_level1" in row.channels
