@@ -11,9 +11,18 @@ or to a folder:
     labels.jsonl     the ground truth at the end of the run, one label a line: worn
                      packs (health < 60 %: replace; < 80 % or >= 1000 cycles: watch),
                      broken chargers, silent laptops (with `since`), packs that lie
-                     (always, or once), failing access points (with their laptops)
+                     (always, or once), failing access points (with their laptops),
+                     and with --reach: schools cut off by their DNS, access points
+                     behind a captive portal (start, end, failure), slow mornings
     devices.jsonl    how each laptop was drawn (school, model, lot, habit, health)
     run.json         the options and the counts
+
+With `--reach` (none by default), schools have good radio and poor reachability
+(lordi.sim.faults.ReachFaults): each laptop's link follows its school network's cuts
+(lordi.sim.reach.SimLink: failed attempts, resolutions, PUBACKs, as the real link
+reports them to the agent), samples wait in the spool while it cannot reach the
+broker, and every report is also a look at the link for the agent's `connectivity`
+block (the agent's "slept" gap is four report intervals).
 
 Same seed, same options: the same messages, byte for byte.
 """
@@ -22,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -31,10 +41,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from lordi.sim.calendar import SchoolCalendar
-from lordi.sim.faults import Faults, ground_truth, inject, reporting
+from lordi.sim.faults import Faults, ReachFaults, ground_truth, inject, inject_reach, reporting
 from lordi.sim.fleet import Fleet, VirtualLaptop
 from lordi.sim.output import DirSink, MqttSink, write_jsonl
 from lordi.sim.population import Region, build_region
+from lordi.sim.reach import Network, SimLink
 
 WATCH_CYCLES = 1000  # the battery_watch rule's default cycle rating
 ABSENT_PROB = 0.03  # a student away for a day (never two days running: not "silent")
@@ -49,6 +60,7 @@ class Options:
     seed: int = 7
     faults: Faults = field(default_factory=Faults)
     interval_min: float = 5.0
+    reach: ReachFaults = field(default_factory=ReachFaults)
 
 
 def parse_faults(text: str) -> Faults:
@@ -68,6 +80,20 @@ def parse_faults(text: str) -> Faults:
             raise ValueError(f"--faults: {part!r}: expected one of {sorted(names)} as name=value")
         values[names[key]] = int(value) if key == "aps" else float(value)
     return Faults(**values)
+
+
+def parse_reach(text: str) -> ReachFaults:
+    """`none`, or `dns=1,portal=1,slow=1` (schools of each kind, any subset)."""
+    if text.strip() == "none":
+        return ReachFaults()
+    names = {"dns": "dns_schools", "portal": "portal_schools", "slow": "slow_schools"}
+    values: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, _, value = part.partition("=")
+        if key not in names or not value.isdigit():
+            raise ValueError(f"--reach: {part!r}: expected one of {sorted(names)} as name=count")
+        values[names[key]] = int(value)
+    return ReachFaults(**values)
 
 
 class Progress:
@@ -141,12 +167,15 @@ def simulate(
             fleet.clock.now = t
             for v in present:
                 if reporting(v, t):
-                    v.agent.take_sample()
-                    v.agent.pump()
+                    _report(v, t)
                     samples += 1
             done += 1
             if progress:
                 progress.update(done, f"{day:%a %d %b %Y} {t:%H:%M}Z", samples)
+    if days:  # the day is over: every laptop reaches the broker from home
+        for v in fleet.laptops:
+            if v.net is not None:
+                v.net.connect_from(None, days[-1][1][-1] + timedelta(hours=2), v.agent.reach)
     # Until every spool is empty: a laptop may hold several batches (4 in flight at most).
     undrained = sum(1 for v in fleet.laptops if not v.agent.drain(timeout_s=60))
     return {
@@ -157,7 +186,33 @@ def simulate(
     }
 
 
-def labels(region: Region) -> list[dict[str, Any]]:
+def _report(v: VirtualLaptop, t: datetime) -> None:
+    """One report: the link's news since the previous one (reach faults), the sample,
+    then the spool's drain."""
+    agent, net = v.agent, v.net
+    if net is not None:
+        bssid = v.hardware.ap.bssid  # simulated laptops report from school only
+        net.advance(t, bssid, agent.reach)
+        if agent.reach.on_school and net.failing():  # as agent.service does
+            agent.reach.gateway(net.gateway_ok(bssid, t))
+    agent.take_sample()
+    agent.pump()
+    if net is not None:
+        net.delivered(t, agent.reach)
+
+
+def attach_reach(fleet: Fleet, network: Network, interval: timedelta, seed: int) -> None:
+    """Put every laptop's link under the network's cuts; each report is a look."""
+    rng = random.Random(seed)
+    gap_s = 4 * interval.total_seconds()  # four looks, as agent.service.max_look_gap_s
+    for v in fleet.laptops:
+        v.agent.reach.max_gap_s = gap_s
+        v.net = SimLink(network, v.school, v.hardware.device, random.Random(rng.random()),
+                        max_gap_s=gap_s, inner=v.agent.link)  # fmt: skip
+        v.agent.link = v.net
+
+
+def labels(region: Region, reach_truth: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """The ground truth at the end of the run, one row per (subject, label)."""
     fleet = region.fleet
     truth = ground_truth(fleet, watch_cycles=WATCH_CYCLES)
@@ -187,7 +242,7 @@ def labels(region: Region) -> list[dict[str, Any]]:
                 "devices": devices,
             }
         )
-    return rows
+    return rows + list(reach_truth or [])
 
 
 def devices(region: Region) -> list[dict[str, Any]]:
@@ -225,13 +280,18 @@ def run(
     else:
         assert mqtt is not None
         sink = MqttSink(*mqtt)
+    reach_truth: list[dict[str, Any]] = []
     try:
         sink.attach(region.fleet)
+        if opts.reach:
+            days = [ts for _, ts in calendar.iter_days(opts.start, opts.days)]
+            network, reach_truth = inject_reach(region.fleet, days, opts.reach, opts.seed + 6)
+            attach_reach(region.fleet, network, calendar.interval, opts.seed + 8)
         counts = simulate(region, opts, calendar, progress)
     finally:
         sink.close()
         progress.close()
-    rows = labels(region)
+    rows = labels(region, reach_truth)
     summary: dict[str, Any] = {
         **counts,
         "laptops": len(region.fleet.laptops),
@@ -257,6 +317,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             seed=args.seed,
             faults=parse_faults(args.faults),
             interval_min=args.interval_min,
+            reach=parse_reach(args.reach),
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -282,6 +343,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--faults",
         default="charger=0.03,silent=0.02,lie=0.04,aps=1",
         help="shares of laptops per fault and failing access points, or 'none'",
+    )
+    p.add_argument(
+        "--reach",
+        default="none",
+        help="schools with good radio but poor reachability: 'dns=1,portal=1,slow=1' "
+        "(a DNS outage one morning, a captive portal on one access point one afternoon, "
+        "slow connections every morning), or 'none'",
     )
     p.add_argument("--interval-min", type=float, default=5.0, help="minutes between reports")
     p.add_argument("--out", metavar="DIR", help="write messages and labels as JSON lines")

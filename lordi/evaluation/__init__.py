@@ -130,6 +130,12 @@ def _targets(
         "one_school_alert_for_the_dark_school": all(
             r["school_alerts"] == 1 for r in results.values()
         ),
+        # The captive portal's access point and the school without DNS: one network
+        # alert each, none for the noise (slow morning, DNS blip, a laptop alone).
+        "one_reachability_alert_per_cut_off_network": all(
+            r["reach_alerts"] == {"ap_unreachable": 1, "school_unreachable": 1}
+            for r in results.values()
+        ),
         "every_sample_stored": all(r["samples_stored"] == r["samples"] for r in results.values()),
         "since_says_when_it_started": all(not r["since"]["wrong"] for r in results.values()),
         "no_late_sample": all(r["late_samples"] == 0 for r in results.values()),

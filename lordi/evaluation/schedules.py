@@ -9,8 +9,10 @@ them; a spool drains in messages of at most `AGENT_BATCH` samples (the agent's
 
 - live: every report in its own message, as it is taken;
 - late: what happens to agents in real schools. Laptops under the failing access
-  point cannot reach the server while it fails (and when their link drops): they
-  spool and send their backlog at their next report that gets through; the broker is
+  point cannot reach the server while it fails (and when their link drops), nor
+  laptops whose school network keeps them from the broker (a DNS outage, a captive
+  portal: `Report.online`): they spool and send their backlog at their next report
+  that gets through (after the repair, or from home in the evening); the broker is
   down Thursday 9:00-15:00 (every agent spools, then drains); the collector is down
   from Wednesday 13:00 to Thursday 8:30 (the broker queues for it; it restarts);
 - bulk: the whole week after the fact, each laptop's spool drained at once, laptops

@@ -18,6 +18,8 @@ from lordi.evaluation.world import World
 
 # What identifies an alert across schedules: its key, rule and sample times.
 Signature = tuple[str, str, str, str, str, str]
+# Network reachability (collector.rules.reach): reported per rule even when absent.
+REACH_RULES = ("ap_unreachable", "school_unreachable")
 
 
 def signature(alert: Alert) -> Signature:
@@ -50,10 +52,31 @@ def score(world: World, alerts: Sequence[Alert]) -> dict[str, Any]:
         "wrong": [f"{k} ({_cause(k, causes)})" for k, _ in wrong][:20],
         "access_point_alerts": len(network),
         "school_alerts": len(school_dark),
+        "reach_alerts": {rule: sum(1 for a in alerts if a.rule == rule) for rule in REACH_RULES},
         "by_rule": dict(sorted(Counter(a.rule for a in alerts).items())),
+        "per_rule": per_rule(expected, flagged),
         "by_cause": _by_cause(world, flagged),
         "since": _since(world, alerts),
     }
+
+
+def per_rule(
+    expected: set[tuple[str, str]], flagged: set[tuple[str, str]]
+) -> dict[str, dict[str, Any]]:
+    """Precision and recall of each rule that was expected or raised (and of the
+    reachability rules always)."""
+    out: dict[str, dict[str, Any]] = {}
+    for rule in sorted({r for _, r in expected | flagged} | set(REACH_RULES)):
+        want = {pair for pair in expected if pair[1] == rule}
+        got = {pair for pair in flagged if pair[1] == rule}
+        out[rule] = {
+            "expected": len(want),
+            "raised": len(got),
+            "true_positives": len(want & got),
+            "precision": _ratio(len(want & got), len(got)),
+            "recall": _ratio(len(want & got), len(want)),
+        }
+    return out
 
 
 def _since(world: World, alerts: Sequence[Alert]) -> dict[str, Any]:
@@ -94,6 +117,12 @@ def _by_cause(world: World, flagged: set[tuple[str, str]]) -> dict[str, str]:
         if cause.expect:
             total[cause.name] += len(cause.expect)
             found[cause.name] += sum(1 for pair in cause.expect if pair in flagged)
+        elif cause.device is None:  # a school's network noise: its unexplained network alerts
+            noise[cause.name] += sum(
+                1
+                for key, rule in flagged - expected
+                if rule in REACH_RULES and key.startswith(f"{cause.school}/")
+            )
         else:  # alerts nothing explains on a noisy laptop (it may have a real fault too)
             prefix = f"{cause.school}/{cause.device}/"
             noise[cause.name] += sum(1 for pair in flagged - expected if pair[0].startswith(prefix))

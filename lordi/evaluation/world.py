@@ -27,8 +27,15 @@ noise and borderline cases, expected NOT to alert
 - absent_day      a student away for one day (not three)
 - Wi-Fi noise everywhere (±3 dB, short drops), evening reports from home networks
 
+and, through each laptop's MQTT link (lordi.evaluation.reach), school networks with
+good radio that keep laptops from the broker: a school's DNS outage (-> ONE
+school_unreachable), a captive portal on one access point (-> ONE ap_unreachable);
+noise: a saturated uplink at 8:00, a 5-minute DNS failure, one laptop cut off alone.
+
 `World.reports` holds every sample in sample-time order with whether the laptop
-could reach the server when it took it (`online`): the late schedule uses it.
+could reach the server when it took it (`online`: not while its school network or
+its access point keeps it from the broker, nor while its Wi-Fi is down): the late
+schedule uses it.
 """
 
 from __future__ import annotations
@@ -36,19 +43,21 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from agent.model import Reading, WifiReading
 from agent.privacy import PrivacyPolicy
 from agent.runtime import Agent, OfflineLink
 from collector.rules.base import ap_key, battery_key, device_key, school_key
+from lordi.evaluation import reach
+from lordi.evaluation.truth import PARIS, Cause, at
 from lordi.sim.calendar import sim_days
 from lordi.sim.hardware import AccessPoint, SimLaptop
+from lordi.sim.reach import SimLink
 from lordi.sim.spool import MemorySpool
 
-PARIS = ZoneInfo("Europe/Paris")
+__all__ = ["PARIS", "SCHOOLS", "Cause", "Report", "World", "at", "build", "school_week"]
 # Schools of the sample registry (provisioning/schools.toml): the alerts are routed
 # to their contacts.
 SCHOOLS = ("0340001A", "0340002B", "0310003C", "0300004D")
@@ -56,16 +65,6 @@ SCHOOL_SSID = "LORDI-EDU"
 POLICY = PrivacyPolicy(frozenset({SCHOOL_SSID}), b"eval-bssid-key")
 REPORT_EVERY = timedelta(minutes=10)
 FAILED_AP_SCHOOL, DARK_SCHOOL, CARD_SCHOOL = "0340002B", "0300004D", "0310003C"
-
-
-@dataclass(frozen=True)
-class Cause:
-    name: str
-    school: str
-    device: str | None = None
-    expect: tuple[tuple[str, str], ...] = ()  # (alert key, rule); empty: no alert
-    # When the condition started, as the alert's "since" must say: (earliest, latest).
-    since: tuple[datetime, datetime] | None = None
 
 
 @dataclass(frozen=True)
@@ -96,11 +95,6 @@ def school_week(now: datetime) -> list[date]:
     while not all(days.is_school_day(monday + timedelta(days=i)) for i in range(5)):
         monday -= timedelta(days=7)
     return [monday + timedelta(days=i) for i in range(5)]
-
-
-def at(day: date, hour: float) -> datetime:
-    """Local time in Paris on `day`, as UTC."""
-    return datetime.combine(day, time(0), PARIS).astimezone(UTC) + timedelta(hours=hour)
 
 
 class EvalLaptop(SimLaptop):
@@ -167,9 +161,12 @@ def build(now: datetime, per_school: int = 30, seed: int = 13) -> World:
     aps: dict[str, list[AccessPoint]] = {}
     clock = _Clock(at(week[0], 0))
     for s, school in enumerate(SCHOOLS):
+        count = max(2, math.ceil(per_school / 10))
+        if school == reach.DNS_SCHOOL:  # its alert is the school's: enough access points
+            count = max(reach.SCHOOL_MIN_APS, count)
         aps[school] = [
             AccessPoint(f"02:00:5e:{s:02x}:00:{i:02x}", SCHOOL_SSID, rng.uniform(-64, -52), 0.01)
-            for i in range(max(2, math.ceil(per_school / 10)))
+            for i in range(count)
         ]
         for n in range(per_school):
             device = f"{school.lower()}-{n:03d}"
@@ -182,7 +179,7 @@ def build(now: datetime, per_school: int = 30, seed: int = 13) -> World:
             )  # fmt: skip
             agent = Agent(
                 school, device, provider=hw, link=OfflineLink(), spool=MemorySpool(),
-                policy=POLICY, clock=clock,
+                policy=POLICY, clock=clock, max_look_gap_s=reach.MAX_LOOK_GAP_S,
             )  # fmt: skip
             laptops.append((school, hw, agent))
     timeline.failed_ap = aps[FAILED_AP_SCHOOL][0].bssid
@@ -195,7 +192,8 @@ def build(now: datetime, per_school: int = 30, seed: int = 13) -> World:
     )  # fmt: skip
     dark = school_key(DARK_SCHOOL, "school_silent")
     causes.append(Cause("school_dark", DARK_SCHOOL, None, ((dark, "school_silent"),)))
-    reports = _run_week(laptops, week, whereabouts, timeline, clock)
+    links = _reach(laptops, week, whereabouts, timeline, causes, rng)
+    reports = _run_week(laptops, links, week, whereabouts, timeline, clock)
     hashes = {school: [_hash(ap.bssid) for ap in ap_list] for school, ap_list in aps.items()}
     return World(week, [_with_since(c, week, reports) for c in causes], reports, hashes)
 
@@ -289,6 +287,7 @@ class _Whereabouts:
     home_from: dict[str, datetime] = field(default_factory=dict)  # left at home
     absent: dict[str, date] = field(default_factory=dict)  # away one day
     evening: set[str] = field(default_factory=set)  # reports from home in the evening
+    evening_on: set[tuple[str, date]] = field(default_factory=set)  # ...on that day only
 
 
 def _assign_people(
@@ -330,33 +329,83 @@ def _assign_people(
     return where
 
 
-def _run_week(
+def _reach(  # noqa: PLR0917 - the fleet, the week, who is where, the causes
     laptops: list[tuple[str, EvalLaptop, Agent]],
+    week: list[date],
+    where: _Whereabouts,
+    timeline: Timeline,
+    causes: list[Cause],
+    rng: random.Random,
+) -> dict[str, SimLink]:
+    """The reachability causes (lordi.evaluation.reach) and each laptop's link."""
+
+    def present(device: str, day: date) -> bool:
+        return _reporting(device[:8].upper(), device, at(day, 8), day, week, where, timeline)
+
+    planned = reach.plan(
+        week,
+        [reach.Laptop(school, hw.device, hw.ap.bssid) for school, hw, _ in laptops],
+        present=present,
+        evening=where.evening,
+        taken={c.device for c in causes if c.device},
+        failed_ap=(FAILED_AP_SCHOOL, timeline.failed_ap),
+        bssid_hash=_hash,
+        rng=rng,
+    )
+    causes += planned.causes
+    where.evening_on |= planned.evening
+    links: dict[str, SimLink] = {}
+    for school, hw, agent in laptops:
+        link = SimLink(planned.network, school, hw.device, random.Random(rng.random()),
+                       max_gap_s=reach.MAX_LOOK_GAP_S)  # fmt: skip
+        agent.link = links[hw.device] = link
+    return links
+
+
+def _look_times(week: list[date]) -> list[tuple[datetime, bool]]:
+    """(time, is it a report?): a look every LOOK_EVERY at school, a report every
+    REPORT_EVERY; three reports in the evening, from home."""
+    out: list[tuple[datetime, bool]] = []
+    for day in week:
+        start = t = at(day, 8)
+        while t < at(day, 17):
+            out.append((t, (t - start) % REPORT_EVERY == timedelta(0)))
+            t += reach.LOOK_EVERY
+        out += [(at(day, h), True) for h in (18.5, 19.5, 20.5)]
+    return out
+
+
+def _run_week(  # noqa: PLR0917 - the fleet and its world
+    laptops: list[tuple[str, EvalLaptop, Agent]],
+    links: dict[str, SimLink],
     week: list[date],
     where: _Whereabouts,
     timeline: Timeline,
     clock: _Clock,
 ) -> list[Report]:
-    times: list[datetime] = []
-    for day in week:
-        t = at(day, 8)
-        while t < at(day, 17):
-            times.append(t)
-            t += REPORT_EVERY
-        times += [at(day, h) for h in (18.5, 19.5, 20.5)]  # evening, from home
     reports: list[Report] = []
-    for t in times:
+    for t, report in _look_times(week):
         clock.now = t
         day = t.astimezone(PARIS).date()
+        at_school = timeline.at_school(t)
         for school, hw, agent in laptops:
             if not _reporting(school, hw.device, t, day, week, where, timeline):
                 continue
+            link = links[hw.device]
+            bssid = hw.ap.bssid if at_school else None
+            link.advance(t, bssid, agent.reach)
+            if not report:
+                agent.observe_wifi()
+                continue
             if hw.lie == "collapse":
                 hw.lie_at = at(week[2], 10)
+            if agent.reach.on_school and link.failing():  # as agent.service does
+                agent.reach.gateway(link.gateway_ok(bssid, t))
             sample = agent.take_sample()
             agent.spool.ack([i for i, _ in agent.spool.batch(0, 500, 1 << 30)])
             wifi = sample.get("wifi") or {}
-            online = not (timeline.ap_failing(hw.ap.bssid, t) or not wifi.get("connected", False))
+            online = bool(wifi.get("connected", False)) and link.reachable(bssid, t)
+            link.delivered(t, agent.reach)
             reports.append(Report(t, school, hw.device, sample, online))
     return reports
 
@@ -377,5 +426,5 @@ def _reporting(  # noqa: PLR0917 - who reports at `t`
     if school == DARK_SCHOOL and day == week[2]:
         return False
     if not timeline.at_school(t):
-        return device in where.evening
+        return device in where.evening or (device, day) in where.evening_on
     return True

@@ -4,15 +4,20 @@ must find (and what it must not flag).
 One fault per laptop at most, drawn from a seeded RNG: worn batteries come from
 the fleet builder; here chargers break, laptops fall silent, packs lie about their
 capacity, and one access point in one school fails for every laptop under it.
+Reachability faults (`ReachFaults`, none by default) cut schools or one access point
+off the broker while their Wi-Fi stays good (lordi.sim.reach).
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from lordi.sim.calendar import PARIS, WEDNESDAY
 from lordi.sim.fleet import Fleet, VirtualLaptop
+from lordi.sim.reach import Cut, Network
 
 REPLACE_BELOW = 60.0
 WATCH_BELOW = 80.0
@@ -88,3 +93,69 @@ def ground_truth(
 
 def reporting(v: VirtualLaptop, t: datetime) -> bool:
     return v.silent_from is None or t < v.silent_from
+
+
+@dataclass
+class ReachFaults:
+    """Schools whose Wi-Fi is fine but whose network keeps laptops from the broker
+    (lordi.sim.reach), counted in schools, each school given at most one:
+    - dns: the resolver fails 8:00-11:00 on the second school day of the run (the
+      first if there is one) -> school_unreachable;
+    - portal: the school's first access point is put behind a captive portal from
+      13:00 to 17:00 on the first school day but a Wednesday -> ap_unreachable;
+    - slow: the uplink is saturated at 8:00 every school day: each laptop takes 2-12
+      minutes to connect (noise: no alert)."""
+
+    dns_schools: int = 0
+    portal_schools: int = 0
+    slow_schools: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.dns_schools or self.portal_schools or self.slow_schools)
+
+
+def inject_reach(
+    fleet: Fleet, days: list[list[datetime]], faults: ReachFaults, seed: int = 17
+) -> tuple[Network, list[dict[str, object]]]:
+    """The cuts of `faults` on the run's school days (each day's report times, UTC),
+    and their ground truth (one label per school or access point)."""
+    rng = random.Random(seed)
+    network, truth = Network(), list[dict[str, object]]()
+    schools = iter(sorted({v.school for v in fleet.laptops}))
+    firsts = [ts[0] for ts in days if ts]
+    if not firsts:
+        return network, truth
+    dns_day = firsts[min(1, len(firsts) - 1)]
+    portal_day = next((f for f in firsts if f.astimezone(PARIS).weekday() != WEDNESDAY), None)
+    for school in itertools.islice(schools, faults.dns_schools):
+        start, end = dns_day, dns_day + timedelta(hours=3)
+        network.add(Cut(school, start, end, "dns", dns_ok=False, cause="dns_outage"))
+        truth.append(_span(school, "school_unreachable", "dns", start, end))
+    for school in itertools.islice(schools, faults.portal_schools):
+        if portal_day is None:
+            break
+        ap = next(v.hardware.ap for v in fleet.laptops if v.school == school)
+        start = portal_day + timedelta(hours=5)  # 13:00 when the day starts at 8:00
+        end = start + timedelta(hours=4)
+        network.add(Cut(school, start, end, "tls", drops=True, bssid=ap.bssid,
+                        cause="captive_portal"))  # fmt: skip
+        devices = sorted(v.hardware.device for v in fleet.laptops if v.hardware.ap is ap)
+        truth.append(_span(school, "ap_unreachable", "tls", start, end) | {
+            "bssid": ap.bssid, "bssid_hash": fleet.policy.bssid_hash(ap.bssid), "devices": devices,
+        })  # fmt: skip
+    for school in itertools.islice(schools, faults.slow_schools):
+        for first in firsts:
+            for v in fleet.laptops:
+                if v.school == school:
+                    end = first + timedelta(minutes=rng.uniform(2, 12))
+                    network.add(Cut(school, first, end, "timeout", slow=True,
+                                    device=v.hardware.device, cause="slow_morning"))  # fmt: skip
+        truth.append({"school": school, "label": "slow_morning", "days": len(firsts)})
+    return network, truth
+
+
+def _span(
+    school: str, label: str, failure: str, start: datetime, end: datetime
+) -> dict[str, object]:
+    return {"school": school, "label": label, "failure": failure,
+            "start": start.isoformat(), "end": end.isoformat()}  # fmt: skip

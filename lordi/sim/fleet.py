@@ -18,6 +18,7 @@ from agent.privacy import PrivacyPolicy
 from agent.runtime import Agent, OfflineLink
 from agent.spool import Spool
 from lordi.sim.hardware import AccessPoint, SimLaptop
+from lordi.sim.reach import SimLink
 
 SCHOOL_SSID = "LORDI-EDU"
 # Fictitious schools with well-formed UAI codes (7 digits + letter).
@@ -52,6 +53,7 @@ class VirtualLaptop:
     agent: Agent
     link: Publisher | None = None
     silent_from: datetime | None = None  # injected fault: no report from then on
+    net: SimLink | None = None  # the link under the school network's cuts (reach faults)
 
 
 @dataclass

@@ -86,6 +86,11 @@ def test_every_schedule_gives_the_expected_alerts_on_both_stores(
         assert (figures["precision"], figures["recall"]) == (1.0, 1.0), figures
         assert figures["expected_alerts"] > 30
         assert figures["samples_stored"] == figures["samples"]
+        # Good radio, no broker: the DNS outage and the captive portal, nothing else.
+        for rule in ("ap_unreachable", "school_unreachable"):
+            assert figures["per_rule"][rule] == {
+                "expected": 1, "raised": 1, "true_positives": 1, "precision": 1.0, "recall": 1.0,
+            }, figures["per_rule"]  # fmt: skip
     # The late schedule really went through a broker outage and a collector restart.
     assert {o.split(" at ")[0] for o in results["sqlite/late"]["outages"]} == {
         "broker down", "broker up", "collector down", "collector up",

@@ -14,7 +14,7 @@ import pytest
 from lordi.cli import main
 from lordi.sim.calendar import PARIS, SchoolCalendar
 from lordi.sim.faults import Faults
-from lordi.simulate import Options, parse_faults, run
+from lordi.simulate import Options, parse_faults, parse_reach, run
 
 HOLIDAY_RUN = Options(  # Thu 15 Oct 2026 .. Thu 12 Nov 2026: Toussaint and 11 November
     schools=2,
@@ -182,3 +182,69 @@ def test_start_on_a_holiday_has_no_samples(tmp_path: Path) -> None:
     opts = Options(**{**HOLIDAY_RUN.__dict__, "start": date(2026, 10, 19), "days": 7})
     summary = run(opts, tmp_path, quiet=True)
     assert summary["samples"] == 0 and messages(tmp_path) == []
+
+
+REACH_RUN = Options(  # Mon 16 and Tue 17 Nov 2026: one school of each reach fault
+    schools=3,
+    per_school=8,
+    start=date(2026, 11, 16),
+    days=2,
+    seed=5,
+    faults=parse_faults("none"),
+    interval_min=10,
+    reach=parse_reach("dns=1,portal=1,slow=1"),
+)
+
+
+def test_reach_faults_cut_schools_off_with_good_radio(tmp_path: Path) -> None:
+    summary = run(REACH_RUN, tmp_path, quiet=True)
+    assert summary["laptops_not_drained"] == 0
+    rows = {r["label"]: r for r in jsonl(tmp_path / "labels.jsonl") if "school" in r}
+    dns, portal, slow = rows["school_unreachable"], rows["ap_unreachable"], rows["slow_morning"]
+    assert len({dns["school"], portal["school"], slow["school"]}) == 3
+    by_school: dict[str, list[dict[str, Any]]] = {}
+    for m in messages(tmp_path):
+        by_school.setdefault(m["payload"]["school"], []).extend(m["payload"]["samples"])
+    # The DNS outage: the second day's first three hours, every laptop, DNS failed.
+    cut = [s for s in by_school[dns["school"]] if dns["start"] < _iso(s["ts"]) < dns["end"]]
+    assert len(cut) >= 5 * 17  # 10-minute reports, a student away now and then
+    blocks = [s["connectivity"] for s in cut]
+    assert all(c["school_online_s"] == 0 and not c["broker_ok"] for c in blocks)
+    # Just after a Wi-Fi drop the agent was off the school network: nothing counted.
+    failed = [
+        c for c in blocks if (c["failure"], c["dns_ok"], c["gateway_ok"]) == ("dns", False, True)
+    ]
+    assert len(failed) >= 0.9 * len(blocks)
+    assert all(0 < c["school_unreachable_s"] <= 600 for c in failed)
+    # The captive portal: its access point's laptops fail TLS that afternoon.
+    behind = [
+        s for s in by_school[portal["school"]]
+        if portal["start"] < _iso(s["ts"]) < portal["end"]
+        and s["wifi"]["bssid_hash"] == portal["bssid_hash"]
+    ]  # fmt: skip
+    tls = [s for s in behind if s["connectivity"]["failure"] == "tls"]
+    assert behind and len(tls) >= 0.9 * len(behind)
+    # Slow mornings: 2-12 minutes to connect, every school day.
+    delays = [
+        s["connectivity"]["connect_delay_s"]
+        for s in by_school[slow["school"]]
+        if s["connectivity"]["connect_delay_s"] is not None
+    ]
+    assert 12 <= len(delays) <= 2 * 8 and all(d <= 720 for d in delays), delays  # some away
+    assert sum(1 for d in delays if d >= 120) >= 0.8 * len(delays)  # a drop restarts the clock
+    # Elsewhere, mornings take seconds and school time is online time.
+    normal = [s["connectivity"] for s in by_school[portal["school"]] if s["ts"] < portal["start"]]
+    assert all((c["connect_delay_s"] or 0) < 10 for c in normal)
+    assert sum(c["school_online_s"] for c in normal) > 0
+
+
+def _iso(ts: str) -> str:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).isoformat()
+
+
+def test_no_reach_faults_by_default() -> None:
+    assert not Options().reach
+    assert parse_reach("none") == Options().reach
+    assert parse_reach("dns=2,slow=1").dns_schools == 2
+    with pytest.raises(ValueError, match="'portal=x'"):
+        parse_reach("portal=x")
