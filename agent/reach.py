@@ -56,6 +56,7 @@ class ReachWatch:
     _on_school: bool = False
     _connected: bool = False
     _associated_at: float | None = None  # waiting for the broker's first answer
+    _dropped_waiting: float | None = None  # that clock, kept over a look off the network
 
     @property
     def on_school(self) -> bool:
@@ -73,10 +74,16 @@ class ReachWatch:
                 self.unreachable_s += t - last
         if on_school and (slept or not self._on_school):
             # A new association (or a wake-up on the school network): the connection
-            # clock runs only when there is a connection to make.
-            self._associated_at = None if connected else t
-            self.dns_ok = None  # a new network: what its resolver did is yet to be seen
+            # clock runs only when there is a connection to make. A Wi-Fi drop of a
+            # look or two while still waiting keeps the clock of the first association.
+            waiting = self._dropped_waiting if not slept else None
+            self._associated_at = None if connected else (t if waiting is None else waiting)
+            if waiting is None:
+                self.dns_ok = None  # a new network: its resolver is yet to be seen
+        self._dropped_waiting = None
         if not on_school:
+            if self._on_school and not slept:
+                self._dropped_waiting = self._associated_at
             self._associated_at = None
         self._last_t, self._on_school, self._connected = t, on_school, connected
         self._school_seen = self._school_seen or on_school

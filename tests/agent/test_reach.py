@@ -141,7 +141,11 @@ def test_dns_outcome_lasts_until_a_new_association_and_gateway_one_report() -> N
     second = r.summary()
     assert second is not None and second["dns_ok"] is True and second["gateway_ok"] is None
     r.look(False, False, T0 + 60)
-    r.look(True, False, T0 + 90)  # a new association: its resolver is yet to be seen
+    r.look(True, False, T0 + 90)  # back after one look away: the same wait goes on
+    assert r.summary()["dns_ok"] is True  # type: ignore[index]
+    r.look(False, False, T0 + 120)
+    r.look(False, False, T0 + 150)
+    r.look(True, False, T0 + 180)  # a new association: its resolver is yet to be seen
     third = r.summary()
     assert third is not None and third["dns_ok"] is None
 
@@ -163,3 +167,23 @@ def test_the_median_of_an_even_count_is_the_mean_of_the_middle_two() -> None:
         r.acked(rtt, T0 + 1)
     out = r.summary()
     assert out is not None and out["broker_rtt_ms"] == 2.5
+
+
+def test_a_short_wifi_drop_while_waiting_keeps_the_first_association() -> None:
+    """The Wi-Fi drops for one look while the laptop waits for the broker: the
+    morning's wait is counted from the first association, not from the return."""
+    w = ReachWatch(max_gap_s=120.0)
+    w.look(True, False, 0.0)
+    w.look(True, False, 30.0)
+    w.look(False, False, 60.0)  # off the network at one look
+    w.look(True, False, 90.0)
+    w.acked(25.0, 200.0)
+    assert w.connect_delay_s == 200.0
+    # Away for the rest of the day then back the next morning: a new clock.
+    w2 = ReachWatch(max_gap_s=120.0)
+    w2.look(True, False, 0.0)
+    w2.look(False, False, 30.0)
+    w2.look(False, False, 60.0)  # a second look away: the first wait is over
+    w2.look(True, False, 90.0)
+    w2.acked(None, 100.0)
+    assert w2.connect_delay_s == 10.0
