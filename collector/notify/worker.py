@@ -9,8 +9,8 @@ collector's alerting only wakes this worker (`wake`), which claims and sends wha
 is due (`OutboxDeliverer.deliver_due`, leased rows: several collectors may share
 the outbox), and looks again every `poll_s` for retries that came due.
 
-`stop` lets the pass under way finish and sends what is due once more, so a
-collector stopped right after opening alerts still mails them.
+`stop` lets the pass under way finish and, on the same thread, sends what is
+due once more, so a collector stopped right after opening alerts still mails them.
 """
 
 from __future__ import annotations
@@ -52,9 +52,9 @@ class OutboxWorker:
         while not self._stop.is_set():
             self._wake.wait(self.poll_s)
             self._wake.clear()
-            if self._stop.is_set():
-                break
-            self._pass()
+            if not self._stop.is_set():
+                self._pass()
+        self._pass()  # the last pass, still on this thread
 
     def _pass(self) -> None:
         try:
@@ -64,9 +64,16 @@ class OutboxWorker:
         self.passes += 1
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """Finish the pass under way, then send what is due once more."""
+        """Finish the pass under way, then send what is due once more.
+
+        The last pass runs on the worker's thread; only a worker never started
+        sends from the caller's.
+        """
         self._stop.set()
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout_s)
-        self._pass()
+            if self._thread.is_alive():
+                log.warning("outbox pass still running after %.0f s; rows stay leased", timeout_s)
+        elif self._thread.ident is None:
+            self._pass()

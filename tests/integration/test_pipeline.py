@@ -130,8 +130,14 @@ def test_agent_sample_reaches_the_store_field_by_field(stack: LocalStack) -> Non
         assert wait_stored(stack, school, 1) == 1
         link.stop()
     assert sample["wifi"]["ssid"] == "LORDI-EDU" and sample["wifi"]["bssid_hash"]
+    # The agent's own reach watch fills connectivity from the link it just used:
+    # the broker answered, so broker_ok is there; the rest depends on timing.
+    connectivity = sample["connectivity"]
+    assert connectivity["broker_ok"] is True
+    reach = [k for k, v in connectivity.items() if isinstance(v, bool | int | float)]
     checked = assert_stored(stack, school, sample)
-    assert checked == 23  # battery 9 + wifi 12 + agent 2 numeric or boolean fields
+    # battery 9 + wifi 12 + agent 2 numeric or boolean fields, and connectivity's
+    assert checked == 23 + len(reach)
 
 
 def test_every_contract_field_round_trips(stack: LocalStack) -> None:

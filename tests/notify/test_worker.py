@@ -14,6 +14,7 @@ from collector.alerting import Alerting
 from collector.alerts.store import AlertStore
 from collector.contract import Sample
 from collector.notify.deliver import Notifier
+from collector.notify.worker import OutboxWorker
 from collector.rules import RulesConfig
 from lordi.stack import LocalStack
 from tests.helpers import minimal_sample, recent
@@ -78,3 +79,31 @@ def test_stop_sends_what_is_due(stack: LocalStack, smtp_server: SmtpServer, tmp_
     alerting.stop()
     assert {r.status for r in store.outbox.rows()} == {"sent"}
     assert len(smtp_server.wait_for(2, timeout_s=10)) >= 2
+
+
+class _Recorder:
+    """Stands for OutboxDeliverer: records which thread runs each pass."""
+
+    def __init__(self) -> None:
+        self.threads: list[str] = []
+
+    def deliver_due(self, now: datetime) -> int:
+        self.threads.append(threading.current_thread().name)
+        return 0
+
+
+def test_the_last_pass_runs_on_the_worker_thread() -> None:
+    recorder = _Recorder()
+    worker = OutboxWorker(recorder, poll_s=60)  # type: ignore[arg-type]
+    worker.start()
+    worker.wake()
+    worker.stop()
+    assert recorder.threads and set(recorder.threads) == {"lordi-outbox"}
+    assert recorder.threads.count("lordi-outbox") == worker.passes
+
+
+def test_a_worker_never_started_sends_from_the_caller_at_stop() -> None:
+    recorder = _Recorder()
+    worker = OutboxWorker(recorder, poll_s=60)  # type: ignore[arg-type]
+    worker.stop()
+    assert recorder.threads == [threading.current_thread().name]
