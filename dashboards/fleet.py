@@ -1,5 +1,7 @@
-"""The Fleet dashboard: reads only per-school summaries (collector/summaries.py),
-so its cost does not grow with the number of laptops. InfluxQL and MetricsQL side
+"""The Fleet dashboard: reads per-school summaries (collector/summaries.py), so its
+cost does not grow with the number of laptops, except its Wi-Fi access panels
+(dashboards/reach.py), which read the raw `connectivity` series: late reports never
+reach a summary (docs/grafana.md, "Wi-Fi access"). InfluxQL and MetricsQL side
 by side (dashboards/flavours.py)."""
 
 # ruff: noqa: S608 - InfluxQL text built from constants at generation time, no input
@@ -9,6 +11,7 @@ from __future__ import annotations
 from dashboards.flavours import Board, Panel, Variable
 from dashboards.metricsql import BUCKET, RANGE, Query, agg, mean, over, sel, table
 from dashboards.panels import target
+from dashboards.reach import Scope, reach_panels
 
 SCHOOLS = '"school" =~ /^$school$/'
 BANDS = (
@@ -208,6 +211,9 @@ def fleet_board() -> Board:
             agg("sum", "school", over("sum", summary("disconnects"), BUCKET)),
         ),
         forecast_panel(),
+        # Wi-Fi access: the raw `connectivity` series of the selected schools, the only
+        # device-level reads of this dashboard (dashboards/reach.py, docs/grafana.md).
+        *reach_panels(Scope(SCHOOLS, VM_SCHOOLS, per_school=True), 37),
     ]
     # The school list comes from the summaries too: `SHOW TAG VALUES FROM device`
     # walks every device's series.

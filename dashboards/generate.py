@@ -5,9 +5,10 @@ Operations dashboard (PromQL on the metrics, InfluxQL on the agents' figures) as
     python -m dashboards.generate          # rewrite dashboards/*.json and dashboards/vm/*.json
     python -m dashboards.generate --check  # exit 1 when a committed file is stale
 
-Fleet reads only the per-school summaries (`collector/summaries.py`), so its cost
-does not grow with the number of laptops; School and Device read the raw series of
-one school or one device. Series and fields: docs/contract.md, "What is stored".
+Fleet reads the per-school summaries (`collector/summaries.py`), so its cost does
+not grow with the number of laptops (except its Wi-Fi access panels,
+dashboards/reach.py); School and Device read the raw series of one school or one
+device. Series and fields: docs/contract.md, "What is stored".
 """
 
 from __future__ import annotations

@@ -32,7 +32,15 @@ DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 BUCKET = "[$__interval] offset 1ms-$__interval"  # [t, t + $__interval), labelled t
 RANGE = "[$__range]"  # the dashboard's (or the panel's) time range, at its end
 TIMEZONE = "Europe/Paris"
-FIRST_CLASS_S = 7 * 3600 + 30 * 60  # 07:30 local time, in seconds after midnight
+# The first class of the day is at 08:00 Paris time. A school day, for the panels that
+# show one figure per day, runs from half an hour before it (07:30, so that the
+# reports taken on arrival belong to the day) to 07:30 the next day. One definition
+# for both flavours: InfluxQL groups by `SCHOOL_DAY` in `TIMEZONE`.
+FIRST_CLASS_S = 8 * 3600  # 08:00 local time, in seconds after midnight
+DAY_START_S = FIRST_CLASS_S - 30 * 60  # 07:30
+SCHOOL_DAY = f"time(1d, {DAY_START_S // 60}m)"  # InfluxQL: days from 07:30 (450m)
+INFLUX_TZ = f"tz('{TIMEZONE}')"
+DAY = "[1d] offset 1ms-1d"  # inside `per_school_day`: the day [s, s + 1d) from 07:30
 
 
 @dataclass(frozen=True)
@@ -102,13 +110,19 @@ def latest(series: str, window: str, by: str, pick: str = "max") -> str:
     return agg(pick, by, f"{over('last', series, window)} and ({newest})")
 
 
-def first_of_day(series: str) -> str:
-    """Per series, the first point at or after 07:30 Paris time in the 24 h from then,
-    for the 07:30 that falls in (t, t + 1d] of each step t: with a 1-day step aligned on
-    midnight (Grafana aligns steps on the dashboard's time zone), the day of t.
+def per_school_day(expr: str) -> str:
+    """`expr`, whose rollups read the window `DAY`, evaluated over the school day whose
+    07:30 falls in (t, t + 1d] of each step t: with a 1-day step aligned on midnight
+    (Grafana aligns steps on the dashboard's time zone), the day of t.
 
-    Inside: at every half hour s (a subquery), the first point of [s, s + 1d), kept
-    only where s is 07:30 local time (timezone_offset follows summer time)."""
-    local = f'(time() + timezone_offset("{TIMEZONE}")) % 86400 == {FIRST_CLASS_S}'
-    at_first_class = f"first_over_time({series}[1d] offset 1ms-1d) and on () ({local})"
-    return f"last_over_time(({at_first_class})[1d:30m] offset -1d)"
+    Inside: at every half hour s (a subquery), `expr` over [s, s + 1d), kept only where
+    s is 07:30 local time (timezone_offset follows summer time). `expr` must bind
+    tighter than `and` (parenthesise an `or` or `unless`)."""
+    local = f'(time() + timezone_offset("{TIMEZONE}")) % 86400 == {DAY_START_S}'
+    return f"last_over_time(({expr} and on () ({local}))[1d:30m] offset -1d)"
+
+
+def first_of_day(series: str) -> str:
+    """Per series, the first point at or after 07:30 Paris time in the 24 h from then
+    (`per_school_day`)."""
+    return per_school_day(f"first_over_time({series}{DAY})")

@@ -8,7 +8,9 @@ from __future__ import annotations
 from dashboards.flavours import Board, Panel, Variable
 from dashboards.metricsql import (
     BUCKET,
+    INFLUX_TZ,
     RANGE,
+    SCHOOL_DAY,
     Query,
     agg,
     first_of_day,
@@ -19,14 +21,15 @@ from dashboards.metricsql import (
     table,
 )
 from dashboards.panels import target
+from dashboards.reach import Scope, reach_panels
 
 ONE_SCHOOL = "\"school\" = '$school'"
 ONE_DEVICE = "\"school\" = '$school' AND \"device\" = '$device'"
 VM_SCHOOL = 'school="$school"'
 VM_DEVICE = 'school="$school",device="$device"'
-# Buckets of one day starting 07:30 Paris time (DST handled by tz()).
-FIRST_CLASS = "time(1d, 450m)"
-PARIS = "tz('Europe/Paris')"
+# Buckets of one school day starting 07:30 Paris time (DST handled by tz()).
+FIRST_CLASS = SCHOOL_DAY
+PARIS = INFLUX_TZ
 # Alerts are points written at each transition (measurement `alert`, see
 # open_alert_panels): an alert opened weeks ago has no point in a 7-day range, so
 # these panels look back further than the dashboard.
@@ -295,11 +298,13 @@ def school_board() -> Board:
         *laptop_panels(),
         *wifi_panels(),
         morning_panel(),
+        *reach_panels(Scope(ONE_SCHOOL, VM_SCHOOL, per_school=False), 39),
     ]
     return Board(
         "school",
         "Lordi - School",
-        "One school's open alerts, laptops, access points and morning charge levels.",
+        "One school's open alerts, laptops, access points, morning charge levels and "
+        "Wi-Fi access (laptops connected in time, time cut off, failure causes).",
         [SCHOOL_VARIABLE],
         panels,
     )

@@ -18,6 +18,7 @@ import pytest
 from dashboards.flavours import VICTORIAMETRICS
 from dashboards.generate import generated, main, render, round_trip
 from dashboards.panels import DATASOURCE_UID, queries
+from dashboards.reach import Scope, reach_panels
 
 DIR = Path(__file__).resolve().parents[2] / "dashboards"
 NAMES = ["fleet.json", "school.json", "device.json"]  # InfluxQL only
@@ -131,15 +132,24 @@ def test_table_columns_are_named_as_in_influxql(name: str) -> None:
 
 
 def test_fleet_reads_only_summaries() -> None:
+    """Fleet reads per-school summaries and forecasts, except its Wi-Fi access panels,
+    which read the raw `connectivity` series and nothing else (dashboards/reach.py:
+    late reports would not reach a summary; docs/grafana.md, "Wi-Fi access")."""
+    reach = {p.title for p in reach_panels(Scope("", "", per_school=True), 0)}
+    assert reach, "the Wi-Fi access panels"
     for title, _ref, query in queries(generated()["fleet.json"]):
+        if title in reach:
+            assert re.findall(r'FROM "(\w+)"', query) == ["connectivity"] * query.count('FROM "')
+            continue
         assert "summary" in query or 'FROM "forecast"' in query, title
-        for raw in ('"battery"', '"wifi"', '"device"'):
+        for raw in ('"battery"', '"wifi"', '"device"', '"connectivity"'):
             assert f"FROM {raw}" not in query, title
     for title, _ref, expr in queries(generated()["vm/fleet.json"]):
         metrics = set(re.findall(r"(\w+)\{", expr))
-        assert metrics and all(
-            m.startswith(("school_summary_", "school_model_summary_", "forecast_")) for m in metrics
-        ), title
+        allowed = ("connectivity_",) if title in reach else (
+            "school_summary_", "school_model_summary_", "forecast_"
+        )  # fmt: skip
+        assert metrics and all(m.startswith(allowed) for m in metrics), title
 
 
 def test_output_is_stable() -> None:

@@ -32,9 +32,10 @@ import pytest
 from collector.summaries import summary_lines
 from dashboards.generate import generated
 from dashboards.panels import queries
+from dashboards.reach import CAUSES
 from dashboards.school import ALERT_LOOKBACK_DAYS
 from lordi.stack import LocalStack
-from tests.dashboards import scenario
+from tests.dashboards import reach_scenario, scenario
 from tests.helpers import unique_school
 
 DB = "lordi_dashboards"
@@ -52,7 +53,12 @@ def world(stack: LocalStack) -> dict[str, Any]:
     lines += alert_lines
     lines += scenario.forecast_lines(s1, s2, days)
     _post(f"{stack.influx_url}/query?q=CREATE%20DATABASE%20{DB}", b"")
+    on_time, late = reach_scenario.items(s1, s2, days)
+    lines += reach_scenario.connectivity_lines(on_time)
     _post(f"{stack.influx_url}/write?db={DB}&precision=ms", "\n".join(lines).encode())
+    # The reports spooled while cut off arrive after everything else, newest first.
+    spooled = reach_scenario.connectivity_lines(late[::-1])
+    _post(f"{stack.influx_url}/write?db={DB}&precision=ms", "\n".join(spooled).encode())
     start = scenario.at(days[0], time(0, 0))
     end = scenario.at(days[-1], time(23, 59))
     return {
@@ -148,7 +154,7 @@ def test_every_dashboard_has_queries() -> None:
 def test_fleet(stack: LocalStack, world: dict[str, Any]) -> None:
     s1, s2 = world["s1"], world["s2"]
     rows = run_dashboard(stack, "fleet.json", world, f"({s1}|{s2})")
-    assert len(rows) == 8
+    assert len(rows) == 13
     reporting = {
         s["tags"]["school"]: set(column(s, "devices"))
         for s in rows["Devices reporting per school/A"]
@@ -189,6 +195,28 @@ def test_fleet(stack: LocalStack, world: dict[str, Any]) -> None:
         scenario.TERM_2: [1, 0],
         "before": [0, 1],
     }
+    day0, day1 = (_ms(scenario.at(d, time(7, 30))) for d in world["days"][:2])
+    for minutes, s1_days, s2_days in ((5, [80.0, 50.0], [50.0]), (15, [90.0, 60.0], [50.0])):
+        share = {
+            s["tags"]["school"]: dict(s["values"])
+            for s in rows[f"Laptops connected within {minutes} min per school/A"]
+        }
+        assert share == {s1: dict(zip([day0, day1], s1_days, strict=True)), s2: {day0: s2_days[0]}}
+    median = {
+        s["tags"]["school"]: dict(s["values"])
+        for s in rows["Median morning connection time per school/A"]
+    }
+    assert median == {s1: {day0: 60.0, day1: 315.0}, s2: {day0: 60.0}}
+    times = table(rows["Time online vs cut off per school/A"], "school")
+    assert {k: [v["online_s"], v["unreachable_s"]] for k, v in times.items()} == {
+        s1: [250005.0, 39195.0],
+        s2: [14340.0, 14460.0],
+    }
+    failures = table(rows["Connection failures by cause per school/A"], "school")
+    assert {k: [v[c] for c in CAUSES] for k, v in failures.items()} == {
+        s1: [70, 1, 2, 49, 0, 0],  # dns, connect, timeout, tls, refused, closed
+        s2: [0, 0, 0, 0, 48, 0],
+    }
 
 
 def test_fleet_single_school(stack: LocalStack, world: dict[str, Any]) -> None:
@@ -204,7 +232,7 @@ def test_fleet_single_school(stack: LocalStack, world: dict[str, Any]) -> None:
 
 def test_school(stack: LocalStack, world: dict[str, Any]) -> None:
     rows = run_dashboard(stack, "school.json", world, world["s1"])
-    assert len(rows) == 8
+    assert len(rows) == 13
     s1 = world["s1"]
     # Resolved alerts (the school-wide Wi-Fi fault, d2's weak Wi-Fi, access point D's),
     # the other school's, and one whose only transition is older than the 90-day
@@ -273,6 +301,34 @@ def test_school(stack: LocalStack, world: dict[str, Any]) -> None:
     before = _ms(scenario.at(world["days"][0] - timedelta(days=1), time(7, 30)))
     assert by_bucket[before] == [20.0, 20.0]
     assert len(by_bucket) == 4
+    _check_reach(rows, world)
+
+
+def _check_reach(rows: Rows, world: dict[str, Any]) -> None:
+    """School 1's Wi-Fi access (reach_scenario.py). Day 0: 10 laptops on the network,
+    8 within 5 min, 9 within 15, r10 never; first waits 10 20 30 45 60 90 120 300 600 s.
+    Day 1 (its cut-off reports written last): r01-r04, r11 within 5 min, r05 within 15,
+    r06-r09 not, of 10; first waits 30 x4, 600, 2400 x3. Without the late reports day 1
+    would read 5 of 9 (r09 has no other report)."""
+    day0, day1 = (_ms(scenario.at(d, time(7, 30))) for d in world["days"][:2])
+    (shares,) = rows["Laptops connected within 5 / 15 min/A"]
+    assert shares["columns"] == ["time", "within_5_min", "within_15_min"]
+    assert {row[0]: row[1:] for row in shares["values"]} == {
+        day0: [80.0, 90.0],
+        day1: [50.0, 60.0],
+    }
+    (median,) = rows["Median morning connection time/A"]
+    assert dict(median["values"]) == {day0: 60.0, day1: 315.0}  # day 1: (30 + 600) / 2
+    aps = table(rows["Time online vs cut off per access point/A"], "bssid_hash")
+    assert {k: [v["online_s"], v["unreachable_s"]] for k, v in aps.items()} == {
+        scenario.AP_A: [152715.0, 885.0],
+        scenario.AP_B: [97290.0, 38310.0],
+    }
+    (total,) = rows["Time online vs cut off/A"]
+    assert total["values"][0][1:] == [250005.0, 39195.0]
+    (failures,) = rows["Connection failures by cause/A"]
+    assert failures["columns"][1:] == list(CAUSES)
+    assert failures["values"][0][1:] == [70, 1, 2, 49, 0, 0]
 
 
 def test_school_alerts_of_the_other_school(stack: LocalStack, world: dict[str, Any]) -> None:

@@ -29,10 +29,11 @@ import pytest
 
 from collector.summaries import summary_lines
 from dashboards.generate import generated
+from dashboards.reach import CAUSES
 from dashboards.school import ALERT_LOOKBACK_DAYS
 from lordi import vm
 from lordi.stack import LocalStack
-from tests.dashboards import scenario
+from tests.dashboards import reach_scenario, scenario
 from tests.dashboards.grafana_prom import View, run_target, table, variable_values
 from tests.helpers import unique_school
 
@@ -64,8 +65,13 @@ def world(stack: LocalStack) -> dict[str, Any]:
     now = datetime.now(UTC)
     alert_lines, unresolved = scenario.alert_history(s1, s2, now)
     lines += alert_lines + scenario.forecast_lines(s1, s2, days)
-    assert not any('="' in line for line in lines)  # no string field left
+    on_time, late = reach_scenario.items(s1, s2, days)
+    lines += reach_scenario.connectivity_lines(on_time, strings=False)
+    # The reports spooled while cut off arrive after everything else, newest first.
+    spooled = reach_scenario.connectivity_lines(late[::-1], strings=False)
+    assert not any('="' in line for line in lines + spooled)  # no string field left
     _write(stack, lines)
+    _write(stack, spooled)
     return {
         "s1": s1,
         "s2": s2,
@@ -148,7 +154,27 @@ def test_fleet(stack: LocalStack, world: dict[str, Any]) -> None:
     # The last run (day 2) of each school and term, summed over the two schools; the
     # day-0 run's 9s are superseded.
     assert forecast == {scenario.TERM_1: [5, 3], scenario.TERM_2: [1, 0], "before": [0, 1]}
+    day0, day1 = _midnights(world)
+    for minutes, s1_days, s2_days in ((5, [80.0, 50.0], [50.0]), (15, [90.0, 60.0], [50.0])):
+        share = _by_time(rows[f"Laptops connected within {minutes} min per school/A"])
+        assert share == {s1: dict(zip([day0, day1], s1_days, strict=True)), s2: {day0: s2_days[0]}}
+    median = _by_time(rows["Median morning connection time per school/A"])
+    assert median == {s1: {day0: 60.0, day1: 315.0}, s2: {day0: 60.0}}
+    times = by(rows["Time online vs cut off per school"], "school", "online_s", "unreachable_s")
+    assert times == {s1: [250005.0, 39195.0], s2: [14340.0, 14460.0]}
+    failures = by(rows["Connection failures by cause per school"], "school", *CAUSES)
+    assert failures == {s1: [70, 1, 2, 49, 0, 0], s2: [0, 0, 0, 0, 48, 0]}
     assert not rows.unread()
+
+
+def _midnights(world: dict[str, Any]) -> list[float]:
+    """The (Paris) midnights starting the scenario's first two days: where this
+    flavour puts a school day's figure."""
+    return [scenario.at(d, time(0, 0)).timestamp() for d in world["days"][:2]]
+
+
+def _by_time(series: dict[str, list[tuple[float, Any]]]) -> dict[str, dict[float, float]]:
+    return {name: {t: float(v) for t, v in points} for name, points in series.items()}
 
 
 def test_fleet_single_school(stack: LocalStack, world: dict[str, Any]) -> None:
@@ -230,7 +256,45 @@ def test_school(stack: LocalStack, world: dict[str, Any]) -> None:
         View(world["from"], world["to"], {}),
         world["days"],
     )
+    _check_reach(rows, world)
     assert not rows.unread()
+
+
+def _check_reach(rows: Results, world: dict[str, Any]) -> None:
+    """School 1's Wi-Fi access, as in test_queries.py (reach_scenario.py); each day's
+    figures at the midnight starting it."""
+    day0, day1 = _midnights(world)
+    shares = {
+        "within_5_min": _by_time(rows["Laptops connected within 5 / 15 min/A"]),
+        "within_15_min": _by_time(rows["Laptops connected within 5 / 15 min/B"]),
+    }
+    assert shares == {
+        "within_5_min": {"within_5_min": {day0: 80.0, day1: 50.0}},
+        "within_15_min": {"within_15_min": {day0: 90.0, day1: 60.0}},
+    }
+    median = _by_time(rows["Median morning connection time/A"])
+    assert median == {"median_wait_s": {day0: 60.0, day1: 315.0}}  # day 1: (30 + 600) / 2
+    aps = by(
+        rows["Time online vs cut off per access point"], "bssid_hash", "online_s", "unreachable_s"
+    )
+    assert aps == {
+        scenario.AP_A: [152715.0, 885.0],
+        scenario.AP_B: [97290.0, 38310.0],
+    }
+    assert rows["Time online vs cut off/A"] == {"online_s": 250005.0}
+    assert rows["Time online vs cut off/B"] == {"unreachable_s": 39195.0}
+    failures = {
+        c: rows[f"Connection failures by cause/{ref}"]
+        for ref, c in zip("ABCDEF", CAUSES, strict=True)
+    }
+    assert failures == {
+        "dns": {"dns": 70},
+        "connect": {"connect": 1},
+        "timeout": {"timeout": 2},
+        "tls": {"tls": 49},
+        "refused": {"refused": 0},
+        "closed": {"closed": 0},
+    }
 
 
 MORNING = "Charge level at the first class of the day"
