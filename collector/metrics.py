@@ -548,7 +548,8 @@ class _Figures:
             yield _labelled(
                 GaugeMetricFamily,
                 "lordi_collector_outbox_notifications",
-                "Notifications in the outbox: pending (to send or retry), failed.",
+                "Notifications in the outbox: pending (to send or retry), failed, "
+                "digest (waiting for the school's digest time).",
                 "status",
                 m.outbox,
             )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from collector.alerts.model import Alert
+from collector.alerts.outbox import is_digest
 from collector.alerts.store import AlertStore
 from collector.worklist import RESOLVE_REASONS, Worklist
 
@@ -143,6 +144,8 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         print("Aucune notification en attente.")
     for r in rows:
         state = "en attente" if r.status == "pending" else "abandonnée"
+        if r.status == "pending" and is_digest(r.kind) and r.attempts == 0:
+            state = "attend le résumé de l'établissement"
         channels = ", ".join(r.channels) if r.channels else "tous les canaux"
         print(
             f"alerte #{r.alert_id} {r.kind} — {state} après {r.attempts} essai(s), "

@@ -12,6 +12,12 @@ dies mid-delivery leaves its rows to the others once the lease expires (the e-ma
 may then go out twice: at-least-once is the guarantee past a crash *during* a send).
 SQLite serialises writers, so there a single collector is assumed.
 
+Digests (collector/notify/digest.py): a row's level-1 e-mail can be `defer`red to
+the school's next digest time: in one transaction the row loses that channel and a
+row of kind `digest_<kind>` (its only channel the level-1 e-mail, due at the digest
+time) is added. `claim_digest` then takes every due digest row of one school, so
+one e-mail lists them all.
+
 Times are the caller's `now` (the collector's clock), like everything in the engine.
 """
 
@@ -26,9 +32,18 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from collector.alerts.schema import outbox
+from collector.alerts.schema import alerts, outbox
 
 OutboxStatus = Literal["pending", "sent", "failed"]
+DIGEST_PREFIX = "digest_"  # kind of a row waiting for its school's digest e-mail
+
+
+def digest_kind(kind: str) -> str:
+    return f"{DIGEST_PREFIX}{kind}"
+
+
+def is_digest(kind: str) -> bool:
+    return kind.startswith(DIGEST_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +136,72 @@ class Outbox:
             ).all()
         return [_to_row(r) for r in rows]
 
+    def claim_digest(self, school: str, now: datetime, lease_s: float = 300.0) -> list[OutboxRow]:
+        """Take every due digest row of `school` not leased by another collector
+        (rows this collector already holds included), for `lease_s` seconds."""
+        mine_or_free = sa.or_(
+            outbox.c.claimed_until.is_(None),
+            outbox.c.claimed_until <= now,
+            outbox.c.claimed_by == self.owner,
+        )
+        of_school = sa.select(alerts.c.id).where(alerts.c.school == school)
+        due = (
+            sa.select(outbox.c.id)
+            .where(
+                outbox.c.status == "pending",
+                outbox.c.kind.startswith(DIGEST_PREFIX),
+                outbox.c.next_attempt_at <= now,
+                outbox.c.alert_id.in_(of_school),
+                mine_or_free,
+            )
+            .order_by(outbox.c.id)
+            .with_for_update(skip_locked=True)
+        )
+        with self._engine.begin() as conn:
+            ids = list(conn.execute(due).scalars())
+            if not ids:
+                return []
+            lease = {"claimed_by": self.owner, "claimed_until": now + timedelta(seconds=lease_s)}
+            conn.execute(outbox.update().where(outbox.c.id.in_(ids)).values(lease))
+            rows = conn.execute(
+                outbox.select().where(outbox.c.id.in_(ids)).order_by(outbox.c.id)
+            ).all()
+        return [_to_row(r) for r in rows]
+
+    def defer(
+        self,
+        row: OutboxRow,
+        channel: str,
+        due_at: datetime,
+        now: datetime,
+        remaining: Collection[str],
+    ) -> bool:
+        """Move `channel` of a claimed row to a digest row due at `due_at`; the row
+        keeps `remaining` (none left: it is sent). False if our lease was lost."""
+        keep: dict[str, Any] = (
+            {"channels": sorted(remaining)}
+            if remaining
+            else {"status": "sent", "sent_at": now, "claimed_by": None, "claimed_until": None}
+        )
+        query = outbox.update().where(
+            outbox.c.id == row.id, outbox.c.claimed_by == self.owner, outbox.c.status == "pending"
+        )
+        with self._engine.begin() as conn:
+            if conn.execute(query.values(keep)).rowcount != 1:
+                return False
+            conn.execute(
+                outbox.insert().values(
+                    alert_id=row.alert_id,
+                    kind=digest_kind(row.kind),
+                    channels=[channel],
+                    status="pending",
+                    created_at=now,
+                    next_attempt_at=due_at,
+                    attempts=0,
+                )
+            )
+        return True
+
     def mark_sent(self, row_id: int, now: datetime) -> bool:
         """The row was delivered on every channel; False if our lease was lost."""
         return self._finish(row_id, {"status": "sent", "sent_at": now, "last_error": None})
@@ -159,17 +240,22 @@ class Outbox:
         with self._engine.connect() as conn:
             return [_to_row(r) for r in conn.execute(query)]
 
-    def status_counts(self) -> dict[OutboxStatus, int]:
-        """Rows per status (pending and failed: the index ix_outbox_due serves it)."""
+    def status_counts(self) -> dict[str, int]:
+        """Rows per status (pending and failed: the index ix_outbox_due serves it);
+        pending rows waiting for their first digest e-mail are counted apart, as
+        "digest" (once a digest failed, its rows are pending like any retry)."""
+        waiting = sa.and_(outbox.c.kind.startswith(DIGEST_PREFIX), outbox.c.attempts == 0)
+        status = sa.case((sa.and_(outbox.c.status == "pending", waiting), "digest"),
+                         else_=outbox.c.status)  # fmt: skip
         query = (
-            sa.select(outbox.c.status, sa.func.count())
+            sa.select(status, sa.func.count())
             .where(outbox.c.status.in_(("pending", "failed")))
-            .group_by(outbox.c.status)
+            .group_by(status)
         )
-        counts: dict[OutboxStatus, int] = {"pending": 0, "failed": 0}
+        counts: dict[str, int] = {"pending": 0, "failed": 0, "digest": 0}
         with self._engine.connect() as conn:
-            for status, count in conn.execute(query):
-                counts[status] = int(count)
+            for name, count in conn.execute(query):
+                counts[str(name)] = int(count)
         return counts
 
     def pending_count(self) -> int:

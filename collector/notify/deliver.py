@@ -25,6 +25,7 @@ from typing import Literal
 
 from collector.alerts.model import Alert, Transition
 from collector.notify import channels
+from collector.notify.digest import DIGEST_KINDS, DigestItem, digest_email, next_digest
 from collector.notify.live import LiveRegistry
 from collector.notify.payload import (
     OPEN_STATUSES,
@@ -152,6 +153,64 @@ class Notifier:
             dashboard_url=url,
             alert_url=self.settings.web_url.format(id=alert.id) if self.settings.web_url else None,
         )
+
+    def digest_times(self, uai: str, registry: Registry | None = None) -> list[str]:
+        """The school's digest times: its own in the registry, else the settings'."""
+        school = (self.registry if registry is None else registry).schools.get(uai)
+        if school is not None and school.digest_times is not None:
+            return school.digest_times
+        return self.settings.digest.times
+
+    def digest_at(self, kind: str, alert: Alert, now: datetime) -> datetime | None:
+        """When this event's level-1 e-mail goes out in its school's digest; None: at
+        once (no digest time, a critical alert, or not a digest event)."""
+        if kind not in DIGEST_KINDS or alert.severity in self.settings.digest.immediate:
+            return None
+        times = self.digest_times(alert.school)
+        return next_digest(times, now) if times else None
+
+    def send_digest(
+        self, uai: str, events: Sequence[tuple[str, Alert]], now: datetime
+    ) -> ChannelResult:
+        """One level-1 e-mail listing `events` ((kind, alert) of one school), dated `now`."""
+        registry = self.live.fresh()
+        ctx = self.context(events[0][1], registry)
+        web = self.settings.web_url
+        items = [
+            DigestItem(
+                kind,
+                alert,
+                self.asset_tag(alert.school, alert.device, registry),
+                web.format(id=alert.id) if web else None,
+            )
+            for kind, alert in events
+        ]
+        footer = [f"Tableau de bord : {self.settings.dashboard_url.format(school=uai, device='')}"]
+        if ctx.route.fallback_used:
+            footer.insert(
+                0,
+                f"ATTENTION : l'établissement {uai} n'est pas dans le registre des "
+                "établissements ; ce message est envoyé à l'adresse de secours.",
+            )
+        text = digest_email(uai, ctx.route.school_name, items, now, footer)
+        to = [r.email for r in ctx.route.level1]
+        started = monotonic()
+        try:
+            error = channels.send_email(self.settings.smtp, to, text.subject, text.body)
+        except Exception as exc:  # a rendering or sending bug: the rows wait and retry
+            error = f"{type(exc).__name__}: {exc}"
+        result = ChannelResult("email_level1", ", ".join(to), error is None, error,
+                               monotonic() - started)  # fmt: skip
+        if error is None:
+            log.info("school %s: digest of %d alert events delivered to %s",
+                     uai, len(events), result.target)  # fmt: skip
+        else:
+            log.warning("school %s: digest to %s failed: %s", uai, result.target, error)
+        return result
+
+    def planned(self, kind: NotificationKind, alert: Alert) -> list[Channel]:
+        """The channels this event uses (module docstring)."""
+        return self._planned(kind, alert)
 
     def _planned(self, kind: NotificationKind, alert: Alert) -> list[Channel]:
         level2 = (

@@ -36,6 +36,9 @@ DeviceId = Annotated[str, Field(pattern=ID_PATTERN)]
 AssetTag = Annotated[str, Field(pattern=ASSET_TAG_PATTERN)]
 ContractorId = Annotated[str, Field(pattern=CONTRACTOR_ID_PATTERN)]
 Ssid = Annotated[str, Field(min_length=1, max_length=32, pattern=TEXT_PATTERN)]
+# A time of day on the school's wall clock (Paris time), "HH:MM": when the level-1
+# digest e-mail goes out (collector/notify/digest.py).
+DigestTime = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 
 
 def _check_http_url(url: str) -> str:
@@ -94,6 +97,10 @@ class School(_Model):
     asset_tags: dict[DeviceId, AssetTag] = {}
     # Its school holiday zone; None: the registry's `calendar_zone`.
     zone: Zone | None = None
+    # When its level-1 technicians get the digest of non-critical alerts, e.g.
+    # ["07:45", "12:30"]; [] : every alert e-mailed at once; None: the collector's
+    # `[alerts.notify.digest] times`.
+    digest_times: list[DigestTime] | None = None
 
 
 class Registry(_Model):

@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from collector.alerts.model import Subject
-from collector.notify.registry import Email, Name
+from collector.alerts.model import Severity, Subject
+from collector.notify.registry import DigestTime, Email, Name
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 # none: plain SMTP (a relay on the same host or LAN); starttls: upgrade on 587;
@@ -72,10 +72,22 @@ class OutboxSettings(_Section):
     batch: Annotated[int, Field(ge=1, le=10_000)] = 100  # rows claimed at a time
 
 
+class DigestSettings(_Section):
+    """Level-1 e-mail as one digest per school (collector/notify/digest.py): an alert
+    event whose level-1 e-mail would go out at once waits for the school's next
+    digest time instead, unless the alert's severity is in `immediate`. Webhooks,
+    the MQTT alert topic and level-2 e-mails are never held. A school's own
+    `digest_times` in the registry replaces `times`; [] (the default): no digest."""
+
+    times: list[DigestTime] = []
+    immediate: frozenset[Severity] = frozenset({"critical"})
+
+
 class NotifySettings(_Section):
     smtp: SmtpSettings = SmtpSettings()
     alert_topic: AlertTopicSettings = AlertTopicSettings()
     outbox: OutboxSettings = OutboxSettings()
+    digest: DigestSettings = DigestSettings()
     webhook_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
     # Link printed in e-mails; `{device}` and `{school}` are replaced. Points to the
     # Grafana device dashboard of the deployment.

@@ -160,3 +160,21 @@ def test_outbox_lists_what_was_not_delivered(tmp_path: Path) -> None:
         "(email_level1)",
         "    dernière erreur : email_level1: Connection error",
     ]
+
+
+def test_outbox_names_what_waits_for_the_digest(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'alerts.sqlite3'}"
+    _fill(url)
+    store = AlertStore(url)
+    now = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    store.enqueue(1, "opened", now)
+    [row] = store.outbox.claim(now)
+    digest_at = datetime(2026, 11, 30, 11, 30, tzinfo=UTC)
+    assert store.outbox.defer(row, "email_level1", digest_at, now, remaining=())
+    store.close()
+    out = _lordi(url, "outbox")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "alerte #1 digest_opened — attend le résumé de l'établissement après 0 essai(s), "
+        "prochain essai 30/11 11:30 UTC (email_level1)",
+    ]

@@ -153,7 +153,7 @@ def _waiting_notification(store_url: str) -> None:
     store.outbox.retry(
         row.id, ["email_level1"], "SMTP: connection refused", now + timedelta(days=1)
     )
-    assert store.outbox.status_counts() == {"pending": 1, "failed": 0}
+    assert store.outbox.status_counts() == {"pending": 1, "failed": 0, "digest": 0}
 
 
 def _sample(school: str, device: str, minutes_ago: int, health: float = 80.0) -> bytes:
