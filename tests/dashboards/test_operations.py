@@ -264,7 +264,7 @@ def test_metrics_panels(metrics_world: dict[str, Any]) -> None:
     assert silent == {b: at - newest[b]}  # 3 h > 2 h; school a's 3 minutes are not
 
     assert [one(rows[f"Messages in flight/{r}"]) for r in "AB"] == [0, 0]
-    assert by(rows["Alert outbox/A"], "status") == {"pending": 2, "failed": 1}
+    assert by(rows["Alert outbox/A"], "status") == {"pending": 2, "failed": 1, "digest": 0}
 
     clients, stored, subscriptions = (one(rows[f"Broker (Mosquitto $SYS)/{r}"]) for r in "ABC")
     assert clients >= 1 and subscriptions >= 1 and stored >= 0

@@ -317,6 +317,7 @@ def test_alerting_gauges_from_the_alert_store(stack: LocalStack, tmp_path: Path)
         }  # fmt: skip
         assert scraped(text, "lordi_collector_outbox_notifications") == {
             (("status", "pending"),): 2.0, (("status", "failed"),): 1.0,
+            (("status", "digest"),): 0.0,
         }  # fmt: skip
         assert scraped(text, "lordi_collector_devices_tracked") == {(): 0.0}
         assert scraped(text, "lordi_collector_samples_late_total") == {(): 0.0}
