@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from collector.alerting import Alerting
-    from collector.notify.live import RegistryWatch
+    from collector.notify.live import LiveRegistry, RegistryWatch
+    from collector.partition import Partition
+    from collector.partition_lock import PartitionLock
     from collector.service import Collector
 
 from collector.config import CollectorSettings, ConfigError, load_settings
@@ -25,6 +29,8 @@ from collector.validate import MessageRejected, check_message
 
 log = logging.getLogger(__name__)
 
+# With partitions, the registry's schools are followed (subscriptions) this often.
+REFRESH_S = 5.0
 SCHEMA_FILE = Path(__file__).resolve().parent / "schema" / "telemetry-v1.schema.json"
 
 
@@ -66,8 +72,31 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_alerting(settings: CollectorSettings) -> Alerting | None:
-    """The rules, alert store and notifier, when `[alerts] enabled = true`."""
+def load_registry(settings: CollectorSettings) -> LiveRegistry | None:
+    """The school registry, when alerts or partitions need it. Reloaded on SIGHUP or a
+    change of the file (watch_registry): a school, contact or asset tag (`lordi
+    provision device --asset-tag`) added after the start is seen."""
+    if not (settings.alerts.enabled or settings.partition.enabled):
+        return None
+    from collector.notify.errors import RegistryError  # noqa: PLC0415
+    from collector.notify.live import LiveRegistry  # noqa: PLC0415
+
+    try:
+        return LiveRegistry.load(settings.alerts.registry)  # `.current`: the one in force
+    except RegistryError as exc:  # the file and the field or line are in the message
+        raise ConfigError(
+            f"alerts.registry: {exc}: fix the school registry (docs/alert-routing.md "
+            "explains every key)"
+        ) from None
+
+
+def build_alerting(
+    settings: CollectorSettings,
+    live: LiveRegistry | None = None,
+    owns: Callable[[str], bool] | None = None,
+) -> Alerting | None:
+    """The rules, alert store and notifier, when `[alerts] enabled = true`; with
+    partitions (`owns`), the saved state of this collector's schools only."""
     cfg = settings.alerts
     if not cfg.enabled:
         return None
@@ -75,19 +104,10 @@ def build_alerting(settings: CollectorSettings) -> Alerting | None:
     from collector.alerts.store import AlertStore  # noqa: PLC0415
     from collector.calendar import CalendarFileError, school_calendar  # noqa: PLC0415
     from collector.notify.deliver import Notifier  # noqa: PLC0415
-    from collector.notify.errors import RegistryError  # noqa: PLC0415
-    from collector.notify.live import LiveRegistry  # noqa: PLC0415
     from collector.rules.silent import local_day  # noqa: PLC0415
 
-    # Reloaded on SIGHUP or a change of the file (watch_registry): a school, contact or
-    # asset tag (`lordi provision device --asset-tag`) added after the start is seen.
-    try:
-        live = LiveRegistry.load(cfg.registry)  # `.current`: the registry in force
-    except RegistryError as exc:  # the file and the field or line are in the message
-        raise ConfigError(
-            f"alerts.registry: {exc}: fix the school registry (docs/alert-routing.md "
-            "explains every key)"
-        ) from None
+    live = live or load_registry(settings)
+    assert live is not None  # alerts are on
     # Each school's holidays from its zone in the registry in force; a school year the
     # data lacks for a zone in use is a WARNING here (and a gauge, collector/metrics.py).
     try:
@@ -117,7 +137,7 @@ def build_alerting(settings: CollectorSettings) -> Alerting | None:
         engine_cache=None if cfg.engine_cache else False,
         deliver_in_background=True,
     )
-    alerting.restore()
+    alerting.restore(owns)
     return alerting
 
 
@@ -152,11 +172,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(Path(args.config) if args.config else None)
         check_files(settings)
+        live = load_registry(settings)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    partition, lock, stopped = serve_partition(settings, live, done)
+    if stopped:
+        return 0  # asked to stop while standing by
     try:
-        alerting = build_alerting(settings)
+        alerting = build_alerting(settings, live, partition.owns if partition else None)
     except ConfigError as exc:  # the school registry
         print(f"config error: {exc}", file=sys.stderr)
         return 2
@@ -166,50 +193,90 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise
         print(f"config error: {problem}", file=sys.stderr)
         return 2
-    collector = Collector(settings, alerting=alerting)
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
-    watch = watch_registry(alerting)  # before anything can send a SIGHUP
+    collector = Collector(settings, alerting=alerting, partition=partition)
+    watch = watch_registry(live, alerting)  # before anything can send a SIGHUP
     try:
         collector.start()
     except OSError as exc:  # the metrics address ([metrics] host, port) is taken
         m = settings.metrics
         print(f"metrics: cannot listen on {m.host}:{m.port} ({exc.strerror})", file=sys.stderr)
         return 2
-    supervise(collector, done, args.stats_interval)
+    code = supervise(collector, done, args.stats_interval, lock, settings.partition.lock_check_s)
     if watch is not None:
         watch.stop()
-    return 0
+    if lock is not None:
+        lock.release()
+    return code
 
 
-def watch_registry(alerting: Alerting | None) -> RegistryWatch | None:
+def serve_partition(
+    settings: CollectorSettings, live: LiveRegistry | None, done: threading.Event
+) -> tuple[Partition | None, PartitionLock | None, bool]:
+    """With `[partition]`: this collector's schools, and its lock once held (standby
+    until then; None with `lock = "none"`), and whether it was asked to stop while
+    standing by. (None, None, False) without partitions."""
+    if not settings.partition.enabled:
+        return None, None, False
+    from collector.partition import Partition, placements_of  # noqa: PLC0415
+    from collector.partition_lock import make_lock, wait_for_lock  # noqa: PLC0415
+    from collector.sdnotify import notify  # noqa: PLC0415
+
+    assert live is not None  # loaded for the partition
+    p, a = settings.partition, settings.alerts
+    partition = Partition(p, settings.mqtt.topic, lambda: placements_of(live.current.schools))
+    client_id = partition.client_id(settings.mqtt.client_id)
+    lock = make_lock(p, client_id, a.enabled, a.store_url)
+    if lock is None:
+        return partition, None, False
+    notify("READY=1")  # a standby is a healthy service: it waits, and feeds the watchdog
+    notify(f"STATUS=standby for {partition.name}")
+    beat = lambda: notify("WATCHDOG=1")  # noqa: E731
+    if not wait_for_lock(lock, partition.name, done, p.standby_poll_s, beat):
+        return partition, None, True
+    notify(f"STATUS=serving {partition.name}")
+    return partition, lock, False
+
+
+def watch_registry(live: LiveRegistry | None, alerting: Alerting | None) -> RegistryWatch | None:
     """Reload the school registry on SIGHUP (`systemctl reload`) and when its file
-    changes (docs/alert-routing.md); without alerts, SIGHUP is only logged."""
+    changes (docs/alert-routing.md); without alerts nor partitions, SIGHUP is only
+    logged."""
     from collector.notify.live import RegistryWatch  # noqa: PLC0415
 
     notifier = alerting.notifier if alerting is not None else None
-    if notifier is None:
+    live = notifier.live if notifier is not None else live
+    if live is None:
         signal.signal(
             signal.SIGHUP, lambda *_: log.info("SIGHUP: nothing to reload ([alerts] is off)")
         )
         return None
-    watch = RegistryWatch(notifier.live)
+    watch = RegistryWatch(live)
     signal.signal(signal.SIGHUP, lambda *_: watch.request())
     watch.start()
     return watch
 
 
-def supervise(collector: Collector, done: threading.Event, stats_interval_s: float) -> None:
+def supervise(
+    collector: Collector,
+    done: threading.Event,
+    stats_interval_s: float,
+    lock: PartitionLock | None = None,
+    lock_check_s: float = 5.0,
+) -> int:
     """Log the counters every `stats_interval_s` until `done`; under systemd, say
-    READY=1, then WATCHDOG=1 at half the watchdog period while no loop is stalled."""
+    READY=1, then WATCHDOG=1 at half the watchdog period while no loop is stalled.
+    With partitions, follow the registry's schools, and check the partition's lock:
+    lost (its connection gone), another process may serve the partition, so this one
+    stops at once and returns 3."""
     from collector.sdnotify import notify, watchdog_period_s  # noqa: PLC0415
 
     log = logging.getLogger("collector")
     notify("READY=1")
     watchdog = watchdog_period_s()
-    tick = min(stats_interval_s, watchdog) if watchdog else stats_interval_s
+    tick = min(stats_interval_s, watchdog or stats_interval_s, REFRESH_S)
     next_stats = time.monotonic() + stats_interval_s
+    next_check = time.monotonic() + lock_check_s
+    code = 0
     while not done.wait(tick):
         if watchdog:
             stalled = collector.stalled()
@@ -217,12 +284,23 @@ def supervise(collector: Collector, done: threading.Event, stats_interval_s: flo
                 notify("WATCHDOG=1")
             else:
                 log.error("watchdog not fed: %s", stalled)
+        collector.refresh_subscriptions()
+        if lock is not None and time.monotonic() >= next_check:
+            next_check = time.monotonic() + lock_check_s
+            if not lock.held():
+                log.error(
+                    "lost %s: stopping, another collector may serve this partition "
+                    "(exit code 3; restarted, this process stands by)", lock.what,
+                )  # fmt: skip
+                code = 3
+                break
         if time.monotonic() >= next_stats:
             log.info("stats %s", json.dumps(_figures(collector)))
             next_stats += stats_interval_s
     notify("STOPPING=1")
     collector.stop()
     log.info("stopped; stats %s", json.dumps(_figures(collector)))
+    return code
 
 
 def _figures(collector: Collector) -> dict[str, int]:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from collector.notify.settings import NotifySettings
+from collector.partition import PartitionSettings
 from collector.rules import RulesConfig
 from collector.validate import describe
 
@@ -163,6 +164,21 @@ class CollectorSettings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     metrics: MetricsSettings = MetricsSettings()
     alerts: AlertSettings = AlertSettings()
+    partition: PartitionSettings = PartitionSettings()
+
+    @model_validator(mode="after")
+    def _partition_lock_has_a_place(self) -> Self:
+        """A PostgreSQL lock needs a database, a file lock a folder: say which key."""
+        p = self.partition
+        if not p.enabled or p.lock in ("none", "file"):
+            return self
+        on_pg = self.alerts.enabled and self.alerts.store_url.startswith("postgresql")
+        if p.lock == "postgresql" and p.lock_url is None and not on_pg:
+            raise ValueError(
+                "partition.lock = \"postgresql\" needs partition.lock_url, or [alerts] "
+                "enabled with a postgresql store_url"
+            )
+        return self
 
     @model_validator(mode="after")
     def _alert_topic_defaults_to_mqtt(self) -> Self:

@@ -38,6 +38,7 @@ from collector.deadletter import to_dead_letter
 from collector.derived import Derived
 from collector.ingest import Batch
 from collector.metrics import SYS_TOPICS, CollectorMetrics
+from collector.partition import Partition
 from collector.ratelimit import DeviceRateLimiter
 from collector.stats import Stats
 from collector.store import LineWriter, StoreRejected, StoreUnavailable, StoreWriter
@@ -74,9 +75,14 @@ class Collector:
         writer: StoreWriter | None = None,
         alerting: Alerting | None = None,
         client: mqtt.Client | None = None,
+        partition: Partition | None = None,
     ) -> None:
         self.settings = settings
         self.alerting = alerting
+        # `[partition]`: a plain subscription per school this collector owns.
+        self.partition = partition
+        self._filters: set[str] = set()  # the school filters subscribed (partition)
+        self._filters_lock = threading.Lock()
         self.stats = Stats()
         self._queue: queue.Queue[Incoming] = queue.Queue()
         self._stop = threading.Event()
@@ -130,13 +136,20 @@ class Collector:
     @property
     def topic_filter(self) -> str:
         m = self.settings.mqtt
+        if self.partition is not None:
+            return f"{m.topic} for the schools of {self.partition.name}"
         return f"$share/{m.share_group}/{m.topic}" if m.share_group else m.topic
+
+    @property
+    def client_id(self) -> str:
+        base = self.settings.mqtt.client_id
+        return base if self.partition is None else self.partition.client_id(base)
 
     def _make_client(self) -> mqtt.Client:
         m = self.settings.mqtt
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=m.client_id,
+            client_id=self.client_id,
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
@@ -184,16 +197,64 @@ class Collector:
         # Subscribe on every connect: Mosquitto 2.0 does not restore a shared
         # subscription from its persistence file after a restart (measured, see
         # docs/server-stack.md), so the session alone is not enough.
-        self._subscribe_mid = client.subscribe(self.topic_filter, qos=1)[1]
+        if self.partition is None:
+            self._subscribe_mid = client.subscribe(self.topic_filter, qos=1)[1]
+        else:
+            self._subscribe_partition(client)
         if self.metrics is not None and self.settings.metrics.broker_sys:
             client.subscribe([(topic, SubscribeOptions(qos=0)) for topic in SYS_TOPICS])
         log.info(
             "connected to %s:%s as %s (session present: %s)",
             m.host,
             m.port,
-            m.client_id,
+            self.client_id,
             flags.session_present,
         )
+
+    def _subscribe_partition(self, client: mqtt.Client) -> None:
+        """This partition's schools, one plain subscription each; and none of the
+        others' (the session may hold them from an earlier registry or configuration)."""
+        assert self.partition is not None
+        filters = self.partition.filters()
+        for misplaced in self.partition.misplaced():
+            log.error("registry: school %s is not a partition of %d: placed by hash",
+                      misplaced, self.partition.count)  # fmt: skip
+        with self._filters_lock:
+            self._filters = set(filters)
+        client.unsubscribe(self.partition.foreign_filters())
+        if not filters:  # SUBSCRIBE needs one filter at least
+            log.warning("%s owns no school of the registry: nothing to subscribe to",
+                        self.partition.name)  # fmt: skip
+            self._subscribe_mid = None
+            self._subscribed(len(filters))
+            return
+        options = SubscribeOptions(qos=1)
+        self._subscribe_mid = client.subscribe([(f, options) for f in filters])[1]
+
+    def refresh_subscriptions(self) -> int:
+        """Follow the registry in force: subscribe to the schools this partition gained
+        (a school added or moved to it), unsubscribe those it lost. Returns how many
+        filters changed; the main loop calls it every few seconds."""
+        if self.partition is None or not self._up:
+            return 0
+        wanted = set(self.partition.filters())
+        with self._filters_lock:
+            gained, lost = sorted(wanted - self._filters), sorted(self._filters - wanted)
+            self._filters = wanted
+        if gained:
+            self._client.subscribe([(f, SubscribeOptions(qos=1)) for f in gained])
+            log.info("%s: subscribed to %d more school(s): %s", self.partition.name,
+                     len(gained), ", ".join(f.split("/")[2] for f in gained))  # fmt: skip
+        if lost:
+            self._client.unsubscribe(lost)
+            log.info("%s: left %d school(s): %s", self.partition.name, len(lost),
+                     ", ".join(f.split("/")[2] for f in lost))  # fmt: skip
+        return len(gained) + len(lost)
+
+    @property
+    def schools_subscribed(self) -> int:
+        with self._filters_lock:
+            return len(self._filters)
 
     @property
     def endpoint(self) -> Endpoint:
@@ -218,13 +279,19 @@ class Collector:
         props: Properties | None,
     ) -> None:
         if mid != self._subscribe_mid and self._subscribe_mid is not None:
-            if any(r.is_failure for r in reasons):  # a $SYS topic ([metrics] broker_sys)
-                log.warning("broker refused the $SYS subscription: %s", reasons)
+            if any(r.is_failure for r in reasons):  # $SYS, or a school the partition gained
+                log.warning("broker refused a subscription ($SYS or a school): %s", reasons)
             return
         if any(r.is_failure for r in reasons):
             log.error("broker refused the subscription: %s", reasons)
             return
-        log.info("subscribed to %s", self.topic_filter)
+        self._subscribed(len(reasons))
+
+    def _subscribed(self, filters: int) -> None:
+        if self.partition is None:
+            log.info("subscribed to %s", self.topic_filter)
+        else:
+            log.info("subscribed to %d school topic(s) of %s", filters, self.partition.name)
         if self.alerting is not None:  # telemetry can arrive: laptops may be absent again
             self.alerting.resume(datetime.now(UTC))
         self.connected.set()  # ready: connected and subscribed

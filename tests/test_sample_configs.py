@@ -263,7 +263,7 @@ def test_collector_sample_documents_every_key() -> None:
 
 def test_collector_sample_is_plain_toml() -> None:
     data = tomllib.loads(COLLECTOR_SAMPLE.read_text(encoding="utf-8"))
-    assert set(data) == {"mqtt", "store", "ingest", "metrics", "alerts"}
+    assert set(data) == {"mqtt", "store", "ingest", "metrics", "alerts", "partition"}
 
 
 def test_collector_environment_overrides_the_file(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -80,6 +80,9 @@ class _Stuck:
     def stop(self) -> None:
         return None
 
+    def refresh_subscriptions(self) -> int:
+        return 0
+
 
 def test_a_stalled_collector_does_not_feed_the_watchdog(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture

@@ -382,14 +382,17 @@ class Alerting:
         self.engine.flush()
         return len(rows)
 
-    def restore(self) -> int:
-        """Reload the saved device and school state after a restart."""
+    def restore(self, owns: Callable[[str], bool] | None = None) -> int:
+        """Reload the saved device and school state after a restart; with partitions
+        (`owns`), only this collector's schools: the others are another's to judge."""
         with self._lock:
-            saved = self.store.device_states.all()
+            saved = [r for r in self.store.device_states.all() if owns is None or owns(r.school)]
             for record in saved:
                 self._state(record.school, record.device)  # the school's dict
                 self.devices[record.school][record.device] = _from_saved(record)
             for name, doc in self.store.school_states.all().items():
+                if owns is not None and not owns(name):
+                    continue
                 self.schools[name] = school_from(name, doc)
                 self.clock.restore(float(doc.get("clock_s", 0.0)), doc.get("outages", []))
             for name in list(self.devices):

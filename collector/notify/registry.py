@@ -101,6 +101,9 @@ class School(_Model):
     # ["07:45", "12:30"]; [] : every alert e-mailed at once; None: the collector's
     # `[alerts.notify.digest] times`.
     digest_times: list[DigestTime] | None = None
+    # The collector partition that serves it ([partition] in the collector's file);
+    # None: a stable hash of the UAI over the partitions (collector/partition.py).
+    partition: Annotated[int, Field(ge=0)] | None = None
 
 
 class Registry(_Model):

@@ -265,7 +265,7 @@ def test_sighup_reloads_through_the_collectors_handler(tmp_path: Path) -> None:
     live = _live(tmp_path)
     assert live.path is not None
     alerting = cast("Alerting", SimpleNamespace(notifier=Notifier(live, NotifySettings())))
-    watch = watch_registry(alerting)
+    watch = watch_registry(None, alerting)
     assert watch is not None
     try:
         _write(live.path, {A: technician(A), B: technician(B)})
@@ -278,6 +278,6 @@ def test_sighup_reloads_through_the_collectors_handler(tmp_path: Path) -> None:
 @pytest.mark.usefixtures("sighup_restored")
 def test_sighup_without_alerts_is_logged_and_harmless(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="collector.cli"):
-        assert watch_registry(None) is None
+        assert watch_registry(None, None) is None
         os.kill(os.getpid(), signal.SIGHUP)  # the default action would end the process
         assert _eventually(lambda: "nothing to reload" in caplog.text)

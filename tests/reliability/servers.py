@@ -188,8 +188,10 @@ class SteadyPublisher:
         per_message: int = 5,
         interval_s: float = 0.02,
         start: datetime | None = None,
+        health: Callable[[int], float] | None = None,
     ) -> None:
         self.school, self.devices, self.per_message = school, devices, per_message
+        self.health = health or (lambda _device: 80.0)  # device number -> battery health %
         self.interval_s = interval_s
         self.start_ts = start or (datetime.now(UTC) - timedelta(days=2)).replace(microsecond=0)
         self.sent_samples = 0
@@ -215,8 +217,10 @@ class SteadyPublisher:
     def _message(self, n: int) -> bytes:
         device = f"dev-{n % self.devices}"
         first = (n // self.devices) * self.per_message
+        health = self.health(n % self.devices)
         samples = [
-            sample_at(self.start_ts + timedelta(seconds=first + k)) for k in range(self.per_message)
+            sample_at(self.start_ts + timedelta(seconds=first + k), health)
+            for k in range(self.per_message)
         ]
         return envelope(self.school, device, samples)
 
