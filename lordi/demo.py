@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lordi import vm
+from lordi.collectorproc import CollectorProcess
 from lordi.sim.faults import reporting
 from lordi.sim.fleet import (
     SCHOOLS,
@@ -42,63 +43,6 @@ from lordi.stack import LocalStack, free_port
 REPLACE_BELOW_PCT = 60.0
 SAMPLE_REGISTRY = Path(__file__).resolve().parents[1] / "provisioning" / "schools.toml"
 START_TIMEOUT_S = 30.0
-
-
-@dataclass
-class CollectorProcess:
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    @classmethod
-    def start(
-        cls,
-        stack: LocalStack,
-        client_id: str = "lordi-collector-1",
-        *,
-        env: dict[str, str] | None = None,
-        stats_interval_s: int = 5,
-        log: Path | None = None,
-        config: Path | None = None,
-    ) -> CollectorProcess:
-        """`lordi-collector run` against the stack, returned once it has subscribed.
-        `env` adds `LORDI_COLLECTOR_*` settings (share group, rate limit...);
-        `config`, a collector.toml (the environment still wins over it)."""
-        log = log or stack.root / f"{client_id}.log"
-        full_env = {**stack.env(), "LORDI_COLLECTOR_MQTT__CLIENT_ID": client_id, **(env or {})}
-        # A restart appends to the same log: only what this process writes counts.
-        start = log.stat().st_size if log.exists() else 0
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "collector.cli",
-                    "run",
-                    "--stats-interval",
-                    str(stats_interval_s),
-                    *(["--config", str(config)] if config else []),
-                ],
-                env=full_env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        self = cls(proc, log)
-        deadline = time.monotonic() + 30
-        while b"subscribed to" not in log.read_bytes()[start:]:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"collector did not start:\n{log.read_text()[-2000:]}")
-            time.sleep(0.1)
-        return self
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 def run_week(fleet: Fleet, start: datetime, say: object = print) -> int:
@@ -373,7 +317,7 @@ def main(keep: bool = False, per_school: int = 40) -> int:
         collector = CollectorProcess.start(
             stack, config=worklist.collector_config if worklist else None
         )
-        print(f"  collector        pid {collector.proc.pid}, log {collector.log}")
+        print(f"  collector        pid {collector.pid}, log {collector.log}")
         start = last_school_week(datetime.now(UTC))
         fleet = build_fleet(per_school, start)
         connect_fleet(fleet, "127.0.0.1", stack.mqtt_port)

@@ -45,7 +45,7 @@ from collector.config import IngestSettings, RateLimitSettings
 from collector.contract import Sample
 from collector.lineproto import to_lines
 from lordi import vm
-from lordi.demo import CollectorProcess
+from lordi.collectorproc import CollectorProcess
 from lordi.stack import LocalStack, free_port
 
 SCHOOL = "0349999Z"

@@ -45,7 +45,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from lordi import vm
 from lordi.bench.procstat import read
 from lordi.bench.state import sample_pool
-from lordi.demo import CollectorProcess
+from lordi.collectorproc import CollectorProcess
 from lordi.sim.swarm import BATCH_SAMPLES, Swarm
 from lordi.stack import LocalStack
 

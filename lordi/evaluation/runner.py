@@ -30,7 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from collector.alerts.model import Alert
 from collector.alerts.store import AlertStore
 from lordi import vm
-from lordi.demo import CollectorProcess
+from lordi.collectorproc import CollectorProcess
 from lordi.evaluation.schedules import Message, Plan
 from lordi.evaluation.world import SCHOOLS, World
 from lordi.sim.calendar import SIM_ZONE

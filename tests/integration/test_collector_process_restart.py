@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 
-from lordi.demo import CollectorProcess
+from lordi.collectorproc import CollectorProcess
 from lordi.stack import LocalStack
 
 

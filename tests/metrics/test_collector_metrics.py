@@ -23,7 +23,7 @@ from collector.alerts.store import AlertStore
 from collector.config import MetricsSettings
 from collector.rules import RulesConfig
 from collector.service import Collector
-from lordi.demo import CollectorProcess
+from lordi.collectorproc import CollectorProcess
 from lordi.stack import LocalStack, free_port
 from tests.helpers import (
     envelope,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from lordi.demo import CollectorProcess
+from lordi.collectorproc import CollectorProcess
 from lordi.smtp import SmtpServer, running_smtp
 from lordi.stack import LocalStack, free_port
 from tests.helpers import envelope, minimal_sample, publish, recent, unique_school

@@ -19,7 +19,7 @@ import pytest
 from collector.alerts.model import Finding
 from collector.alerts.store import AlertStore
 from lordi import vm
-from lordi.demo import CollectorProcess
+from lordi.collectorproc import CollectorProcess
 from lordi.stack import LocalStack, free_port
 from tests.helpers import envelope, minimal_sample, publish, recent, unique_school
 from tests.metrics.helpers import eventually, private_vm, scrape_config

@@ -8,19 +8,14 @@ import contextlib
 import json
 import os
 import pwd
-import re
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -30,7 +25,6 @@ from lordi.stack import free_port
 from tests.helpers import envelope, minimal_sample
 
 REPO = Path(__file__).resolve().parents[2]
-_STATS = re.compile(rb"stats (\{[^\n]*\})")
 
 
 # -- what the store holds ---------------------------------------------------------------
@@ -71,99 +65,6 @@ def wait_stored_total(vm_url: str, school: str, expected: int, timeout_s: float)
 
 def duplicates(stamps: dict[str, list[int]]) -> int:
     return sum(len(t) - len(set(t)) for t in stamps.values())
-
-
-# -- the collector as a process ----------------------------------------------------------
-
-
-def write_collector_config(
-    path: Path, more: dict[str, dict[str, Any]] | None = None, **sections: dict[str, Any]
-) -> Path:
-    """A collector TOML file from {section: {key: value}} (values: str, int, float, bool);
-    `more` for dotted sections such as "alerts.notify.smtp"."""
-    sections = {**sections, **(more or {})}
-
-    def value(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, int | float):
-            return repr(v)
-        return json.dumps(str(v))  # a TOML basic string is a JSON string
-
-    lines: list[str] = []
-    for section, keys in sections.items():
-        lines.append(f"[{section}]")
-        lines += [f"{k} = {value(v)}" for k, v in keys.items()]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-@dataclass
-class CollectorProcess:
-    """`lordi-collector run --config FILE` (the console script's `collector.cli:main`)."""
-
-    config: Path
-    log: Path
-    env: dict[str, str] = field(default_factory=dict)
-    proc: subprocess.Popen[bytes] | None = None
-    starts: int = 0
-
-    def start(self) -> None:
-        self._offset = self.log.stat().st_size if self.log.exists() else 0
-        env = {**os.environ, "PYTHONPATH": str(REPO), **self.env}
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "collector.cli",
-                    "run",
-                    "--config",
-                    str(self.config),
-                    "--stats-interval",
-                    "1",
-                ],
-                cwd=REPO,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        self.starts += 1
-
-    def this_run(self) -> bytes:
-        """What the current process wrote to the log so far."""
-        return self.log.read_bytes()[self._offset :]
-
-    def wait_subscribed(self, timeout_s: float = 60) -> bool:
-        return wait_until(lambda: b"subscribed to" in self.this_run(), timeout_s, 0.1)
-
-    def last_stats(self) -> dict[str, int]:
-        found = _STATS.findall(self.this_run())
-        return dict(json.loads(found[-1])) if found else {}
-
-    def signal(self, sig: int) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.signal(signal.SIGCONT)  # a paused process must die too
-            self.signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self, timeout_s: float = 30) -> int | None:
-        """SIGTERM (a clean stop), SIGKILL if it does not stop in time."""
-        if self.proc is None:
-            return None
-        self.signal(signal.SIGCONT)
-        self.signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-            return None
 
 
 # -- a publisher that outlives broker restarts ------------------------------------------------

@@ -20,17 +20,16 @@ from pathlib import Path
 
 import pytest
 
+from lordi.collectorproc import CollectorProcess, write_collector_config
 from lordi.stack import LocalStack
 from tests.helpers import unique_school
 from tests.reliability.fleet import AgentFleet
 from tests.reliability.servers import (
-    CollectorProcess,
     duplicates,
     stored_timestamps,
     stored_total,
     wait_stored_total,
     wait_until,
-    write_collector_config,
 )
 
 AGENTS = 3
@@ -64,7 +63,7 @@ def _restart_under_traffic(
     collector = CollectorProcess(config, tmp_path / "collector.log")
     fleet = AgentFleet(stack.mqtt_port, school, AGENTS, tmp_path)
     try:
-        collector.start()
+        collector.spawn()
         assert collector.wait_subscribed(), collector.this_run()[-3000:]
         fleet.phase = "before"
         fleet.start(interval_s=0.1)

@@ -10,17 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from lordi.collectorproc import CollectorProcess, write_collector_config
 from lordi.stack import LocalStack
 from tests.helpers import unique_school
 from tests.reliability.servers import (
-    CollectorProcess,
     SteadyPublisher,
     duplicates,
     stored_timestamps,
     stored_total,
     wait_stored_total,
     wait_until,
-    write_collector_config,
 )
 
 KILLS = 5
@@ -43,7 +42,7 @@ def test_collector_sigkilled_mid_batch_repeatedly_loses_and_doubles_nothing(
     publisher = SteadyPublisher(private_stack.mqtt_port, school, devices=20, per_message=10)
     rng = random.Random(8)
     try:
-        collector.start()
+        collector.spawn()
         assert collector.wait_subscribed(), collector.this_run()[-3000:]
         publisher.begin()
         for _ in range(KILLS):
@@ -58,7 +57,7 @@ def test_collector_sigkilled_mid_batch_repeatedly_loses_and_doubles_nothing(
             collector.kill()
             # The fleet keeps publishing while the collector is down (the broker queues).
             time.sleep(rng.uniform(0.5, 2.0))
-            collector.start()
+            collector.spawn()
             assert collector.wait_subscribed(), collector.this_run()[-3000:]
         publisher.finish()
         sent = publisher.sent_samples

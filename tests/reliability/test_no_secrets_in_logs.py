@@ -15,16 +15,15 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from lordi.collectorproc import CollectorProcess, write_collector_config
 from lordi.stack import LocalStack, free_port
 from tests.helpers import Subscriber, publish
 from tests.reliability.servers import (
     REPO,
-    CollectorProcess,
     envelope,
     sample_at,
     wait_stored_total,
     wait_until,
-    write_collector_config,
 )
 
 MQTT_PASSWORD = "mqtt-Pw-7f3a9c1e5b"
@@ -83,7 +82,7 @@ def test_collector_output_holds_no_secret(private_stack: LocalStack, tmp_path: P
     topic = f"lordi/v1/{SCHOOL}/{DEVICE}/telemetry"
     t0 = (datetime.now(UTC) - timedelta(minutes=30)).replace(microsecond=0)
     try:
-        collector.start()
+        collector.spawn()
         assert collector.wait_subscribed(), collector.this_run()[-3000:]
         publish(private_stack, topic, [envelope(SCHOOL, DEVICE, [sample_at(t0, 61.0)])])
         publish(

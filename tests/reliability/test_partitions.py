@@ -17,17 +17,16 @@ import sqlalchemy as sa
 
 from collector.alerts.store import AlertStore
 from collector.partition import Partition, PartitionSettings
+from lordi.collectorproc import CollectorProcess, write_collector_config
 from lordi.smtp import SmtpServer, running_smtp
 from lordi.stack import LocalStack
 from tests.alerts.helpers import POSTGRES_URL
 from tests.helpers import unique_school
 from tests.notify.registries import registry_toml, technician
 from tests.reliability.servers import (
-    CollectorProcess,
     SteadyPublisher,
     stored_total,
     wait_until,
-    write_collector_config,
 )
 
 COUNT = 3
@@ -144,12 +143,12 @@ def test_partitions_standby_takeover_and_broker_restart_lose_nothing_and_alert_a
     everyone = [*actives, standby, single]
     try:
         for proc in actives:
-            proc.start()
+            proc.spawn()
         for proc in actives:
             assert proc.wait_subscribed(), proc.this_run()[-3000:]
-        standby.start()
+        standby.spawn()
         assert wait_until(lambda: b"standby" in standby.this_run(), 60), standby.this_run()
-        single.start()
+        single.spawn()
         assert single.wait_subscribed(), single.this_run()[-3000:]
         for i, proc in enumerate(actives):  # each subscribed to its own schools only
             expected = f"subscribed to {len(owned[i])} school topic(s) of partition {i} of 3"
