@@ -119,7 +119,7 @@ def collector(store: FakeStore, journal: Journal, **limits: Any) -> Iterator[Col
 
 def feed(c: Collector, devices: list[str]) -> None:
     for mid, device in enumerate(devices, start=1):
-        c._on_message(
+        c.link._on_message(
             None, None, _Msg(f"lordi/v1/{SCHOOL}/{device}/telemetry", message(device), mid)
         )  # type: ignore[arg-type]
 
