@@ -494,10 +494,24 @@ class _Figures:
             last.add_metric([school], ts_ms / 1000)
         yield last
         yield from self._alerting()
+        yield from self._partition()
         yield from self._registry()
         yield from self._calendar()
         for name, value in sorted(m.broker.copy().items()):
             yield _gauge(name, _BROKER_HELP[name], value)
+
+    def _partition(self) -> Iterator[Metric]:
+        c = self.m._collector
+        if c.partition is None:
+            return
+        yield _labelled(
+            GaugeMetricFamily,
+            "lordi_collector_partition_schools",
+            "Schools whose telemetry this collector subscribes to ([partition]), labelled "
+            '"index/count", as of the latest (re)subscription.',
+            "partition",
+            {f"{c.partition.index}/{c.partition.count}": float(c.schools_subscribed)},
+        )
 
     def _registry(self) -> Iterator[Metric]:
         live = self.m.live_registry()

@@ -10,13 +10,14 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from collector.cli import supervise
-from collector.config import ConfigError, load_settings
+from collector.config import ConfigError, MetricsSettings, load_settings
 from collector.partition import (
     Partition,
     PartitionSettings,
@@ -26,7 +27,7 @@ from collector.partition import (
 )
 from collector.partition_lock import FileLock, PostgresLock, lock_key, make_lock
 from collector.service import Collector
-from lordi.stack import LocalStack
+from lordi.stack import LocalStack, free_port
 from tests.alerts.helpers import POSTGRES_URL
 from tests.helpers import envelope, minimal_sample, publish, settings_for, unique_school
 
@@ -220,7 +221,10 @@ def test_a_partition_receives_its_schools_only_and_follows_the_registry(
     mine, other, added = unique_school(), unique_school(), unique_school()
     placements: dict[str, int | None] = {mine: 0, other: 1}
     partition = Partition(PartitionSettings(count=2, index=0), TOPIC, lambda: placements)
-    settings = settings_for(stack, client_id=f"part-{mine}")
+    port = free_port()
+    settings = settings_for(stack, client_id=f"part-{mine}").model_copy(
+        update={"metrics": MetricsSettings(enabled=True, port=port, broker_sys=False)}
+    )
     collector = Collector(settings, partition=partition)
     assert collector.client_id == f"part-{mine}-p0of2"
     sample = [minimal_sample(datetime.now(UTC).replace(microsecond=0))]
@@ -232,6 +236,9 @@ def test_a_partition_receives_its_schools_only_and_follows_the_registry(
     try:
         assert collector.connected.wait(10)
         assert collector.schools_subscribed == 1
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+        assert 'lordi_collector_partition_schools{partition="0/2"} 1.0' in text
         send(other)
         send(added)  # not in the registry yet: nobody's
         send(mine)
