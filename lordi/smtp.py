@@ -53,13 +53,18 @@ def _smtp_ready(port: int) -> bool:
 
 
 @contextmanager
-def running_smtp(root: Path, port: int | None = None) -> Iterator[SmtpServer]:
-    """A real SMTP server process on `port` (a free one by default), stopped on exit."""
+def running_smtp(
+    root: Path, port: int | None = None, tls: tuple[Path, Path] | None = None
+) -> Iterator[SmtpServer]:
+    """A real SMTP server process on `port` (a free one by default), stopped on exit;
+    `tls` (certificate, key): it offers and requires STARTTLS."""
     root.mkdir(parents=True, exist_ok=True)
     maildir = root / "Maildir"
     port = port or free_port()
     log = (root / "aiosmtpd.log").open("ab")
     cmd = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}"]
+    if tls is not None:
+        cmd += ["--tlscert", str(tls[0]), "--tlskey", str(tls[1])]
     cmd += ["-c", "aiosmtpd.handlers.Mailbox", str(maildir)]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     try:

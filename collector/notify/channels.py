@@ -1,13 +1,15 @@
-"""Senders: e-mail (SMTP) and JSON webhooks through apprise, retained MQTT topics
-through paho-mqtt.
+"""Senders: e-mail (SMTP, collector/notify/smtp.py: one connection and one TLS
+context reused), JSON webhooks through apprise, retained MQTT topics through
+paho-mqtt.
 
 Each sender returns `None` on success or a one-line reason on failure and never
-raises for a delivery problem. Reasons come from apprise's captured warnings,
-with every secret we handed to apprise replaced by `***` (apprise already masks
-passwords in URLs; this also covers a password echoed in a server reply).
+raises for a delivery problem. Webhook reasons come from apprise's captured
+warnings, with every secret we handed to apprise replaced by `***`.
 
-* E-mail: `mailto://` (plain, mode=insecure) or `mailtos://` (mode=starttls|ssl)
-  with `smtp=<host>` so apprise never swaps in a well-known provider's server.
+* E-mail: smtplib, through `SENDER`, which keeps the relay's connection open
+  between e-mails (apprise opened one, and built a TLS context, per e-mail).
+  `email_url` is the apprise form of the same settings, kept for the benchmark
+  that compares the two (`python -m lordi.bench.smtp`).
 * Webhook: apprise's `json://` plugin wraps the body in its own envelope
   ({version, title, message, type, attachments}) with our document as a *string*.
   Its payload overrides (an empty value removes a field; other keys are added),
@@ -33,6 +35,7 @@ from apprise.plugins.custom_json import NotifyJSON
 
 from collector.notify import mqtt_publish
 from collector.notify.settings import AlertTopicSettings, SmtpSettings
+from collector.notify.smtp import SmtpSender
 
 _APPRISE_MODE = {"none": "insecure", "starttls": "starttls", "ssl": "ssl"}
 # Fields of apprise's JSON envelope; mapping one to "" removes it from the body.
@@ -41,6 +44,8 @@ _APPRISE_JSON_FIELDS = ("version", "title", "message", "type", "attachments")
 _PARSE_JSON_URL = cast(Callable[[str], dict[str, Any] | None], NotifyJSON.parse_url)
 _NEW_JSON = cast(Callable[..., NotifyJSON], NotifyJSON)
 _ASSET = apprise.AppriseAsset(storage_mode=apprise.PersistentStoreMode.MEMORY)
+# The collector's e-mail sender: its connections live as long as the process.
+SENDER = SmtpSender()
 
 
 def _q(text: str) -> str:
@@ -126,6 +131,13 @@ def _secret_values(*secrets: Any) -> list[str]:
 
 
 def send_email(smtp: SmtpSettings, to: Sequence[str], subject: str, body: str) -> str | None:
+    return SENDER.send(smtp, to, subject, body)
+
+
+def send_email_apprise(
+    smtp: SmtpSettings, to: Sequence[str], subject: str, body: str
+) -> str | None:
+    """The former path (a connection and a TLS context per e-mail), for the benchmark."""
     return _notify(email_url(smtp, to), subject, body, _secret_values(smtp.password))
 
 

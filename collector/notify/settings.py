@@ -34,6 +34,9 @@ class SmtpSettings(_Section):
     from_address: Email = "lordi-alertes@example.org"
     from_name: Name = "Lordi télémétrie"
     timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    # The CA certificate (PEM) the relay's certificate is checked against (tls
+    # starttls or ssl); not set: the system's trust store.
+    ca_file: Path | None = None
 
 
 class AlertTopicSettings(_Section):

@@ -257,7 +257,7 @@ def test_failures_are_reported_per_channel_without_secrets(
     assert not report.ok
     assert report.failed_channels == {"email_level1", "webhook_helpdesk", "mqtt_alerts"}
     errors = _channels(report)
-    assert "Connection error while submitting email" in str(errors["email_level1"][1])
+    assert "SMTP AUTH extension not supported by server" in str(errors["email_level1"][1])
     assert "error=500" in str(errors["webhook_helpdesk"][1])
     assert "MQTT" in str(errors["mqtt_alerts"][1])
     everything = caplog.text + repr(report) + str(settings)
