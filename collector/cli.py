@@ -204,6 +204,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     code = supervise(collector, done, args.stats_interval, lock, settings.partition.lock_check_s)
     if watch is not None:
         watch.stop()
+    if alerting is not None:  # the kept SMTP and alert-topic connections, politely
+        from collector.notify import channels, mqtt_publish  # noqa: PLC0415
+
+        channels.SENDER.close()
+        mqtt_publish.close()
     if lock is not None:
         lock.release()
     return code

@@ -4,7 +4,8 @@ apprise's `mqtt://` plugin takes no CA file (it looks for the system's trust sto
 only), so against a private CA it failed with "MQTT SSL Certificate Error". This
 connects with the alert topic's settings (in the collector, those of `[mqtt]` unless
 its own section says otherwise: collector/config.py), publishes, waits for the
-broker's PUBACK and disconnects. The CONNACK and the PUBACK must arrive within
+broker's PUBACK, and keeps the connection for the next publish (closed after 30 s
+unused). The CONNACK and the PUBACK must arrive within
 `timeout_s` of the start; the TCP connection and the TLS handshake are each bounded
 by `timeout_s` too (paho's connect_timeout). A failure is one line naming the
 broker, the user and what to do (collector/brokerfail.py); a secret never appears
@@ -14,6 +15,7 @@ in it.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -59,6 +61,10 @@ class _Publish:
         client.on_disconnect = self._on_disconnect
         client.connect_timeout = broker.timeout_s
         self.client = client
+
+    def reset(self, deadline: float) -> None:
+        """Ready for another publish on the same connection."""
+        self.deadline, self.puback = deadline, None
 
     def _on_connect(self, _c: object, _u: object, _f: object, rc: ReasonCode, _p: object) -> None:
         self.connack = rc
@@ -113,19 +119,56 @@ class _Publish:
         return None
 
 
+# A connection unused this long is closed before the next publish (the broker would
+# drop it after 1.5 x its keepalive: nothing runs paho's loop between publishes).
+IDLE_S = 30.0
+KEEPALIVE_S = 60
+_lock = threading.Lock()
+_held: dict[tuple[object, ...], tuple[_Publish, float]] = {}
+
+
+def _key(broker: AlertTopicSettings) -> tuple[object, ...]:
+    password = broker.password.get_secret_value() if broker.password else None
+    return (broker.host, broker.port, broker.tls, broker.ca_file, broker.username, password)
+
+
 def publish_retained(broker: AlertTopicSettings, topic: str, payload: bytes) -> str | None:
     """Publish `payload` retained at QoS 1; None once the broker acknowledged it,
-    else the reason, one line."""
-    try:
-        attempt = _Publish(broker, time.monotonic() + broker.timeout_s)
-    except OSError as exc:  # the CA file
-        return (
-            f"CA file {broker.ca_file} (ca_file in {SECTION}): cannot load it as uid "
-            f"{os.geteuid()} ({exc.strerror or exc})"
-        )
-    try:
-        return attempt.connect(max(5, int(broker.timeout_s) * 2)) or attempt.publish(
+    else the reason, one line. The connection (and its TLS session) is kept for the
+    next publish: an alert burst made one connection and one TLS handshake per
+    publish, 55 ms each. A kept connection that fails is dropped and the publish
+    tried once more on a new one."""
+    key = _key(broker)
+    with _lock:
+        held = _held.pop(key, None)
+        if held is not None:
+            attempt, used = held
+            if time.monotonic() - used <= IDLE_S and not attempt.lost:
+                attempt.reset(time.monotonic() + broker.timeout_s)
+                if attempt.publish(topic, payload) is None:
+                    _held[key] = (attempt, time.monotonic())
+                    return None
+            attempt.client.disconnect()
+        try:
+            attempt = _Publish(broker, time.monotonic() + broker.timeout_s)
+        except OSError as exc:  # the CA file
+            return (
+                f"CA file {broker.ca_file} (ca_file in {SECTION}): cannot load it as uid "
+                f"{os.geteuid()} ({exc.strerror or exc})"
+            )
+        error = attempt.connect(max(KEEPALIVE_S, int(broker.timeout_s) * 2)) or attempt.publish(
             topic, payload
         )
-    finally:
-        attempt.client.disconnect()
+        if error is None:
+            _held[key] = (attempt, time.monotonic())
+        else:
+            attempt.client.disconnect()
+        return error
+
+
+def close() -> None:
+    """Disconnect the kept connections (the collector's stop)."""
+    with _lock:
+        for attempt, _ in _held.values():
+            attempt.client.disconnect()
+        _held.clear()
