@@ -80,6 +80,8 @@ class LocalStack:
     influx_port: int = field(default_factory=free_port)
     influx_rpc_port: int = field(default_factory=free_port)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # `enable_tls()`: Mosquitto also listens with TLS here (a private CA's certificate).
+    tls_port: int | None = None
 
     @property
     def vm_url(self) -> str:
@@ -120,6 +122,24 @@ class LocalStack:
         self.procs[name] = proc
         return proc, log
 
+    @property
+    def ca_file(self) -> Path:
+        return self.root / "tls" / "ca.crt"
+
+    def enable_tls(self) -> Path:
+        """Before `start_mosquitto`: a second listener with TLS (a private CA and a
+        server certificate for 127.0.0.1, as `lordi provision` makes them); returns
+        the CA file clients check the broker against."""
+        from lordi.pki import make_ca, make_server  # noqa: PLC0415 - openssl only here
+
+        folder = self.root / "tls"
+        folder.mkdir(exist_ok=True)
+        make_ca(folder / "ca.key", self.ca_file, "Lordi stack CA")
+        make_server(folder / "ca.key", self.ca_file, folder / "server.key",
+                    folder / "server.crt", ["127.0.0.1", "localhost"])  # fmt: skip
+        self.tls_port = free_port()
+        return self.ca_file
+
     def mosquitto_conf(self) -> Path:
         data = self.root / "mosquitto"
         data.mkdir(exist_ok=True)
@@ -141,10 +161,19 @@ class LocalStack:
             # ([metrics] broker_sys) move within a test's patience.
             "sys_interval 1\n"
             f"log_dest file {self.root / 'mosquitto.log'}\n"
-            "log_type error\nlog_type warning\n",
+            "log_type error\nlog_type warning\n" + self._tls_listener(),
             encoding="utf-8",
         )
         return conf
+
+    def _tls_listener(self) -> str:
+        if self.tls_port is None:
+            return ""
+        tls = self.root / "tls"
+        return (
+            f"listener {self.tls_port} 127.0.0.1\n"
+            f"cafile {self.ca_file}\ncertfile {tls / 'server.crt'}\nkeyfile {tls / 'server.key'}\n"
+        )
 
     def start_mosquitto(self) -> None:
         proc, log = self._spawn(

@@ -7,13 +7,14 @@ spends ~100 µs of Python per message (measured: ~2 µs per sample of the ingest
 bench, as much as Mosquitto and a fifth of a collector), so the load generator
 built its packets before the clock starts and only writes bytes and reads PUBACKs
 while it runs. It honours the broker's Receive Maximum (at most that many messages
-unacknowledged). Not a general client: no TLS, no authentication, no reconnection;
-a refused CONNECT or a lost connection raises.
+unacknowledged). Not a general client: TLS with a CA file only, no authentication,
+no reconnection; a refused CONNECT or a lost connection raises.
 """
 
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import time
 from collections.abc import Sequence
@@ -116,15 +117,20 @@ class _Reader:
 
 
 def publish_all(
-    port: int, messages: Sequence[tuple[str, bytes]], client_id: str = ""
+    port: int, messages: Sequence[tuple[str, bytes]], client_id: str = "", tls_ca: str = ""
 ) -> dict[str, Any]:
     """Publish every (topic, payload) at QoS 1 and wait for every PUBACK. Returns the
     monotonic start, the seconds and the CPU seconds of the timed part, and the
     number acknowledged. Packets are built before the clock starts. An empty
-    `client_id` lets the broker assign one (MQTT v5, clean start)."""
+    `client_id` lets the broker assign one (MQTT v5, clean start). `tls_ca`: connect
+    with TLS, the broker's certificate checked against that CA file."""
     packets = [publish_packet(t, p, i % 65_535 + 1) for i, (t, p) in enumerate(messages)]
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    raw = socket.create_connection(("127.0.0.1", port))
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if tls_ca:
+        context = ssl.create_default_context(cafile=tls_ca)
+        raw = context.wrap_socket(raw, server_hostname="127.0.0.1")
+    with raw as sock:
         sock.sendall(connect_packet(client_id))
         reader = _Reader(sock)
         kind, body = reader.packet()

@@ -14,8 +14,10 @@ simulated laptops (`lordi.sim`), re-stamped over the weekend for each device.
 What is simulated: every device lives in this one process (paho clients without
 their threads, driven by one selector loop: `lordi.sim.swarm`), so the storm's
 client side shares the cores with the broker, the collector and the store; its CPU
-is reported. TLS is off (the production broker's TLS handshakes, 20,000 at once,
-are not measured). One open file per device: the open-file limit per process
+is reported. `--tls`: every device connects over TLS to the broker's TLS listener
+(a full handshake each; the handshake rate itself: `lordi bench connections`);
+`--alerts sqlite|postgresql`: the collector runs its rules, alert store and
+notifications (lordi/bench/alerting.py). One open file per device: the open-file limit per process
 (20,000 on the development machine) caps a run near 19,500 devices.
 
 Figures: time from the first connection to the last sample counted in the store,
@@ -32,6 +34,8 @@ from __future__ import annotations
 import json
 import os
 import resource
+import ssl
+import tempfile
 import threading
 import time
 import uuid
@@ -43,10 +47,11 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from lordi import vm
+from lordi.bench.alerting import AlertsKind, BenchConfig, bench_config
 from lordi.bench.procstat import read
 from lordi.bench.state import sample_pool
 from lordi.collectorproc import CollectorProcess
-from lordi.sim.swarm import BATCH_SAMPLES, Swarm
+from lordi.sim.swarm import BATCH_SAMPLES, SCHOOL, Swarm
 from lordi.stack import LocalStack
 
 CONNECTS_PER_TURN = 200  # new connections opened between two turns of the loop
@@ -103,14 +108,16 @@ class BrokerWatch:
         self.client.loop_stop()
 
 
-def start_collector(stack: LocalStack, run_id: str) -> CollectorProcess:
+def start_collector(
+    stack: LocalStack, run_id: str, env: dict[str, str] | None = None
+) -> CollectorProcess:
     """`lordi-collector run` with its own share group: a stack shared with other runs
     may hold sessions of stopped collectors, which Mosquitto keeps in a group's
-    round-robin (docs/server-stack.md)."""
+    round-robin (docs/server-stack.md). `env`: TLS, alerts (lordi/bench/alerting.py)."""
     return CollectorProcess.start(
         stack,
         f"storm-collector-{run_id}",
-        env={"LORDI_COLLECTOR_MQTT__SHARE_GROUP": f"storm{run_id}"},
+        env={"LORDI_COLLECTOR_MQTT__SHARE_GROUP": f"storm{run_id}", **(env or {})},
         stats_interval_s=600,
     )
 
@@ -176,39 +183,63 @@ def run(
     spread_s: float = 0.0,
     timeout_s: float = 900.0,
     stack: LocalStack | None = None,
+    *,
+    tls: bool = False,
+    alerts: AlertsKind = "off",
 ) -> dict[str, Any]:
+    """`tls`, `alerts` (lordi/bench/alerting.py) need the bench's own stack."""
     raise_fd_limit(devices + 200)
     own = stack is None
+    if not own and (tls or alerts != "off"):
+        raise ValueError("--tls and --alerts need the storm's own stack")
     stack = stack or StormStack()
-    if own:
-        stack.start()
+    with tempfile.TemporaryDirectory(prefix="lordi-storm-") as tmp, bench_config(
+        stack, Path(tmp), tls=tls, alerts=alerts, schools=[SCHOOL]
+    ) as cfg:
+        try:
+            if own:
+                stack.start()
+            result = _run(stack, cfg, devices, backlog, spread_s, timeout_s)
+            result["configuration"] = cfg.figures()
+        finally:
+            if own:
+                stack.stop()
+    return result
+
+
+def _run(  # noqa: PLR0917 - run()'s own arguments
+    stack: LocalStack, cfg: BenchConfig, devices: int, backlog: int, spread_s: float,
+    timeout_s: float,
+) -> dict[str, Any]:  # fmt: skip
     run_id = uuid.uuid4().hex[:6]
-    collector = start_collector(stack, run_id)
+    collector = start_collector(stack, run_id, cfg.env)
     watch = BrokerWatch(
         stack.mqtt_port, stack.procs["mosquitto"].pid if "mosquitto" in stack.procs else None
     )
     storm: Swarm | None = None
+    context = ssl.create_default_context(cafile=cfg.ca_file) if cfg.tls else None
+    cpu0 = _process_cpu(stack, collector)
     try:
         weekend = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
         storm = Swarm(
             "127.0.0.1",
-            stack.mqtt_port,
+            cfg.broker_port,
             devices,
             backlog,
             pool=sample_pool(200, 4),
             start=weekend,
             spread_s=spread_s,
             run_id=run_id,
+            tls=context,
         )
         result = drive(storm, stack, timeout_s)
+        cpu = {k: v - cpu0[k] for k, v in _process_cpu(stack, collector).items()}
         sent = storm.sent
         storm.close()
     finally:
         watch.close()
         collector.stop()
         stats = _final_stats(collector.log)
-        if own:
-            stack.stop()
     expected, stored = result.pop("expected"), result.pop("stored")
     drain = result.pop("drain_s")
     return {
@@ -237,12 +268,30 @@ def run(
         "peak_broker_rss_mb": round(watch.peak_rss_mb, 1),
         **result,
         "collector_stats": stats,
+        # Where the cores went, from the first connection to the last sample stored:
+        # CPU microseconds per stored sample of each process ("storm": the laptops'
+        # side, every simulated client in this one process).
+        "cpu_us_per_sample": {k: round(v * 1e6 / max(stored, 1), 1) for k, v in cpu.items()},
         "cores": os.cpu_count(),
         "meets_targets": {
             "lost": drain is not None and sent == stored,
             "drained": drain is not None,
         },
     }
+
+
+def _process_cpu(stack: LocalStack, collector: CollectorProcess) -> dict[str, float]:
+    """CPU seconds so far of the broker, the store, the collector and this process."""
+    pids = {name: proc.pid for name, proc in stack.procs.items()
+            if name in ("mosquitto", "victoria-metrics")}  # fmt: skip
+    pids |= {"collector": collector.pid, "storm": os.getpid()}
+    out = {}
+    for name, pid in pids.items():
+        try:
+            out[name] = read(pid).cpu_s
+        except OSError:
+            out[name] = 0.0
+    return out
 
 
 def _final_stats(log: Path) -> dict[str, Any]:
@@ -253,5 +302,7 @@ def _final_stats(log: Path) -> dict[str, Any]:
 
 
 def from_args(args: Any) -> dict[str, Any]:
-    """`lordi bench storm`: --devices (5,000), --backlog (96), --spread-s (0)."""
-    return run(args.devices or 5000, args.backlog, args.spread_s)
+    """`lordi bench storm`: --devices (5,000), --backlog (96), --spread-s (0), --tls,
+    --alerts off|sqlite|postgresql."""
+    return run(args.devices or 5000, args.backlog, args.spread_s, tls=args.tls,
+               alerts=args.alerts)  # fmt: skip

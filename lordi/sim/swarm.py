@@ -19,6 +19,7 @@ import os
 import random
 import selectors
 import socket
+import ssl
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -93,10 +94,14 @@ class Swarm:
         spread_s: float,
         run_id: str,
         seed: int = 7,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         """`devices` devices named `storm<run_id>-<n>`, each with `backlog` samples
-        from `pool` (wire samples, "ts" first) re-stamped 5 minutes apart from `start`."""
+        from `pool` (wire samples, "ts" first) re-stamped 5 minutes apart from `start`.
+        `tls`: every device connects with TLS (a full handshake each, in the loop's
+        thread: paho does it blocking once the TCP connection is up)."""
         self.host, self.port = host, port
+        self.tls = tls
         self.sel = selectors.DefaultSelector()
         self.rng = random.Random(seed)
         self.spread_s = spread_s
@@ -117,6 +122,8 @@ class Swarm:
             CallbackAPIVersion.VERSION2, client_id=f"agent-{name}", protocol=mqtt.MQTTv5
         )
         dev = Device(i, name, client, backlog)
+        if self.tls is not None:
+            client.tls_set_context(self.tls)
         client.user_data_set(dev)
         client.will_set(self._topic(dev, "status"), b"offline", qos=1, retain=True)
         client.on_connect = self._on_connect
@@ -225,6 +232,11 @@ class Swarm:
                 client.loop_read(max_packets=100)
             if events & selectors.EVENT_WRITE:
                 client.loop_write()
+        if self.tls is not None:  # records already decrypted wait in the TLS buffer,
+            for dev in self.devices:  # where select() does not see them
+                sock = dev.client.socket()
+                if dev.connected and isinstance(sock, ssl.SSLSocket) and sock.pending():
+                    dev.client.loop_read(max_packets=100)
 
     def pending_holds(self, now: float) -> None:
         for dev in self.devices:

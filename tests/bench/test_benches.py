@@ -8,6 +8,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from lordi.bench import ingest, peer, state, storm
 from lordi.sim.swarm import Backlog
 from lordi.stack import LocalStack
@@ -85,3 +87,54 @@ def test_peer_flow_is_wired_mqtt_to_function_to_influxdb() -> None:
     assert nodes["out"]["influxdb"] == "influx"
     assert nodes["influx"]["port"] == "8428"
     json.dumps(list(nodes.values()))  # what Node-RED reads
+
+
+def test_ingest_bench_with_tls_and_alerts_on() -> None:
+    """The production configuration: every MQTT connection over TLS, the collector's
+    rules, SQLite alert store and notifications (a real SMTP server) on."""
+    result = ingest.run(messages=40, per_message=10, collectors=1, devices=20,
+                        tls=True, alerts="sqlite")  # fmt: skip
+    assert result["lost"] == 0 and result["duplicated"] == 0
+    assert result["pipeline"]["stored"] == 400
+    config = result["configuration"]
+    assert config["tls"] is True and config["alerts"] == "sqlite"
+    # The bench's laptops have 60-100 % health: the battery rules open alerts, which
+    # are mailed through the real SMTP server.
+    assert config["alerts_opened"] > 0 and config["mails_received"] > 0
+    assert result["ratio_to_store_limit"] == round(
+        result["samples_per_s"] / result["store_limit"]["samples_per_s"], 3
+    )
+    assert set(result["meets_targets"]) == {"samples_per_s", "ratio_to_limit", "lost",
+                                            "duplicated"}  # fmt: skip
+
+
+def test_ingest_bench_refuses_alerts_on_several_collectors() -> None:
+    with pytest.raises(ValueError, match="--alerts sqlite needs --collectors 1"):
+        ingest.run(messages=1, per_message=1, collectors=2, alerts="sqlite")
+
+
+def test_storm_with_tls_and_alerts_on_postgresql() -> None:
+    result = storm.run(devices=20, backlog=30, timeout_s=120, tls=True, alerts="postgresql")
+    assert result["samples_sent_acked"] == result["samples_stored"] == 600
+    assert result["lost"] == 0 and result["duplicated"] == 0
+    assert result["configuration"]["tls"] is True
+    assert result["configuration"]["alerts_opened"] > 0
+    assert set(result["cpu_us_per_sample"]) == {"mosquitto", "victoria-metrics", "collector",
+                                                "storm"}  # fmt: skip
+
+
+def test_bench_sub_parsers_take_their_own_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lordi.cli import main  # noqa: PLC0415
+
+    seen: dict[str, object] = {}
+
+    def fake_run(*args: object, **kwargs: object) -> dict[str, object]:
+        seen.update(args=args, kwargs=kwargs)
+        return {"pipeline": {}, "meets_targets": {"lost": True}}
+
+    monkeypatch.setattr(ingest, "run", fake_run)
+    assert main(["bench", "ingest", "--json", "--tls", "--alerts", "sqlite"]) == 0
+    assert seen["args"] == (4000, 50, 1, 200)  # one collector with alerts
+    assert seen["kwargs"] == {"metrics": False, "tls": True, "alerts": "sqlite"}
+    with pytest.raises(SystemExit):  # an option of another bench
+        main(["bench", "ingest", "--backlog", "3"])
