@@ -138,3 +138,13 @@ def test_bench_sub_parsers_take_their_own_options(monkeypatch: pytest.MonkeyPatc
     assert seen["kwargs"] == {"metrics": False, "tls": True, "alerts": "sqlite"}
     with pytest.raises(SystemExit):  # an option of another bench
         main(["bench", "ingest", "--backlog", "3"])
+
+
+def test_rules_bench_measures_the_production_call() -> None:
+    from lordi.bench import rules  # noqa: PLC0415
+
+    result = rules.run(devices=20, per_message=5, messages=60, profile=True)
+    assert result["samples"] == 300 and result["rules_us_per_sample"] > 0
+    assert result["alerts_opened"] > 0  # batteries between 60 and 80 %: battery_watch
+    share = result["profile_share"]
+    assert max(share.values()) == 1.0 and any("on_samples" in k for k in share)

@@ -1,0 +1,100 @@
+"""`python -m lordi.bench.rules`: the rules' CPU per sample, through the production
+call (`Alerting.on_samples`, as the collector's commit calls it), on the ingest
+bench's telemetry (lordi/bench/ingest.py: 200 laptops, batteries between 60 and
+100 % health, Wi-Fi readings that move), with a SQLite alert store. `--profile`
+adds where the time goes: each listed function's share of the profiled time
+(cumulative, cProfile).
+
+Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import pstats
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from collector.alerting import Alerting
+from collector.alerts.store import AlertStore
+from collector.contract import Sample
+from collector.rules import RulesConfig
+from lordi.bench.ingest import SCHOOL, _sample
+
+Accepted = list[tuple[str, str, Sample]]
+
+
+def batches(devices: int, per_message: int, messages: int, per_batch: int = 20) -> list[Accepted]:
+    """The collector's committed batches: `per_batch` messages each."""
+    out: list[Accepted] = []
+    for first in range(0, messages, per_batch):
+        batch: Accepted = []
+        for m in range(first, min(first + per_batch, messages)):
+            d, n0 = m % devices, (m // devices) * per_message
+            batch += [
+                (SCHOOL, f"bench-{d:06d}", Sample.model_validate(_sample(d, n0 + n), strict=False))
+                for n in range(per_message)
+            ]
+        out.append(batch)
+    return out
+
+
+def _alerting(folder: Path, name: str) -> Alerting:
+    store = AlertStore(f"sqlite:///{folder / name}")
+    store.create_tables()
+    return Alerting(RulesConfig(), store)
+
+
+def run(devices: int = 200, per_message: int = 50, messages: int = 4000,
+        profile: bool = False) -> dict[str, Any]:  # fmt: skip
+    work = batches(devices, per_message, messages)
+    samples = sum(len(b) for b in work)
+    result: dict[str, Any] = {"samples": samples, "devices": devices, "store": "sqlite"}
+    with tempfile.TemporaryDirectory(prefix="lordi-bench-rules-") as tmp:
+        alerting = _alerting(Path(tmp), "a.sqlite3")
+        cpu = time.process_time()
+        for batch in work:
+            alerting.on_samples(batch, datetime.now(UTC))
+        result["rules_us_per_sample"] = round((time.process_time() - cpu) * 1e6 / samples, 1)
+        result["alerts_opened"] = len(alerting.store.list_alerts())
+        alerting.store.close()
+        if profile:
+            profiled = _alerting(Path(tmp), "b.sqlite3")
+            prof = cProfile.Profile()
+            prof.enable()
+            for batch in work:
+                profiled.on_samples(batch, datetime.now(UTC))
+            prof.disable()
+            profiled.store.close()
+            result["profile_share"] = _shares(prof)
+    return result
+
+
+def _shares(prof: cProfile.Profile, top: int = 25) -> dict[str, float]:
+    stats: Any = pstats.Stats(prof).stats  # type: ignore[attr-defined]  # (file, line, name) -> (cc, nc, tt, ct, callers)
+    total = max(ct for (_, _, name), (_, _, _, ct, _) in stats.items() if name == "on_samples")
+    rows = sorted(((ct, f"{Path(f).name}:{line}({name})") for (f, line, name), (_, _, _, ct, _)
+                   in stats.items() if "/collector/" in f), reverse=True)  # fmt: skip
+    return {where: round(ct / total, 3) for ct, where in rows[:top]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lordi.bench.rules", description=__doc__)
+    parser.add_argument("--devices", type=int, default=200)
+    parser.add_argument("--per-message", type=int, default=50)
+    parser.add_argument("--messages", type=int, default=4000)
+    parser.add_argument("--profile", action="store_true", help="add where the time goes")
+    args = parser.parse_args(argv)
+    result = run(args.devices, args.per_message, args.messages, args.profile)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
