@@ -75,6 +75,11 @@ def _to_alert(row: Row[Any]) -> Alert:
     return Alert(**row._mapping)  # the columns are named after the fields
 
 
+# The advisory lock that serialises schema creation between collectors (any value
+# no other lock of the database uses: "lordi" in ASCII, then "schema").
+SCHEMA_LOCK_KEY = 0x6C6F726469_736368
+
+
 class AlertStore:
     def __init__(self, url: str, *, connect_args: Mapping[str, Any] | None = None) -> None:
         dialect = sa.make_url(url).get_backend_name()
@@ -109,8 +114,21 @@ class AlertStore:
         self._engine.dispose()
 
     def create_tables(self) -> None:
-        schema.metadata.create_all(self._engine)
-        schema.add_missing_columns(self._engine)
+        """Create what is missing. On PostgreSQL under an advisory lock: collectors
+        (partitions) starting together on a new database raced on CREATE TABLE
+        ("duplicate key value violates unique constraint pg_type_typname_nsp_index")."""
+        if self._engine.dialect.name != "postgresql":
+            schema.metadata.create_all(self._engine)
+            schema.add_missing_columns(self._engine)
+            return
+        with self._engine.connect() as lock:
+            lock.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            try:
+                schema.metadata.create_all(self._engine)
+                schema.add_missing_columns(self._engine)
+            finally:
+                lock.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
+                lock.commit()
 
     # --- alerts -------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
+from email.charset import QP, Charset
 from email.header import Header
 from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate, make_msgid
@@ -26,7 +27,11 @@ from pathlib import Path
 
 from collector.notify.settings import SmtpSettings
 
-IDLE_S = 60.0  # a connection unused this long is closed before the next e-mail
+IDLE_S = 60.0
+# UTF-8 bodies in quoted-printable, not base64: the text stays readable in the raw
+# message (ids, asset tags: what a technician or a mail filter searches for).
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP  # a connection unused this long is closed before the next e-mail
 
 _Key = tuple[str, int, str, str | None, str | None]
 
@@ -40,7 +45,7 @@ def message(smtp: SmtpSettings, to: str, subject: str, body: str) -> MIMEText:
     """text/plain UTF-8; Subject and the sender's name as RFC 2047 encoded words
     (`Header` keeps the spaces inside them: the modern folder put some between two
     encoded words, where mail readers drop them)."""
-    msg = MIMEText(body, "plain", "utf-8")
+    msg = MIMEText(body, "plain", _UTF8_QP)  # type: ignore[arg-type]  # a Charset works
     msg["From"] = formataddr((smtp.from_name, smtp.from_address), charset="utf-8")
     msg["To"] = to
     msg["Subject"] = Header(subject, "utf-8").encode()

@@ -159,7 +159,8 @@ class SteadyPublisher:
     def finish(self, timeout_s: float = 30) -> None:
         """Stop after the message in hand was acknowledged (or the time ran out)."""
         self._stop.set()
-        self._thread.join(timeout_s)
+        if self._thread.is_alive():  # not begun: nothing to wait for
+            self._thread.join(timeout_s)
         self._client.disconnect()
         self._client.loop_stop()
 

@@ -118,8 +118,10 @@ def test_partitions_standby_takeover_and_broker_restart_lose_nothing_and_alert_a
         return {"count": COUNT, "index": index, "lock": "postgresql",
                 "standby_poll_s": 0.5, "lock_check_s": 1.0}  # fmt: skip
 
+    run = uuid.uuid4().hex[:6]  # the locks are the database's: no other run's name
     configs = [
-        config(f"part{i}", private_stack.vm_url, pg_schema, partition=part(i)) for i in range(COUNT)
+        config(f"part{i}-{run}", private_stack.vm_url, pg_schema, partition=part(i))
+        for i in range(COUNT)
     ]
     # Each process of a partition names it the same way (same config file, same lock,
     # same MQTT session): the test's copies differ only by name for readability.
@@ -205,10 +207,10 @@ def test_partitions_standby_takeover_and_broker_restart_lose_nothing_and_alert_a
         codes = [proc.stop() for proc in (actives[0], actives[2], standby, single)]
         assert codes == [0, 0, 0, 0], [p.this_run()[-2000:] for p in everyone]
     finally:
+        for proc in everyone:  # first: a leaked collector would hold its lock for good
+            proc.stop()
         for pub in publishers:
             pub.finish(5)
-        for proc in everyone:
-            proc.stop()
     print(
         f"partitions: {SCHOOLS} schools over {COUNT} collectors, one killed and taken over "
         f"by its standby, broker restarted: {sum(sent.values())} samples published, "
