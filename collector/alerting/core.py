@@ -151,14 +151,14 @@ class Alerting:
         if not self._started:
             self._resume(now)
         self._saw(now)
-        batch = list(accepted)
-        self._load_unknown({(school, device) for school, device, _ in batch})
+        runs = _runs(accepted)
+        self._load_unknown({(school, device) for school, device, _ in runs})
         clock_s = self.clock.at(now)
         findings: list[Finding] = []
         clocks: dict[str, datetime] = {}
-        for school, device, sample in batch:
+        for school, device, samples in runs:
             state = self._state(school, device)
-            findings += self.evaluation.sample(state, self._school(school), sample, clock_s)
+            findings += self.evaluation.samples(state, self._school(school), samples, clock_s)
             if state.last_seen is not None:
                 clocks[device_scope(school, device)] = state.last_seen
             self._changed(school).add(state.device)
@@ -484,3 +484,17 @@ def _days_to_judge(schools: Iterable[SchoolState], until: datetime) -> list[date
 
 def _from_saved(record: SavedDevice) -> DeviceState:
     return from_document(record.school, record.device, record.last_seen, record.derived)
+
+
+def _runs(accepted: Iterable[tuple[str, str, Sample]]) -> list[tuple[str, str, list[Sample]]]:
+    """The batch as runs of consecutive samples of one device (a spooled message's),
+    in order."""
+    runs: list[tuple[str, str, list[Sample]]] = []
+    last: tuple[str, str] | None = None
+    samples: list[Sample] = []
+    for school, device, sample in accepted:
+        if last is None or device != last[1] or school != last[0]:
+            last, samples = (school, device), []
+            runs.append((school, device, samples))
+        samples.append(sample)
+    return runs

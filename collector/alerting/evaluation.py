@@ -10,9 +10,11 @@ sent again after a lost acknowledgement) changes nothing: counted in `stale`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from collector.alerting.school import SchoolState
 from collector.alerts.model import Finding
-from collector.rules import RulesConfig, assess, build_rules
+from collector.rules import RulesConfig, assess, build_rules, judge_batteries
 from collector.rules.calendar import Calendar
 from collector.rules.state import DeviceState
 from collector.samples import Sample
@@ -29,17 +31,29 @@ class Evaluation:
         self, state: DeviceState, school: SchoolState, sample: Sample, clock_s: float
     ) -> list[Finding]:
         """The per-sample findings of `sample`; `clock_s`: the connected clock."""
-        if state.last_seen is not None and sample.ts <= state.last_seen:
-            self.stale += 1
-            return []
-        trust_config = self.config.trust
-        trust = [
-            assess(state.batteries.get(b.name), b, trust_config) if b.present else None
-            for b in sample.batteries
-        ]
-        found = [f for rule in self.rules for f in rule.evaluate(state, sample, trust)]
-        school.on_sample(
-            state, sample, self.config, self.calendar.for_school(school.school), clock_s
-        )
-        state.apply(sample, found, trust)
+        return self.samples(state, school, (sample,), clock_s)
+
+    def samples(
+        self, state: DeviceState, school: SchoolState, samples: Iterable[Sample], clock_s: float
+    ) -> list[Finding]:
+        """The findings of consecutive samples of one device (a message of its spool),
+        one after the other as `sample` would: what is the device's or its school's is
+        looked up once for the run."""
+        found: list[Finding] = []
+        config, trust_config, rules = self.config, self.config.trust, self.rules
+        calendar = self.calendar.for_school(school.school)
+        batteries = state.batteries
+        prefixes: dict[str, str] = {}  # the device's batteries' alert key prefixes
+        for sample in samples:
+            if state.last_seen is not None and sample.ts <= state.last_seen:
+                self.stale += 1
+                continue
+            trust = [
+                assess(batteries.get(b.name), b, trust_config) if b.present else None
+                for b in sample.batteries
+            ]
+            findings = judge_batteries(rules, state, sample, trust, prefixes)
+            school.on_sample(state, sample, config, calendar, clock_s)
+            state.apply(sample, findings, trust)
+            found += findings
         return found

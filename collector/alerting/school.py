@@ -29,6 +29,7 @@ once every school has completed the day.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -44,9 +45,11 @@ from collector.rules.silent import (
     HISTORY_DAYS,
     RULE,
     day_end,
+    day_end_s,
     day_is_active,
     device_finding,
     local_day,
+    local_day_at,
     school_finding,
 )
 from collector.rules.state import DeviceState
@@ -99,7 +102,8 @@ class SchoolSilence:
 class SchoolState:
     def __init__(self, school: str) -> None:
         self.school = school
-        self.final_until: datetime | None = None  # windows and days before: complete
+        self._final_until: datetime | None = None  # windows and days before: complete
+        self._final_s = -math.inf  # the same, as epoch seconds (-inf: none)
         self.windows: dict[int, WindowRecord] = {}  # start (epoch s) -> window
         self.days: dict[date, DayRecord] = {}
         self.history: dict[date, DayResult] = {}  # completed days
@@ -123,9 +127,11 @@ class SchoolState:
         """Take a new sample of `state`'s device in (before `state.apply`); `clock_s`:
         the connected clock now; `calendar`: the school's (its holiday zone's)."""
         ts, prev = sample.ts, state.last_seen
-        day = local_day(ts)
-        late = self._complete_at(day_end(day).timestamp())  # its day was judged already
-        if prev is None or local_day(prev) < day:
+        ts_s = ts.timestamp()
+        day = local_day_at(ts_s)
+        final_s = self._final_s
+        late = day_end_s(day) <= final_s  # its day was judged already
+        if prev is None or local_day_at(prev.timestamp()) < day:
             if not late:
                 self._count_day(day, ts, clock_s)
             if prev is not None:
@@ -134,16 +140,25 @@ class SchoolState:
         if record is not None and (record.last_ts is None or ts > record.last_ts):
             record.last_ts = ts
         window_s = config.network.window_s
-        start = int(ts.timestamp()) // window_s * window_s
+        start = int(ts_s) // window_s * window_s
         if state.window_start is not None and state.window_start != start:
             self._hand_over(state, config)
         wifi = school_wifi(sample)
         if wifi is not None and wifi.bssid_hash is not None:
-            if self._complete_at(start + window_s):
+            if start + window_s <= final_s:  # its window is complete already
                 late = True
             else:
                 self._tally(state, sample, wifi, start, day, config, clock_s)
         self.late += late  # once per sample too late for a window or day
+
+    @property
+    def final_until(self) -> datetime | None:
+        return self._final_until
+
+    @final_until.setter
+    def final_until(self, until: datetime | None) -> None:
+        self._final_until = until
+        self._final_s = -math.inf if until is None else until.timestamp()
 
     def _tally(  # noqa: PLR0917 - a reading, where it goes, when
         self,
@@ -170,7 +185,7 @@ class SchoolState:
 
     def _complete_at(self, end_s: float) -> bool:
         """Is the window or day ending at `end_s` (epoch s) complete already?"""
-        return self.final_until is not None and end_s <= self.final_until.timestamp()
+        return end_s <= self._final_s
 
     def _count_day(self, day: date, ts: datetime, clock_s: float) -> None:
         """Count the laptop for `day` (not complete yet)."""

@@ -110,10 +110,12 @@ class AlertEngine:
         clock, for notifications only."""
         _aware("now", now)
         for scope, clock in clocks.items():
-            _aware(f"clock of {scope!r}", clock)
-        for finding in findings:
-            _aware(f"finding {finding.key!r}: at", finding.at)
-            if finding.since is not None:
+            if clock.tzinfo is None:
+                _aware(f"clock of {scope!r}", clock)
+        for finding in findings:  # the names only built for the error
+            if finding.at.tzinfo is None:
+                _aware(f"finding {finding.key!r}: at", finding.at)
+            if finding.since is not None and finding.since.tzinfo is None:
                 _aware(f"finding {finding.key!r}: since", finding.since)
         states = self._load({f.key for f in findings})
         before = {key: _timers(state) for key, state in states.items()}

@@ -21,7 +21,9 @@ Status = Literal["open", "acknowledged", "resolved"]
 Subject = Literal["battery", "device", "access_point", "school"]
 
 
-@dataclass(frozen=True, slots=True)
+# A value: nothing changes a finding once made. Not `frozen`: a frozen dataclass
+# costs 1.8 us to build against 0.7 here.
+@dataclass(slots=True)
 class Finding:
     rule: str  # registry name, e.g. "battery_replace"
     # Alert identity: one open alert per key. Conventions:

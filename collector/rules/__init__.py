@@ -6,7 +6,7 @@ No I/O and no clock reads: every rule judges telemetry in sample time.
   on each sample of a device, in the device's order:
 
       trust = [assess(...) per battery]          # once per battery and sample
-      findings = [f for rule in rules for f in rule.evaluate(state, sample, trust)]
+      findings = judge_batteries(rules, state, sample, trust)  # = each rule's evaluate
       state.apply(sample, findings, trust)
 
 - Window rules run on a school's completed telemetry windows: the laptops' own
@@ -24,8 +24,15 @@ name in `RulesConfig.enabled` fails validation when the configuration is loaded.
 from __future__ import annotations
 
 from collector.alerts.model import Finding
-from collector.rules.base import Rule, SampleRule
-from collector.rules.battery import BatteryHot, BatteryReplace, BatteryWatch, ChargingFault
+from collector.rules.base import Rule
+from collector.rules.battery import (
+    BatteryHot,
+    BatteryReplace,
+    BatteryRule,
+    BatteryWatch,
+    ChargingFault,
+    judge_batteries,
+)
 from collector.rules.config import (
     DAY_RULES,
     RULE_NAMES,
@@ -37,7 +44,7 @@ from collector.rules.state import BatteryState, DeviceState
 from collector.rules.trust import Assessment, assess
 from collector.rules.wifi import WifiUnstable, WifiWeak, WindowRule
 
-RULES: dict[str, type[SampleRule]] = {
+RULES: dict[str, type[BatteryRule]] = {
     cls.name: cls for cls in (BatteryReplace, BatteryWatch, ChargingFault, BatteryHot)
 }
 WINDOW_RULE_CLASSES: dict[str, type[WindowRule]] = {
@@ -48,8 +55,9 @@ assert tuple(RULES) == SAMPLE_RULES, "collector.rules.RULES and config.SAMPLE_RU
 _COMPLETED = frozenset(WINDOW_RULES + DAY_RULES)
 
 
-def build_rules(config: RulesConfig) -> list[Rule]:
-    """The enabled per-sample rules, in registry order."""
+def build_rules(config: RulesConfig) -> list[BatteryRule]:
+    """The enabled per-sample rules, in registry order (`judge_batteries` runs them
+    over a sample in one pass)."""
     return [cls(config) for name, cls in RULES.items() if config.is_enabled(name)]
 
 
@@ -82,6 +90,7 @@ __all__ = [
     "SAMPLE_RULES",
     "WINDOW_RULES",
     "Assessment",
+    "BatteryRule",
     "BatteryState",
     "DeviceState",
     "Rule",
@@ -90,6 +99,7 @@ __all__ = [
     "build_rules",
     "build_window_rules",
     "device_scope",
+    "judge_batteries",
     "school_scope",
     "scope_of",
 ]

@@ -7,7 +7,9 @@ same verdicts on a device's completed telemetry window (wifi.py). Hysteresis liv
 in the verdict: each rule compares with its clear threshold while the condition was
 active (`DeviceState.is_active`), and with its raise threshold otherwise. From the verdict:
 
-- holds            -> an active finding, on every sample while it holds;
+- holds            -> an active finding (the battery rules: when it starts, on every
+                      sample until the engine may have opened the alert, then once
+                      an hour of the device's sample time: collector.rules.battery);
 - not held, active -> one inactive finding (the state then forgets the condition);
 - not held, idle   -> nothing (most samples: keeps the engine's load low).
 
@@ -71,7 +73,7 @@ def iso(ts: datetime | None) -> str | None:
     return None if ts is None else ts.isoformat()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # a value; not frozen: built for each sample a condition holds
 class Verdict:
     holds: bool
     summary: str
@@ -117,20 +119,9 @@ class RuleBase:
 
 
 class SampleRule(RuleBase):
-    """Base of the per-sample rules: subclasses set the class attributes and
-    implement `_verdicts`, yielding (key, verdict) pairs."""
+    """Base of the per-sample rules (the battery rules: collector.rules.battery)."""
 
     def evaluate(
         self, state: DeviceState, sample: Sample, trust: Sequence[Assessment | None]
     ) -> list[Finding]:
-        findings: list[Finding] = []
-        for key, verdict in self._verdicts(state, sample, trust):
-            if verdict is None or not (verdict.holds or state.is_active(key)):
-                continue
-            findings.append(self.finding(state, sample.ts, key, verdict))
-        return findings
-
-    def _verdicts(
-        self, state: DeviceState, sample: Sample, trust: Sequence[Assessment | None]
-    ) -> list[tuple[str, Verdict | None]]:
         raise NotImplementedError

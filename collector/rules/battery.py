@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from collector.alerts.model import Severity, Subject
-from collector.rules.base import IDLE, SampleRule, Verdict, battery_key, fr, iso
+from collector.alerts.model import Finding, Severity, Subject
+from collector.rules.base import SampleRule, Verdict, battery_key, fr, iso
 from collector.rules.config import RulesConfig
 from collector.rules.state import BatteryState, DeviceState
 from collector.rules.trust import Assessment, health_of
@@ -54,26 +54,107 @@ def _model_text(battery: Battery) -> str:
     return battery.model or "inconnu : relever la référence sur la batterie"
 
 
-class _BatteryRule(SampleRule):
+class BatteryRule(SampleRule):
+    """A battery rule in two steps: `holds` answers the question on one battery (the
+    cheap part, every sample), `describe` builds the verdict a finding carries (its
+    summary, action and evidence: only when there is a finding to make)."""
+
     subject: ClassVar[Subject] = "battery"
 
-    def _verdicts(
-        self, state: DeviceState, sample: Sample, trust: Sequence[Assessment | None]
-    ) -> list[tuple[str, Verdict | None]]:
-        out: list[tuple[str, Verdict | None]] = []
-        batteries: Sequence[Battery] = sample.batteries
-        for index, battery in enumerate(batteries):
-            verdict = trust[index]
-            if verdict is None:  # not present
-                continue
-            key = battery_key(state.school, state.device, battery.name, self.name)
-            out.append((key, self._judge(state, key, battery, verdict, sample.ts)))
-        return out
+    def __init__(self, config: RulesConfig) -> None:
+        super().__init__(config)
+        self.min_duration_s = config.timing(self.name).min_duration_s
 
-    def _judge(
-        self, state: DeviceState, key: str, battery: Battery, trust: Assessment, ts: datetime
-    ) -> Verdict | None:
+    def evaluate(
+        self, state: DeviceState, sample: Sample, trust: Sequence[Assessment | None]
+    ) -> list[Finding]:
+        return judge_batteries((self,), state, sample, trust)
+
+    def holds(
+        self, state: DeviceState, key: str, active: bool, battery: Battery, trust: Assessment
+    ) -> bool | None:
+        """Does the condition hold for this battery (None: cannot be told from this
+        reading)? `active`: it held at the device's previous finding (hysteresis)."""
         raise NotImplementedError
+
+    def describe(  # noqa: PLR0917 - the battery, its reading, and the answer
+        self,
+        state: DeviceState,
+        key: str,
+        battery: Battery,
+        trust: Assessment,
+        ts: datetime,
+        holds: bool,
+    ) -> Verdict:
+        raise NotImplementedError
+
+    def still_reported(self, state: DeviceState, key: str, ts: datetime) -> bool:
+        """A condition that held at the device's previous sample and still holds:
+        is this sample's finding needed? Yes while the engine may still be waiting
+        for the minimum duration (each sample can be the one that opens the alert),
+        then once per `STILL_HOLDS_EVERY_S` of the device's sample time (it refreshes
+        the readings a reminder shows). The same samples give the same findings
+        whatever their arrival order or batching: it depends only on the device's own
+        previous sample (`last_seen`) and the condition's start."""
+        since, prev = state.since(key), state.last_seen
+        if since is None or prev is None:
+            return True
+        before = (prev - since).total_seconds()
+        if before < self.min_duration_s:
+            return True
+        now = (ts - since).total_seconds()
+        return now // STILL_HOLDS_EVERY_S != before // STILL_HOLDS_EVERY_S
+
+
+# A condition that keeps holding is reported once per this much of the device's
+# sample time, after its minimum duration (BatteryRule.still_reported): a worn battery
+# reporting every minute makes one finding an hour, not sixty.
+STILL_HOLDS_EVERY_S = 3600
+
+
+def judge_batteries(
+    rules: Sequence[BatteryRule],
+    state: DeviceState,
+    sample: Sample,
+    trust: Sequence[Assessment | None],
+    prefixes: dict[str, str] | None = None,
+) -> list[Finding]:
+    """Every rule's findings on the sample's present batteries, rule by rule (the
+    order of each rule's `evaluate` in turn), in one pass: the batteries' key
+    prefixes are made once per sample, not once per rule. A finding is made when
+    the condition holds and was not active (it starts), holds and is still reported
+    (`still_reported`), or stops holding while active (it ends, past hysteresis).
+    `prefixes`: battery name -> key prefix, kept by the caller over a device's run."""
+    batteries: Sequence[Battery] = sample.batteries
+    if prefixes is None:
+        prefixes = {}
+    present: list[tuple[Battery, Assessment, str]] = []
+    for battery, judged in zip(batteries, trust, strict=True):
+        if judged is None:
+            continue
+        prefix = prefixes.get(battery.name)
+        if prefix is None:
+            prefix = prefixes[battery.name] = battery_key(
+                state.school, state.device, battery.name, ""
+            )
+        present.append((battery, judged, prefix))
+    found: list[Finding] = []
+    if not present:
+        return found
+    ts, conditions = sample.ts, state.conditions
+    for rule in rules:
+        name = rule.name
+        for battery, assessment, prefix in present:
+            key = prefix + name
+            active = conditions is not None and key in conditions
+            holds = rule.holds(state, key, active, battery, assessment)
+            if holds is None:
+                continue
+            if holds == active and not (holds and rule.still_reported(state, key, ts)):
+                continue  # no change (idle, or still holding and reported lately)
+            verdict = rule.describe(state, key, battery, assessment, ts, holds)
+            found.append(rule.finding(state, ts, key, verdict))
+    return found
 
 
 def replace_holds(config: RulesConfig, health_pct: float, was_active: bool) -> bool:
@@ -82,21 +163,29 @@ def replace_holds(config: RulesConfig, health_pct: float, was_active: bool) -> b
     return health_pct < (cfg.clear_at_pct if was_active else cfg.health_below_pct)
 
 
-class BatteryReplace(_BatteryRule):
+class BatteryReplace(BatteryRule):
     name = "battery_replace"
 
-    def _judge(
-        self, state: DeviceState, key: str, battery: Battery, trust: Assessment, ts: datetime
-    ) -> Verdict | None:
-        prev = state.batteries.get(battery.name)
+    def holds(
+        self, state: DeviceState, key: str, active: bool, battery: Battery, trust: Assessment
+    ) -> bool | None:
         health = trust.trusted_health_pct
-        if health is None:
-            return None
+        return None if health is None else replace_holds(self.config, health, active)
+
+    def describe(  # noqa: PLR0917
+        self,
+        state: DeviceState,
+        key: str,
+        battery: Battery,
+        trust: Assessment,
+        ts: datetime,
+        holds: bool,
+    ) -> Verdict:
+        health = trust.trusted_health_pct
+        assert health is not None
         cfg = self.config.battery_replace
-        holds = replace_holds(self.config, health, state.is_active(key))
-        if not holds and not state.is_active(key):
-            return IDLE
-        evidence = battery_evidence(battery, prev) | {"threshold_pct": cfg.health_below_pct}
+        evidence = battery_evidence(battery, state.batteries.get(battery.name))
+        evidence["threshold_pct"] = cfg.health_below_pct
         if not holds:
             return Verdict(
                 False, f"Batterie de nouveau correcte : santé {fr(health)} %", evidence=evidence
@@ -109,29 +198,40 @@ class BatteryReplace(_BatteryRule):
         )
 
 
-class BatteryWatch(_BatteryRule):
+class BatteryWatch(BatteryRule):
     """60-80 % health, or cycles at the model's rating; yields to battery_replace."""
 
     name = "battery_watch"
     severity: ClassVar[Severity] = "info"
 
-    def _judge(
-        self, state: DeviceState, key: str, battery: Battery, trust: Assessment, ts: datetime
-    ) -> Verdict | None:
+    def __init__(self, config: RulesConfig) -> None:
+        super().__init__(config)
+        self.replace_enabled = config.is_enabled(BatteryReplace.name)
+
+    def holds(
+        self, state: DeviceState, key: str, active: bool, battery: Battery, trust: Assessment
+    ) -> bool | None:
+        worn = self._worn(state, key, active, battery, trust)
+        return None if worn is None else worn[1] or worn[2]
+
+    def describe(  # noqa: PLR0917
+        self,
+        state: DeviceState,
+        key: str,
+        battery: Battery,
+        trust: Assessment,
+        ts: datetime,
+        holds: bool,
+    ) -> Verdict:
         cfg = self.config.battery_watch
-        prev = state.batteries.get(battery.name)
-        worn = self._worn(state, key, battery, trust)
-        if worn is None:
-            return None
-        health, worn_health, worn_cycles = worn
-        if not (worn_health or worn_cycles) and not state.is_active(key):
-            return IDLE
+        worn = self._worn(state, key, state.is_active(key), battery, trust)
+        assert worn is not None
+        health, worn_health, _ = worn
         rating = cfg.rating_for(battery.model)
-        evidence = battery_evidence(battery, prev) | {
-            "threshold_pct": cfg.health_below_pct,
-            "cycle_rating": rating,
-        }
-        if not (worn_health or worn_cycles):
+        evidence = battery_evidence(battery, state.batteries.get(battery.name))
+        evidence["threshold_pct"] = cfg.health_below_pct
+        evidence["cycle_rating"] = rating
+        if not holds:
             return Verdict(False, "Batterie sortie de surveillance", evidence=evidence)
         what = (
             f"santé {fr(health)} % (seuil {fr(cfg.health_below_pct)} %)"
@@ -147,7 +247,7 @@ class BatteryWatch(_BatteryRule):
         )
 
     def _worn(
-        self, state: DeviceState, key: str, battery: Battery, trust: Assessment
+        self, state: DeviceState, key: str, active: bool, battery: Battery, trust: Assessment
     ) -> tuple[float | None, bool, bool] | None:
         """(trusted health, worn by health, worn by cycles); None: nothing believable."""
         cfg = self.config.battery_watch
@@ -156,34 +256,49 @@ class BatteryWatch(_BatteryRule):
         worn_cycles = cycles is not None and cycles >= cfg.rating_for(battery.model)
         if health is None:
             return None if not worn_cycles else (None, False, True)
-        replace_key = battery_key(state.school, state.device, battery.name, "battery_replace")
-        if self.config.is_enabled("battery_replace") and replace_holds(
-            self.config, health, state.is_active(replace_key)
-        ):
-            return health, False, False  # battery_replace speaks for this battery
-        limit = cfg.clear_at_pct if state.is_active(key) else cfg.health_below_pct
+        if self.replace_enabled:
+            # The same battery's battery_replace key: this key with the other name.
+            replace_key = key[: len(key) - len(self.name)] + BatteryReplace.name
+            replace = self.config.battery_replace
+            conditions = state.conditions
+            if conditions is not None and replace_key in conditions:
+                replacing = health < replace.clear_at_pct
+            else:
+                replacing = health < replace.health_below_pct
+            if replacing:  # = replace_holds: battery_replace speaks for this battery
+                return health, False, False
+        limit = cfg.clear_at_pct if active else cfg.health_below_pct
         return health, health < limit, worn_cycles
 
 
-class ChargingFault(_BatteryRule):
+class ChargingFault(BatteryRule):
     """Plugged in, not charging, below 95 % (the engine waits `min_duration_s`)."""
 
     name = "charging_fault"
 
-    def _judge(
-        self, state: DeviceState, key: str, battery: Battery, trust: Assessment, ts: datetime
-    ) -> Verdict | None:
-        cfg = self.config.charging_fault
-        percent = battery.percent
+    def holds(
+        self, state: DeviceState, key: str, active: bool, battery: Battery, trust: Assessment
+    ) -> bool | None:
         if battery.plugged is False or battery.status in ("charging", "full"):
-            holds = False
-        elif battery.plugged is None or percent is None:
+            return False
+        percent = battery.percent
+        if battery.plugged is None or percent is None:
             return None
-        else:
-            holds = battery.status in cfg.statuses and percent < cfg.percent_below
-        if not holds and not state.is_active(key):
-            return IDLE
-        evidence = battery_evidence(battery, None) | {"threshold_pct": cfg.percent_below}
+        cfg = self.config.charging_fault
+        return battery.status in cfg.statuses and percent < cfg.percent_below
+
+    def describe(  # noqa: PLR0917
+        self,
+        state: DeviceState,
+        key: str,
+        battery: Battery,
+        trust: Assessment,
+        ts: datetime,
+        holds: bool,
+    ) -> Verdict:
+        cfg = self.config.charging_fault
+        evidence = battery_evidence(battery, None)
+        evidence["threshold_pct"] = cfg.percent_below
         if not holds:
             return Verdict(False, "Charge de nouveau normale", evidence=evidence)
         since = state.since(key)
@@ -191,7 +306,7 @@ class ChargingFault(_BatteryRule):
         evidence["duration_s"] = duration_s
         return Verdict(
             True,
-            f"Ne charge pas : branché à {fr(percent or 0.0)} % "
+            f"Ne charge pas : branché à {fr(battery.percent or 0.0)} % "
             f"(état « {STATUS_FR[battery.status]} ») depuis {duration_s / 60:.0f} min",
             "Essayer un autre chargeur et une autre prise ; si le défaut persiste, "
             "escalader au prestataire matériel (batterie ou circuit de charge)",
@@ -199,22 +314,34 @@ class ChargingFault(_BatteryRule):
         )
 
 
-class BatteryHot(_BatteryRule):
+class BatteryHot(BatteryRule):
     name = "battery_hot"
     severity: ClassVar[Severity] = "critical"  # swelling and fire risk
 
-    def _judge(
-        self, state: DeviceState, key: str, battery: Battery, trust: Assessment, ts: datetime
-    ) -> Verdict | None:
-        cfg = self.config.battery_hot
+    def holds(
+        self, state: DeviceState, key: str, active: bool, battery: Battery, trust: Assessment
+    ) -> bool | None:
         temp_c = battery.temperature_c
         if temp_c is None:
             return None
-        limit = cfg.clear_below_c if state.is_active(key) else cfg.temperature_at_or_above_c
-        if temp_c < limit and not state.is_active(key):
-            return IDLE
-        evidence = battery_evidence(battery, None) | {"threshold_c": cfg.temperature_at_or_above_c}
-        if temp_c < limit:
+        cfg = self.config.battery_hot
+        return temp_c >= (cfg.clear_below_c if active else cfg.temperature_at_or_above_c)
+
+    def describe(  # noqa: PLR0917
+        self,
+        state: DeviceState,
+        key: str,
+        battery: Battery,
+        trust: Assessment,
+        ts: datetime,
+        holds: bool,
+    ) -> Verdict:
+        cfg = self.config.battery_hot
+        temp_c = battery.temperature_c
+        assert temp_c is not None
+        evidence = battery_evidence(battery, None)
+        evidence["threshold_c"] = cfg.temperature_at_or_above_c
+        if not holds:
             return Verdict(
                 False, f"Température de la batterie revenue à {fr(temp_c)} °C", evidence=evidence
             )

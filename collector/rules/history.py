@@ -24,20 +24,19 @@ from typing import Any
 HISTORY_WEEKS = 26  # half a year: the fade since the rentrée, in a packet that stays short
 # day number (since 1970-01-01), full mWh, design mWh, health %, cycles (-1: unknown)
 _POINT = struct.Struct("<Hfffi")
+_DAY = struct.Struct("<H")  # a point's first field
 _EPOCH = date(1970, 1, 1)
+_EPOCH_ORDINAL = _EPOCH.toordinal()
 
 
 def _day_of(day_number: int) -> date:
     return date.fromordinal(_EPOCH.toordinal() + day_number)
 
 
-def _week(day: date) -> tuple[int, int]:
-    iso = day.isocalendar()
-    return iso.year, iso.week
-
-
-def _f(value: float | None) -> float:
-    return math.nan if value is None else float(value)
+def _week_number(day_number: int) -> int:
+    """Weeks since the Monday before the epoch (a Thursday): two days have the same
+    number exactly when they are in the same ISO week (Monday to Sunday)."""
+    return (day_number + 3) // 7
 
 
 def _back(value: float, ndigits: int) -> float | None:
@@ -55,19 +54,20 @@ def add_point(
     max_points: int = HISTORY_WEEKS,
 ) -> bytes:
     """The history with this reading folded in (see the module docstring)."""
-    day = ts.date()
+    day_number = ts.toordinal() - _EPOCH_ORDINAL  # the day of ts.date()
+    nan = math.nan
     point = _POINT.pack(
-        (day - _EPOCH).days,
-        _f(full_capacity_mwh),
-        _f(design_capacity_mwh),
-        _f(health_pct),
+        day_number,
+        nan if full_capacity_mwh is None else full_capacity_mwh,
+        nan if design_capacity_mwh is None else design_capacity_mwh,
+        nan if health_pct is None else health_pct,
         -1 if cycle_count is None else cycle_count,
     )
     if history:
-        last_day = _day_of(_POINT.unpack_from(history, len(history) - _POINT.size)[0])
-        if _week(day) == _week(last_day):
-            return history[: -_POINT.size] + point if day >= last_day else history
-        if day < last_day:
+        last_number = _DAY.unpack_from(history, len(history) - _POINT.size)[0]
+        if _week_number(day_number) == _week_number(last_number):
+            return history[: -_POINT.size] + point if day_number >= last_number else history
+        if day_number < last_number:
             return history
     history += point
     excess = len(history) // _POINT.size - max_points

@@ -22,6 +22,7 @@ calendar arithmetic and the findings.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from collector.alerts.model import Finding
@@ -35,12 +36,31 @@ HISTORY_DAYS = 28  # the busiest day is looked for in this many days before
 
 
 def local_day(at: datetime, tz: ZoneInfo = PARIS) -> date:
+    if tz is PARIS:
+        return local_day_at(at.timestamp())
     return at.astimezone(tz).date()
+
+
+def local_day_at(epoch_s: float) -> date:
+    """The Paris date at `epoch_s`: looked up by UTC hour (Paris is a whole number of
+    hours from UTC, so the date cannot change within one), as every sample asks."""
+    return _paris_day_of_hour(int(epoch_s // 3600))
+
+
+@lru_cache(maxsize=16_384)  # 680 days of hours: every sample's hour is one of a few
+def _paris_day_of_hour(hour: int) -> date:
+    return datetime.fromtimestamp(hour * 3600, PARIS).date()
 
 
 def day_end(day: date, tz: ZoneInfo = PARIS) -> datetime:
     """Midnight at the end of `day`, local time, as a UTC datetime."""
     return datetime.combine(day + timedelta(days=1), time(0), tz).astimezone(UTC)
+
+
+@lru_cache(maxsize=4096)
+def day_end_s(day: date) -> float:
+    """`day_end(day)` in Paris, as epoch seconds (asked for every sample)."""
+    return day_end(day).timestamp()
 
 
 def day_is_active(  # noqa: PLR0917 - the day, its count, and what it is compared with

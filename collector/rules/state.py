@@ -8,7 +8,7 @@ and packed in bytes, see history.py), strings shared between devices where they 
 Order per sample, owned by the caller (collector.alerting.evaluation):
 
     trust = [assess(state.batteries.get(b.name), b, config.trust) ...]  # once
-    findings = [f for rule in rules for f in rule.evaluate(state, sample, trust)]
+    findings = judge_batteries(rules, state, sample, trust)  # collector.rules.battery
     state.apply(sample, findings, trust)
 
 `apply` runs AFTER the rules, so a rule compares the new sample with the previous
@@ -82,8 +82,9 @@ class BatteryState:
         # The zero-cycle streak starts from a believable health only (an untrusted
         # first reading of 120 % would make every later 0 look "stuck").
         self._update_cycles(battery.cycle_count, trust.trusted_health_pct)
-        if battery.model is not None:
-            self.model = _intern(battery.model)
+        model = battery.model
+        if model is not None and model != self.model:
+            self.model = _intern(model)
         if battery.design_capacity_mwh is not None:
             self.design_capacity_mwh = battery.design_capacity_mwh
         if battery.full_capacity_mwh is not None:
@@ -162,14 +163,16 @@ class DeviceState:
     ) -> None:
         """Fold `sample` in, after the rules evaluated it and produced `findings`;
         `trust` holds the verdict of each of its batteries (None: not present)."""
-        self.record(findings)
-        if self.last_seen is None or sample.ts > self.last_seen:
-            self.last_seen = sample.ts
+        if findings:
+            self.record(findings)
+        ts = sample.ts
+        if self.last_seen is None or ts > self.last_seen:
+            self.last_seen = ts
         batteries: Sequence[Battery] = sample.batteries
         for index, battery in enumerate(batteries):
             verdict = trust[index]
             if verdict is not None:
-                self.battery(battery.name).update(battery, sample.ts, verdict)
+                self.battery(battery.name).update(battery, ts, verdict)
 
     def battery(self, name: str) -> BatteryState:
         state = self.batteries.get(name)

@@ -76,13 +76,14 @@ class Assessment:
     reasons: tuple[str, ...]  # empty: trusted
     health_pct: float | None  # the reading's health, trusted or not
 
+    # Asked for each battery of each sample: the common case (no reason) first.
     @property
     def capacity_trusted(self) -> bool:
-        return not CAPACITY_REASONS.intersection(self.reasons)
+        return not self.reasons or not CAPACITY_REASONS.intersection(self.reasons)
 
     @property
     def cycles_trusted(self) -> bool:
-        return not CYCLE_REASONS.intersection(self.reasons)
+        return not self.reasons or not CYCLE_REASONS.intersection(self.reasons)
 
     @property
     def trusted_health_pct(self) -> float | None:
@@ -95,11 +96,11 @@ def assess(
     """Judge one reading of `battery`; `history` is None for its first reading."""
     reasons = _capacity_reasons(battery, config)
     health = health_of(battery)
-    if _collapsed(history, health, config):
+    if history is not None and health is not None and _collapsed(history, health, config):
         reasons.append(COLLAPSE)
-    if _cycles_stuck(history, battery, health, config):
+    if battery.cycle_count == 0 and _cycles_stuck(history, battery, health, config):
         reasons.append(CYCLES_STUCK_ZERO)
-    return Assessment(tuple(reasons), health)
+    return Assessment(tuple(reasons) if reasons else (), health)
 
 
 def _capacity_reasons(battery: Battery, config: Trust) -> list[str]:
