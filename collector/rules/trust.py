@@ -29,6 +29,7 @@ replace condition in design.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 from collector.rules.config import Trust
@@ -87,7 +88,9 @@ class Assessment:
 
     @property
     def trusted_health_pct(self) -> float | None:
-        return self.health_pct if self.capacity_trusted else None
+        reasons = self.reasons
+        trusted = not reasons or not CAPACITY_REASONS.intersection(reasons)
+        return self.health_pct if trusted else None
 
 
 def assess(
@@ -100,7 +103,14 @@ def assess(
         reasons.append(COLLAPSE)
     if battery.cycle_count == 0 and _cycles_stuck(history, battery, health, config):
         reasons.append(CYCLES_STUCK_ZERO)
-    return Assessment(tuple(reasons) if reasons else (), health)
+    return Assessment(tuple(reasons), health) if reasons else _trusted(health)
+
+
+@lru_cache(maxsize=4096)
+def _trusted(health: float | None) -> Assessment:
+    """The verdict on a trusted reading: one value per health figure (a device's
+    readings repeat the same figure for days), not one object per sample."""
+    return Assessment((), health)
 
 
 def _capacity_reasons(battery: Battery, config: Trust) -> list[str]:
