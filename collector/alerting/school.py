@@ -60,6 +60,7 @@ from collector.samples import Sample, Wifi
 # (window start, end, margin) -> was the collector cut off from the broker then?
 BrokerDown = Callable[[float, float, float], bool]
 KEEP_DAYS = 400  # completed days remembered (silence spans, busiest day)
+ONE_DAY = timedelta(days=1)
 
 
 @dataclass(slots=True)
@@ -104,6 +105,7 @@ class SchoolState:
         self.school = school
         self._final_until: datetime | None = None  # windows and days before: complete
         self._final_s = -math.inf  # the same, as epoch seconds (-inf: none)
+        self._day_span: tuple[float, float, date] | None = None  # (start, end, local day)
         self.windows: dict[int, WindowRecord] = {}  # start (epoch s) -> window
         self.days: dict[date, DayRecord] = {}
         self.history: dict[date, DayResult] = {}  # completed days
@@ -128,10 +130,15 @@ class SchoolState:
         the connected clock now; `calendar`: the school's (its holiday zone's)."""
         ts, prev = sample.ts, state.last_seen
         ts_s = ts.timestamp()
-        day = local_day_at(ts_s)
+        span = self._day_span  # the local day of the last sample, most often this one's
+        if span is None or not span[0] <= ts_s < span[1]:
+            day = local_day_at(ts_s)
+            span = self._day_span = (day_end_s(day - ONE_DAY), day_end_s(day), day)
+        day_start_s, day_end, day = span
         final_s = self._final_s
-        late = day_end_s(day) <= final_s  # its day was judged already
-        if prev is None or local_day_at(prev.timestamp()) < day:
+        late = day_end <= final_s  # its day was judged already
+        # (prev < ts: an older sample never gets here, collector.alerting.evaluation)
+        if prev is None or prev.timestamp() < day_start_s:  # a new day for the laptop
             if not late:
                 self._count_day(day, ts, clock_s)
             if prev is not None:
