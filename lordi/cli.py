@@ -86,7 +86,8 @@ def _add_bench(sub: Any) -> None:
     b.add_argument("--devices", type=int, default=200, help="laptops sending (0: one per message)")
     b.add_argument("--collectors", type=int, default=None,
                    help="collector processes (default: one per core, as docs/scaling.md "
-                   "deploys; 1 with --alerts)")
+                   "deploys; 1 with --alerts; with --alerts postgresql, N > 1 collectors "
+                   "each own a partition of the schools)")
     b.add_argument("--metrics", action="store_true",
                    help="the collectors serve /metrics ([metrics] enabled), read every second")
     _production_options(b)

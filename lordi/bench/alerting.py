@@ -28,7 +28,9 @@ AlertsKind = Literal["off", "sqlite", "postgresql"]
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def registry_toml(schools: list[str]) -> str:
+def registry_toml(schools: list[str], partitions: int = 1) -> str:
+    """The bench's registry; with `partitions`, school i is placed in partition
+    i mod partitions (an even split, whatever the hash of the codes)."""
     lines = [
         'fallback_email = "registre@example.org"',
         "[contractors.repar]", 'name = "Répar"', 'category = "hardware"',
@@ -36,9 +38,10 @@ def registry_toml(schools: list[str]) -> str:
         "[contractors.reseau]", 'name = "Réseau"', 'category = "network"',
         'emails = ["noc@reseau.example.org"]',
     ]  # fmt: skip
-    for uai in schools:
+    for i, uai in enumerate(schools):
         lines += [
             f"[schools.{uai}]", f'name = "Lycée {uai}"', 'town = "Montpellier"',
+            *([f"partition = {i % partitions}"] if partitions > 1 else []),
             f'level1 = [{{ name = "Technicien", email = "tech-{uai.lower()}@lycee.example.org" }}]',
             'ssids = ["LORDI-EDU"]', 'hardware_contractor = "repar"',
             'network_contractor = "reseau"',
@@ -52,6 +55,8 @@ class BenchConfig:
 
     tls: bool
     alerts: AlertsKind
+    partitions: int = 1  # collectors that own schools (several: PostgreSQL store)
+    schools: int = 1  # how many schools the bench's devices are spread over
     env: dict[str, str] = field(default_factory=dict)
     store_url: str | None = None
     smtp: SmtpServer | None = None
@@ -81,10 +86,12 @@ class BenchConfig:
 @contextmanager
 def bench_config(
     stack: LocalStack, work: Path, *, tls: bool, alerts: AlertsKind, schools: list[str],
-    pg_url: str = POSTGRES_URL,
+    pg_url: str = POSTGRES_URL, partitions: int = 1,
 ) -> Iterator[BenchConfig]:  # fmt: skip
     """Call before the stack's Mosquitto starts (TLS needs its listener)."""
-    cfg = BenchConfig(tls, alerts, broker_port=stack.mqtt_port)
+    if partitions > 1 and alerts != "postgresql":
+        raise ValueError("partitioned collectors share a PostgreSQL alert store")
+    cfg = BenchConfig(tls, alerts, partitions, len(schools), broker_port=stack.mqtt_port)
     if tls:
         cfg.ca_file = str(stack.enable_tls())
         assert stack.tls_port is not None
@@ -97,7 +104,7 @@ def bench_config(
     with ExitStack() as cleanup:
         if alerts != "off":
             registry = work / "schools.toml"
-            registry.write_text(registry_toml(schools), encoding="utf-8")
+            registry.write_text(registry_toml(schools, partitions), encoding="utf-8")
             cfg.smtp = cleanup.enter_context(running_smtp(work / "smtp"))
             if alerts == "sqlite":
                 cfg.store_url = f"sqlite:///{work / 'alerts.sqlite3'}"

@@ -5,7 +5,8 @@ run on the same machine.
 - pipeline: a publisher process sends N messages of K samples at QoS 1 (every
   PUBACK awaited; `lordi.bench.mqttpub`, packets built before the clock starts);
   C collector processes (`lordi-collector run`, one shared subscription, each its
-  own client id) validate, write to VictoriaMetrics and
+  own client id; with `--alerts postgresql` and C > 1, C partitions, each with its
+  own schools' plain subscriptions) validate, write to VictoriaMetrics and
   acknowledge. Time from the first publish to the last sample counted back in the
   store; lost = sent - stored; duplicated = samples the collectors wrote more than
   once (their own counters, read from their final stats lines).
@@ -50,6 +51,22 @@ from lordi.collectorproc import CollectorProcess
 from lordi.stack import LocalStack, free_port
 
 SCHOOL = "0349999Z"
+# Partitioned collectors (`--alerts postgresql --collectors N`): the devices spread
+# over 2 N schools, each placed in a partition by the registry (lordi/bench/alerting.py).
+SCHOOLS_PER_COLLECTOR = 2
+
+
+def school_of(index: int, schools: int = 1) -> str:
+    """The bench device's school: SCHOOL alone, or one of `schools` (0349900Z, ...)."""
+    return SCHOOL if schools <= 1 else f"0{349900 + index % schools}Z"
+
+
+def bench_schools(schools: int) -> list[str]:
+    return [school_of(i, schools) for i in range(max(schools, 1))]
+
+
+# Every bench school's series (SCHOOL and the partitioned runs' 03499xxZ).
+_SCHOOL_MATCH = 'school=~"03499.*"'
 # Sample times: a minute apart from here, so 50,000 samples per device stay in the past.
 # (Whole days: the publisher processes import this module at other times.)
 START_S = (int(time.time()) // 86_400 - 40) * 86_400
@@ -59,7 +76,7 @@ PUBLISHER = textwrap.dedent("""
     from lordi.bench.ingest import payloads
     from lordi.bench.mqttpub import publish_all
     port, messages, per_message, offset, devices, first = (int(a) for a in sys.argv[1:7])
-    data = list(payloads(messages, per_message, offset, devices, first))
+    data = list(payloads(messages, per_message, offset, devices, first, int(sys.argv[8])))
     print(json.dumps(publish_all(port, data, tls_ca=sys.argv[7])), flush=True)
 """)
 
@@ -147,24 +164,31 @@ def _sample(device_index: int, n: int) -> dict[str, Any]:
     }
 
 
-def payloads(
-    messages: int, per_message: int, offset: int = 0, devices: int = 0, first: int = 0
+def payloads(  # noqa: PLR0917 - the shape of the run
+    messages: int,
+    per_message: int,
+    offset: int = 0,
+    devices: int = 0,
+    first: int = 0,
+    schools: int = 1,
 ) -> Any:
     """(topic, body) per message; a device's samples are a minute apart (unique points),
-    numbered from `first`. devices=0: one device per message."""
+    numbered from `first`. devices=0: one device per message. `schools`: how many
+    schools the devices are spread over (`school_of`)."""
     for m in range(messages):
         index = offset + (m % devices if devices else m)
         device = f"bench-{index:06d}"
+        school = school_of(index, schools)
         n0 = first + (m // devices) * per_message if devices else first
         samples = [_sample(index, n0 + n) for n in range(per_message)]
         body = {
             "schema": 1,
             "device": device,
-            "school": SCHOOL,
+            "school": school,
             "agent_version": "bench",
             "samples": samples,
         }
-        yield f"lordi/v1/{SCHOOL}/{device}/telemetry", json.dumps(body).encode()
+        yield f"lordi/v1/{school}/{device}/telemetry", json.dumps(body).encode()
 
 
 def _run_json(argv: list[str], env: dict[str, str], timeout_s: float = 300) -> dict[str, Any]:
@@ -185,12 +209,13 @@ def _publish(
     first: int = 0,
 ) -> dict[str, Any]:
     argv = [str(a) for a in (cfg.broker_port, messages, per_message, offset, devices, first)]
-    return _run_json([sys.executable, "-c", PUBLISHER, *argv, cfg.ca_file], env)
+    schools = str(cfg.schools)
+    return _run_json([sys.executable, "-c", PUBLISHER, *argv, cfg.ca_file, schools], env)
 
 
 def _stored(stack: LocalStack) -> int:
     vm.force_flush(stack.vm_url)
-    rows = vm.query(stack.vm_url, f'sum(count_over_time(device_report{{school="{SCHOOL}"}}[60d]))')
+    rows = vm.query(stack.vm_url, f"sum(count_over_time(device_report{{{_SCHOOL_MATCH}}}[60d]))")
     return int(rows[0]["value"]) if rows else 0
 
 
@@ -203,15 +228,17 @@ def _wait_stored(stack: LocalStack, expected: int, timeout_s: float = 300) -> in
     return stored
 
 
-def _lines(messages: int, per_message: int, offset: int, devices: int, first: int) -> list[str]:
+def _lines(  # noqa: PLR0917 - the shape of the run
+    messages: int, per_message: int, offset: int, devices: int, first: int, schools: int
+) -> list[str]:
     lines: list[str] = []
-    for _, body in payloads(messages, per_message, offset, devices, first):
+    for _, body in payloads(messages, per_message, offset, devices, first, schools):
         doc = json.loads(body)
         for s in doc["samples"]:
             # As the collectors write it to VictoriaMetrics (the stack's
             # `[store] string_fields = false`).
             lines += to_lines(
-                SCHOOL,
+                doc["school"],
                 doc["device"],
                 "bench",
                 Sample.model_validate(s, strict=False),
@@ -235,13 +262,18 @@ def _post_all(url: str, lines: list[str], connections: int) -> None:
         list(pool.map(post, chunks))
 
 
-def store_limit(
-    stack: LocalStack, messages: int, per_message: int, devices: int, connections: int
+def store_limit(  # noqa: PLR0917 - the shape of the run
+    stack: LocalStack,
+    messages: int,
+    per_message: int,
+    devices: int,
+    connections: int,
+    schools: int = 1,
 ) -> dict[str, Any]:
     offset = 10**5
     if devices:  # the same shape as the pipeline: series known before the timed part
-        _post_all(stack.vm_url, _lines(devices, 1, offset, devices, -1), connections)
-    lines = _lines(messages, per_message, offset, devices, 0)
+        _post_all(stack.vm_url, _lines(devices, 1, offset, devices, -1, schools), connections)
+    lines = _lines(messages, per_message, offset, devices, 0, schools)
     vm_pid = stack.procs["victoria-metrics"].pid
     t0, cpu0 = time.monotonic(), _cpu_s(vm_pid)
     _post_all(stack.vm_url, lines, connections)
@@ -287,11 +319,15 @@ def _start_collectors(
     started = []
     for i in range(count):
         env = {
-            # Alerts on: one collector, a plain subscription (docs/alerts.md).
+            # Alerts on: plain subscriptions (docs/alerts.md): one collector, or one
+            # per partition, each subscribed to its own schools.
             "LORDI_COLLECTOR_MQTT__SHARE_GROUP": "" if cfg.alerts != "off" else "bench",
             "LORDI_COLLECTOR_INGEST__RATE_LIMIT__DEVICE_BURST_MESSAGES": str(burst),
             **cfg.env,
         }
+        if cfg.partitions > 1:
+            env["LORDI_COLLECTOR_PARTITION__COUNT"] = str(cfg.partitions)
+            env["LORDI_COLLECTOR_PARTITION__INDEX"] = str(i)
         if metrics_ports:  # --metrics: each its own port
             env["LORDI_COLLECTOR_METRICS__ENABLED"] = "true"
             env["LORDI_COLLECTOR_METRICS__PORT"] = str(metrics_ports[i])
@@ -439,20 +475,28 @@ def run(
 ) -> dict[str, Any]:
     """The pipeline, then the broker's and the store's limits, on one private stack.
     `lordi bench ingest` runs one collector per core (the deployment of
-    docs/scaling.md) with alerts off; with `alerts` one collector (a plain
-    subscription: the rules need a school's telemetry in one process). `tls`: every
-    MQTT connection (publishers, counting subscriber, collectors) over TLS."""
-    if alerts != "off" and collectors != 1:
+    docs/scaling.md) with alerts off; with `alerts` sqlite one collector (a plain
+    subscription: the rules need a school's telemetry in one process); with `alerts`
+    postgresql and several collectors, each owns a partition of the schools (the
+    devices spread over `SCHOOLS_PER_COLLECTOR` schools per collector, placed by the
+    registry) and they share the PostgreSQL alert store. `tls`: every MQTT
+    connection (publishers, counting subscriber, collectors) over TLS."""
+    if alerts == "sqlite" and collectors != 1:
         raise ValueError(
-            f"--alerts {alerts} needs --collectors 1 (got {collectors}): the bench's "
-            "devices are one school, and a school is judged by one collector"
+            f"--alerts sqlite needs --collectors 1 (got {collectors}): SQLite is one "
+            "collector's alert store; several collectors share --alerts postgresql"
         )
+    partitions = collectors if alerts == "postgresql" and collectors > 1 else 1
+    schools = SCHOOLS_PER_COLLECTOR * partitions if partitions > 1 else 1
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     connections = collectors * IngestSettings().store_connections
     with tempfile.TemporaryDirectory(prefix="lordi-bench-") as tmp:
         stack = LocalStack()
         try:
-            with bench_config(stack, Path(tmp), tls=tls, alerts=alerts, schools=[SCHOOL]) as cfg:
+            with bench_config(
+                stack, Path(tmp), tls=tls, alerts=alerts, schools=bench_schools(schools),
+                partitions=partitions,
+            ) as cfg:  # fmt: skip
                 stack.start()
                 result = pipeline(
                     stack, cfg, env, Path(tmp), messages=messages, per_message=per_message,
@@ -460,7 +504,7 @@ def run(
                 )  # fmt: skip
                 configuration = cfg.figures()
                 broker = broker_limit(cfg, env, messages, per_message, devices)
-                store = store_limit(stack, messages, per_message, devices, connections)
+                store = store_limit(stack, messages, per_message, devices, connections, schools)
         finally:
             stack.stop()
     limit = min(broker["samples_per_s"], store["samples_per_s"])
@@ -478,6 +522,8 @@ def run(
         "samples_per_message": per_message,
         "devices": devices or "one per message",
         "collectors": collectors,
+        "partitions": partitions,
+        "schools": schools,
         "cores": os.cpu_count(),
         "meets_targets": {
             # Alerts off: the ingest path's own target. With TLS and alerts (issue 19):

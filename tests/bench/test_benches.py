@@ -108,6 +108,49 @@ def test_ingest_bench_with_tls_and_alerts_on() -> None:
                                             "duplicated"}  # fmt: skip
 
 
+def _alerts_in_process(messages: int, per_message: int, devices: int, schools: int) -> Any:
+    """The alerts the rules open on the bench's telemetry, evaluated in this process
+    (the warm-up message of each device first, then the timed ones, in order)."""
+    from collector.alerting import Alerting  # noqa: PLC0415
+    from collector.alerts.store import AlertStore  # noqa: PLC0415
+    from collector.contract import Envelope  # noqa: PLC0415
+    from collector.rules import RulesConfig  # noqa: PLC0415
+
+    store = AlertStore("sqlite://")
+    store.create_tables()
+    alerting = Alerting(RulesConfig(), store)
+    messages_sent = [
+        *ingest.payloads(devices, 1, 0, devices, -1, schools),
+        *ingest.payloads(messages, per_message, 0, devices, 0, schools),
+    ]
+    for _, body in messages_sent:
+        env = Envelope.model_validate_json(body, strict=False)
+        alerting.on_samples([(env.school, env.device, s) for s in env.samples], datetime.now(UTC))
+    alerting.stop()
+    by_rule: dict[str, int] = {}
+    for alert in store.list_alerts():
+        by_rule[alert.rule] = by_rule.get(alert.rule, 0) + 1
+    store.close()
+    return by_rule
+
+
+def test_ingest_bench_with_partitioned_collectors_on_postgresql() -> None:
+    """Two collectors, each owning half of the bench's four schools (the registry
+    places them), TLS, one PostgreSQL alert store: every sample stored once, both
+    collectors at work, and the alerts those of the same telemetry judged in one
+    process."""
+    result = ingest.run(messages=40, per_message=10, collectors=2, devices=20,
+                        tls=True, alerts="postgresql")  # fmt: skip
+    assert (result["partitions"], result["schools"]) == (2, 4)
+    assert result["lost"] == 0 and result["duplicated"] == 0
+    written = result["pipeline"]["written_by_collector"]
+    assert sum(written) == 400 + 20 and min(written) > 0
+    config = result["configuration"]
+    assert config["alerts"] == "postgresql" and config["alerts_opened"] > 0
+    assert config["alerts_by_rule"] == _alerts_in_process(40, 10, 20, 4)
+    assert config["mails_received"] == config["alerts_opened"]
+
+
 def test_ingest_bench_refuses_alerts_on_several_collectors() -> None:
     with pytest.raises(ValueError, match="--alerts sqlite needs --collectors 1"):
         ingest.run(messages=1, per_message=1, collectors=2, alerts="sqlite")
