@@ -96,6 +96,9 @@ def _add_bench(sub: Any) -> None:
     b.add_argument("--devices", type=int, help="laptops (default 5,000)")
     b.add_argument("--backlog", type=int, default=96, help="spooled samples per laptop")
     b.add_argument("--spread-s", type=float, default=0.0, help="random wait before drain")
+    b.add_argument("--collectors", type=int, default=1,
+                   help="collector processes (with --alerts postgresql: one partition of "
+                   "the schools each)")
     _production_options(b)
     b = bench("state", "the rules' device state at region size")
     b.add_argument("--devices", type=int, help="laptops (default 250,000)")

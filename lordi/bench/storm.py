@@ -17,8 +17,11 @@ client side shares the cores with the broker, the collector and the store; its C
 is reported. `--tls`: every device connects over TLS to the broker's TLS listener
 (a full handshake each; the handshake rate itself: `lordi bench connections`);
 `--alerts sqlite|postgresql`: the collector runs its rules, alert store and
-notifications (lordi/bench/alerting.py). One open file per device: the open-file limit per process
-(20,000 on the development machine) caps a run near 19,500 devices.
+notifications (lordi/bench/alerting.py); `--alerts postgresql --collectors N`: N
+collectors each own a partition of the schools (the devices spread over 2 N
+schools, placed by the bench's registry) and share the PostgreSQL alert store.
+One open file per device: the open-file limit per process (20,000 on the
+development machine) caps a run near 19,500 devices.
 
 Figures: time from the first connection to the last sample counted in the store,
 peak of Mosquitto's `$SYS/broker/store/messages/count` (messages held: queued for
@@ -109,14 +112,15 @@ class BrokerWatch:
 
 
 def start_collector(
-    stack: LocalStack, run_id: str, env: dict[str, str] | None = None
+    stack: LocalStack, run_id: str, env: dict[str, str] | None = None, index: int = 0
 ) -> CollectorProcess:
     """`lordi-collector run` with its own share group: a stack shared with other runs
     may hold sessions of stopped collectors, which Mosquitto keeps in a group's
-    round-robin (docs/server-stack.md). `env`: TLS, alerts (lordi/bench/alerting.py)."""
+    round-robin (docs/server-stack.md). `env`: TLS, alerts (lordi/bench/alerting.py),
+    partition."""
     return CollectorProcess.start(
         stack,
-        f"storm-collector-{run_id}",
+        f"storm-collector-{run_id}" + (f"-{index}" if index else ""),
         env={"LORDI_COLLECTOR_MQTT__SHARE_GROUP": f"storm{run_id}", **(env or {})},
         stats_interval_s=600,
     )
@@ -186,20 +190,31 @@ def run(
     *,
     tls: bool = False,
     alerts: AlertsKind = "off",
+    collectors: int = 1,
 ) -> dict[str, Any]:
-    """`tls`, `alerts` (lordi/bench/alerting.py) need the bench's own stack."""
+    """`tls`, `alerts` (lordi/bench/alerting.py) need the bench's own stack.
+    `collectors` > 1: with alerts off, one shared subscription; with `alerts`
+    postgresql, one partition of the schools each."""
     raise_fd_limit(devices + 200)
     own = stack is None
     if not own and (tls or alerts != "off"):
         raise ValueError("--tls and --alerts need the storm's own stack")
+    if alerts == "sqlite" and collectors != 1:
+        raise ValueError(
+            f"--alerts sqlite needs --collectors 1 (got {collectors}): SQLite is one "
+            "collector's alert store; several collectors share --alerts postgresql"
+        )
+    partitions = collectors if alerts == "postgresql" and collectors > 1 else 1
+    schools = [SCHOOL] if partitions == 1 else [f"0{990000 + i}S" for i in range(2 * partitions)]
     stack = stack or StormStack()
     with tempfile.TemporaryDirectory(prefix="lordi-storm-") as tmp, bench_config(
-        stack, Path(tmp), tls=tls, alerts=alerts, schools=[SCHOOL]
+        stack, Path(tmp), tls=tls, alerts=alerts, schools=schools, partitions=partitions
     ) as cfg:
         try:
             if own:
                 stack.start()
-            result = _run(stack, cfg, devices, backlog, spread_s, timeout_s)
+            result = _run(stack, cfg, devices, backlog, spread_s, timeout_s,
+                          collectors=collectors, schools=schools)  # fmt: skip
             result["configuration"] = cfg.figures()
         finally:
             if own:
@@ -209,16 +224,22 @@ def run(
 
 def _run(  # noqa: PLR0917 - run()'s own arguments
     stack: LocalStack, cfg: BenchConfig, devices: int, backlog: int, spread_s: float,
-    timeout_s: float,
+    timeout_s: float, *, collectors: int = 1, schools: list[str] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     run_id = uuid.uuid4().hex[:6]
-    collector = start_collector(stack, run_id, cfg.env)
+    procs = []
+    for i in range(collectors):
+        env = dict(cfg.env)
+        if cfg.partitions > 1:
+            env["LORDI_COLLECTOR_PARTITION__COUNT"] = str(cfg.partitions)
+            env["LORDI_COLLECTOR_PARTITION__INDEX"] = str(i)
+        procs.append(start_collector(stack, run_id, env, index=i))
     watch = BrokerWatch(
         stack.mqtt_port, stack.procs["mosquitto"].pid if "mosquitto" in stack.procs else None
     )
     storm: Swarm | None = None
     context = ssl.create_default_context(cafile=cfg.ca_file) if cfg.tls else None
-    cpu0 = _process_cpu(stack, collector)
+    cpu0 = _process_cpu(stack, procs)
     try:
         weekend = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
         storm = Swarm(
@@ -231,15 +252,20 @@ def _run(  # noqa: PLR0917 - run()'s own arguments
             spread_s=spread_s,
             run_id=run_id,
             tls=context,
+            schools=schools or [SCHOOL],
         )
         result = drive(storm, stack, timeout_s)
-        cpu = {k: v - cpu0[k] for k, v in _process_cpu(stack, collector).items()}
+        cpu = {k: v - cpu0[k] for k, v in _process_cpu(stack, procs).items()}
         sent = storm.sent
         storm.close()
     finally:
         watch.close()
-        collector.stop()
-        stats = _final_stats(collector.log)
+        for proc in procs:
+            proc.stop()
+        each = [_final_stats(proc.log) for proc in procs]
+    stats = each[0] if len(each) == 1 else {
+        "samples_written": sum(s.get("samples_written", 0) for s in each)
+    }  # fmt: skip
     expected, stored = result.pop("expected"), result.pop("stored")
     drain = result.pop("drain_s")
     return {
@@ -252,6 +278,9 @@ def _run(  # noqa: PLR0917 - run()'s own arguments
         "samples_stored": stored,
         "lost": sent - stored if drain is not None else expected - stored,
         "duplicated": max(0, stats.get("samples_written", stored) - expected),
+        "collectors": collectors,
+        "partitions": cfg.partitions,
+        "schools": len(schools or [SCHOOL]),
         "time_to_drain_s": None if drain is None else round(drain, 1),
         "all_connected_s": None
         if storm is None or storm.connected_at is None
@@ -267,7 +296,7 @@ def _run(  # noqa: PLR0917 - run()'s own arguments
         "peak_clients_connected": watch.peak_clients,
         "peak_broker_rss_mb": round(watch.peak_rss_mb, 1),
         **result,
-        "collector_stats": stats,
+        "collector_stats": stats if len(each) == 1 else each,
         # Where the cores went, from the first connection to the last sample stored:
         # CPU microseconds per stored sample of each process ("storm": the laptops'
         # side, every simulated client in this one process).
@@ -280,11 +309,16 @@ def _run(  # noqa: PLR0917 - run()'s own arguments
     }
 
 
-def _process_cpu(stack: LocalStack, collector: CollectorProcess) -> dict[str, float]:
-    """CPU seconds so far of the broker, the store, the collector and this process."""
+def _process_cpu(stack: LocalStack, collectors: list[CollectorProcess]) -> dict[str, float]:
+    """CPU seconds so far of the broker, the store, the collectors ("collector", or
+    "collector-<i>" when several) and this process."""
     pids = {name: proc.pid for name, proc in stack.procs.items()
             if name in ("mosquitto", "victoria-metrics")}  # fmt: skip
-    pids |= {"collector": collector.pid, "storm": os.getpid()}
+    if len(collectors) == 1:
+        pids["collector"] = collectors[0].pid
+    else:
+        pids |= {f"collector-{i}": proc.pid for i, proc in enumerate(collectors)}
+    pids["storm"] = os.getpid()
     out = {}
     for name, pid in pids.items():
         try:
@@ -303,6 +337,6 @@ def _final_stats(log: Path) -> dict[str, Any]:
 
 def from_args(args: Any) -> dict[str, Any]:
     """`lordi bench storm`: --devices (5,000), --backlog (96), --spread-s (0), --tls,
-    --alerts off|sqlite|postgresql."""
+    --alerts off|sqlite|postgresql, --collectors (1)."""
     return run(args.devices or 5000, args.backlog, args.spread_s, tls=args.tls,
-               alerts=args.alerts)  # fmt: skip
+               alerts=args.alerts, collectors=args.collectors)  # fmt: skip

@@ -21,6 +21,7 @@ import selectors
 import socket
 import ssl
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -79,6 +80,7 @@ class Device:
     connected: bool = False
     retry_at: float = 0.0  # a lost connection: when to try again
     failures: int = 0
+    school: str = SCHOOL
 
 
 class Swarm:
@@ -95,12 +97,15 @@ class Swarm:
         run_id: str,
         seed: int = 7,
         tls: ssl.SSLContext | None = None,
+        schools: Sequence[str] = (SCHOOL,),
     ) -> None:
         """`devices` devices named `storm<run_id>-<n>`, each with `backlog` samples
         from `pool` (wire samples, "ts" first) re-stamped 5 minutes apart from `start`.
         `tls`: every device connects with TLS (a full handshake each, in the loop's
-        thread: paho does it blocking once the TCP connection is up)."""
+        thread: paho does it blocking once the TCP connection is up). `schools`: device
+        n is in schools[n % len(schools)]."""
         self.host, self.port = host, port
+        self.schools = list(schools)
         self.tls = tls
         self.sel = selectors.DefaultSelector()
         self.rng = random.Random(seed)
@@ -121,7 +126,7 @@ class Swarm:
         client = _Client(
             CallbackAPIVersion.VERSION2, client_id=f"agent-{name}", protocol=mqtt.MQTTv5
         )
-        dev = Device(i, name, client, backlog)
+        dev = Device(i, name, client, backlog, school=self.schools[i % len(self.schools)])
         if self.tls is not None:
             client.tls_set_context(self.tls)
         client.user_data_set(dev)
@@ -151,7 +156,7 @@ class Swarm:
 
     @staticmethod
     def _topic(dev: Device, kind: str) -> str:
-        return f"lordi/v1/{SCHOOL}/{dev.name}/{kind}"
+        return f"lordi/v1/{dev.school}/{dev.name}/{kind}"
 
     def _on_connect(
         self, client: mqtt.Client, dev: Device, flags: Any, reason: Any, props: Any
@@ -188,7 +193,7 @@ class Swarm:
                 bodies.append(body)
                 size += len(body) + 1
             head = (
-                f'{{"schema":1,"device":"{dev.name}","school":"{SCHOOL}",'
+                f'{{"schema":1,"device":"{dev.name}","school":"{dev.school}",'
                 f'"agent_version":"storm","samples":['
             )
             payload = (head + ",".join(bodies) + "]}").encode()

@@ -156,14 +156,19 @@ def test_ingest_bench_refuses_alerts_on_several_collectors() -> None:
         ingest.run(messages=1, per_message=1, collectors=2, alerts="sqlite")
 
 
-def test_storm_with_tls_and_alerts_on_postgresql() -> None:
-    result = storm.run(devices=20, backlog=30, timeout_s=120, tls=True, alerts="postgresql")
+def test_storm_with_tls_and_alerts_on_partitioned_collectors() -> None:
+    """Two collectors owning two schools each, TLS, one PostgreSQL alert store."""
+    result = storm.run(devices=20, backlog=30, timeout_s=120, tls=True, alerts="postgresql",
+                       collectors=2)  # fmt: skip
+    assert (result["collectors"], result["partitions"], result["schools"]) == (2, 2, 4)
     assert result["samples_sent_acked"] == result["samples_stored"] == 600
     assert result["lost"] == 0 and result["duplicated"] == 0
     assert result["configuration"]["tls"] is True
     assert result["configuration"]["alerts_opened"] > 0
-    assert set(result["cpu_us_per_sample"]) == {"mosquitto", "victoria-metrics", "collector",
-                                                "storm"}  # fmt: skip
+    written = [s["samples_written"] for s in result["collector_stats"]]
+    assert sum(written) == 600 and min(written) > 0  # both partitions at work
+    assert set(result["cpu_us_per_sample"]) == {"mosquitto", "victoria-metrics", "collector-0",
+                                                "collector-1", "storm"}  # fmt: skip
 
 
 def test_bench_sub_parsers_take_their_own_options(monkeypatch: pytest.MonkeyPatch) -> None:
