@@ -121,9 +121,7 @@ def build_alerting(
     notifier = Notifier(
         live,
         cfg.notify,
-        open_alerts=lambda uai: [
-            a for a in store.list_alerts(school=uai) if a.status != "resolved"
-        ],
+        open_alerts=lambda uai: store.list_alerts(school=uai, unresolved=True),
     )
     alerting = Alerting(
         cfg.rules,

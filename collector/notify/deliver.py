@@ -17,7 +17,9 @@ retries those channels with `only=report.failed_channels`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable, Sequence
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from time import monotonic
@@ -126,6 +128,9 @@ class Notifier:
             open_alerts = self._book.open_alerts
         self._open_alerts = open_alerts
         self._clock = clock
+        # Within one outbox pass (`topic_pass`): each school's retained alert list as
+        # published by the pass (None: sent; else the error), per delivering thread.
+        self._pass = threading.local()
 
     @property
     def registry(self) -> Registry:
@@ -309,9 +314,35 @@ class Notifier:
         timeout_s = self.settings.webhook_timeout_s
         return channels.webhook_target(url), lambda: channels.send_webhook(url, doc, timeout_s)
 
+    @contextmanager
+    def topic_pass(self) -> Iterator[None]:
+        """One pass over outbox rows claimed together: each school's retained alert
+        list is read and published once, by the pass's first row of that school; its
+        other rows take that result. The list read after the claim holds every alert
+        whose row the pass claimed (a later change has its own row, for a later
+        pass); publishing the same retained list again would change nothing, and
+        re-reading a school's alerts for each of hundreds of rows (a first day) is
+        what made the outbox's time grow with the square of the burst."""
+        self._pass.published = {}
+        try:
+            yield
+        finally:
+            self._pass.published = None
+
     def _mqtt_sender(self, uai: str, registry: Registry) -> tuple[str, Callable[[], str | None]]:
         topic = alert_topic(uai)
+        published: dict[str, str | None] | None = getattr(self._pass, "published", None)
+        if published is not None and uai in published:
+            error = published[uai]
+            return topic, lambda: error
         pairs = [(a, self.asset_tag(a.school, a.device, registry)) for a in self._open_alerts(uai)]
         state = alert_topic_state(pairs)
         broker = self.settings.alert_topic
-        return topic, lambda: channels.publish_retained(broker, topic, state)
+
+        def send() -> str | None:
+            error = channels.publish_retained(broker, topic, state)
+            if published is not None:
+                published[uai] = error
+            return error
+
+        return topic, send

@@ -82,13 +82,14 @@ class OutboxDeliverer:
                 now, self.settings.batch, self.settings.lease_s, alert_id=alert_id
             )
             schools: dict[str, None] = {}  # in order: the schools whose digest is due
-            for row in rows:
-                if is_digest(row.kind):
-                    school = self._school_of(row, now)
-                    if school is not None:
-                        schools[school] = None
-                    continue
-                total += self._deliver(row, now)
+            with self.notifier.topic_pass():  # each school's alert topic once a batch
+                for row in rows:
+                    if is_digest(row.kind):
+                        school = self._school_of(row, now)
+                        if school is not None:
+                            schools[school] = None
+                        continue
+                    total += self._deliver(row, now)
             for school in schools:
                 total += self._deliver_digest(school, now)
             if len(rows) < self.settings.batch:
