@@ -3,6 +3,12 @@
 Health-based verdicts need a trusted capacity reading (trust.py, judged once per
 reading by the caller): an untrusted one gives no verdict, so it neither raises nor
 clears anything.
+
+`judge_batteries` runs the enabled rules over a sample in one pass. A finding is
+made when a condition starts, when it ends, and while it holds only as long as the
+engine may still be waiting for the rule's minimum duration, then once an hour of
+the device's sample time (`BatteryRule.still_reported`): the alerts are those of a
+finding on every sample, at a fraction of the cost (docs/alerts.md).
 """
 
 from __future__ import annotations
