@@ -27,11 +27,11 @@ from pathlib import Path
 
 from collector.notify.settings import SmtpSettings
 
-IDLE_S = 60.0
+IDLE_S = 60.0  # a connection unused this long is closed before the next e-mail
 # UTF-8 bodies in quoted-printable, not base64: the text stays readable in the raw
 # message (ids, asset tags: what a technician or a mail filter searches for).
 _UTF8_QP = Charset("utf-8")
-_UTF8_QP.body_encoding = QP  # a connection unused this long is closed before the next e-mail
+_UTF8_QP.body_encoding = QP
 
 _Key = tuple[str, int, str, str | None, str | None]
 

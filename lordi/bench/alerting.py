@@ -14,7 +14,6 @@ with TLS to the broker and with their rules, alert store and notifications on.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -109,7 +108,10 @@ def bench_config(
             if alerts == "sqlite":
                 cfg.store_url = f"sqlite:///{work / 'alerts.sqlite3'}"
             else:
-                cfg.store_url = cleanup.enter_context(_pg_schema(pg_url))
+                # (sqlalchemy only here: the publishers import this module too)
+                from lordi.pgschema import fresh_schema  # noqa: PLC0415
+
+                cfg.store_url = cleanup.enter_context(fresh_schema(pg_url, "lordi_bench_"))
             cfg.env |= {
                 "LORDI_COLLECTOR_ALERTS__ENABLED": "true",
                 "LORDI_COLLECTOR_ALERTS__STORE_URL": cfg.store_url,
@@ -118,19 +120,3 @@ def bench_config(
                 "LORDI_COLLECTOR_ALERTS__NOTIFY__SMTP__PORT": str(cfg.smtp.port),
             }
         yield cfg
-
-
-@contextmanager
-def _pg_schema(url: str) -> Iterator[str]:
-    import sqlalchemy as sa  # noqa: PLC0415
-
-    schema = f"lordi_bench_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{url}?options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()

@@ -41,7 +41,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -57,6 +56,7 @@ from collector.alerts.model import Finding
 from collector.alerts.schema import to_json
 from collector.alerts.store import AlertStore
 from collector.worklist import RESOLVE_REASONS
+from lordi.pgschema import fresh_schema
 from lordi.sim.population import school_list
 from lordi.stack import free_port
 from lordi.web.accounts import Accounts
@@ -304,22 +304,6 @@ def build_region(store: AlertStore, devices: int, now: datetime, seed: int = 14)
     return region
 
 
-@contextmanager
-def private_schema(base_url: str) -> Iterator[str]:
-    """The URL of a fresh schema on the server (search_path), dropped afterwards."""
-    schema = f"lordi_bench_web_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base_url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        url = sa.make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 # --- the server ----------------------------------------------------------------------
 
 
@@ -488,8 +472,8 @@ def run(
 ) -> dict[str, Any]:
     now = now_utc()
     started = time.monotonic()
-    with private_schema(pg_url) as url, tempfile.TemporaryDirectory(prefix="lordi-bench-web-") \
-            as tmp:  # fmt: skip
+    with fresh_schema(pg_url, "lordi_bench_web_") as url, \
+            tempfile.TemporaryDirectory(prefix="lordi-bench-web-") as tmp:  # fmt: skip
         store = AlertStore(url)
         try:
             store.create_tables()

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 from lordi.evaluation import runner, schedules, score, world
+from lordi.pgschema import fresh_schema
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TARGET = 0.98
@@ -33,16 +31,8 @@ def _store_url(kind: str, root: Path, pg_url: str) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{root / 'alerts.sqlite3'}"
         return
-    schema = f"lordi_eval_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{pg_url}?options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+    with fresh_schema(pg_url, "lordi_eval_") as url:
+        yield url
 
 
 def run(

@@ -13,17 +13,16 @@ compared with the live and late ones (the same world, kept across the two runs).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
-import sqlalchemy as sa
 
 from collector.alerts.model import Alert
 from lordi import evaluation
 from lordi.evaluation import runner, score, world
 from lordi.evaluation.schedules import Plan
+from lordi.pgschema import fresh_schema
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 # A smaller fleet than the benchmark's (BENCHMARKS.md), same week and causes.
@@ -36,16 +35,8 @@ LIVE_DAY_S, BULK_DAY_S = 6.0, 16.0
 
 @pytest.fixture
 def pg_schema_url() -> Iterator[str]:
-    schema = f"lordi_eval_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(PG)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{PG}?options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        engine.dispose()
+    with fresh_schema(PG, "lordi_eval_") as url:
+        yield url
 
 
 @pytest.mark.timeout(900)

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from collector.alerts.store import AlertStore
 from collector.partition import Partition, PartitionSettings
 from lordi.collectorproc import CollectorProcess, write_collector_config
+from lordi.pgschema import fresh_schema
 from lordi.smtp import SmtpServer, running_smtp
 from lordi.stack import LocalStack
 from tests.alerts.helpers import POSTGRES_URL
@@ -37,16 +37,8 @@ DEVICES = 4
 @pytest.fixture
 def pg_schema() -> Iterator[str]:
     """A fresh schema on the PostgreSQL server (dropped afterwards): the alert store."""
-    schema = f"lordi_part_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(POSTGRES_URL)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+    with fresh_schema(POSTGRES_URL, "lordi_part_") as url:
+        yield url
 
 
 @pytest.fixture
