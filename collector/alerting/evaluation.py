@@ -43,7 +43,7 @@ class Evaluation:
         config, trust_config, rules = self.config, self.config.trust, self.rules
         calendar = self.calendar.for_school(school.school)
         batteries = state.batteries
-        prefixes: dict[str, str] = {}  # the device's batteries' alert key prefixes
+        keys: dict[str, tuple[str, ...]] = {}  # the device's batteries' finding keys
         for sample in samples:
             if state.last_seen is not None and sample.ts <= state.last_seen:
                 self.stale += 1
@@ -52,7 +52,7 @@ class Evaluation:
                 assess(batteries.get(b.name), b, trust_config) if b.present else None
                 for b in sample.batteries
             ]
-            findings = judge_batteries(rules, state, sample, trust, prefixes)
+            findings = judge_batteries(rules, state, sample, trust, keys)
             school.on_sample(state, sample, config, calendar, clock_s)
             state.apply(sample, findings, trust)
             found += findings

@@ -105,7 +105,9 @@ class SchoolState:
         self.school = school
         self._final_until: datetime | None = None  # windows and days before: complete
         self._final_s = -math.inf  # the same, as epoch seconds (-inf: none)
-        self._day_span: tuple[float, float, date] | None = None  # (start, end, local day)
+        # The local day of the last sample: (start, end) in epoch seconds, the day,
+        # and its start as a datetime (compared with the device's previous sample).
+        self._day_span: tuple[float, float, date, datetime] | None = None
         self.windows: dict[int, WindowRecord] = {}  # start (epoch s) -> window
         self.days: dict[date, DayRecord] = {}
         self.history: dict[date, DayResult] = {}  # completed days
@@ -133,12 +135,14 @@ class SchoolState:
         span = self._day_span  # the local day of the last sample, most often this one's
         if span is None or not span[0] <= ts_s < span[1]:
             day = local_day_at(ts_s)
-            span = self._day_span = (day_end_s(day - ONE_DAY), day_end_s(day), day)
-        day_start_s, day_end, day = span
+            start_s = day_end_s(day - ONE_DAY)
+            span = (start_s, day_end_s(day), day, datetime.fromtimestamp(start_s, UTC))
+            self._day_span = span
+        _, day_end, day, day_start = span
         final_s = self._final_s
         late = day_end <= final_s  # its day was judged already
         # (prev < ts: an older sample never gets here, collector.alerting.evaluation)
-        if prev is None or prev.timestamp() < day_start_s:  # a new day for the laptop
+        if prev is None or prev < day_start:  # a new day for the laptop
             if not late:
                 self._count_day(day, ts, clock_s)
             if prev is not None:

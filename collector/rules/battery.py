@@ -123,35 +123,33 @@ def judge_batteries(
     state: DeviceState,
     sample: Sample,
     trust: Sequence[Assessment | None],
-    prefixes: dict[str, str] | None = None,
+    keys: dict[str, tuple[str, ...]] | None = None,
 ) -> list[Finding]:
     """Every rule's findings on the sample's present batteries, rule by rule (the
-    order of each rule's `evaluate` in turn), in one pass: the batteries' key
-    prefixes are made once per sample, not once per rule. A finding is made when
+    order of each rule's `evaluate` in turn), in one pass. A finding is made when
     the condition holds and was not active (it starts), holds and is still reported
     (`still_reported`), or stops holding while active (it ends, past hysteresis).
-    `prefixes`: battery name -> key prefix, kept by the caller over a device's run."""
+    `keys`: battery name -> its finding key for each rule (in `rules` order), kept by
+    the caller over a device's run so the keys are made once, not once per sample."""
     batteries: Sequence[Battery] = sample.batteries
-    if prefixes is None:
-        prefixes = {}
-    present: list[tuple[Battery, Assessment, str]] = []
+    if keys is None:
+        keys = {}
+    present: list[tuple[Battery, Assessment, tuple[str, ...]]] = []
     for battery, judged in zip(batteries, trust, strict=True):
         if judged is None:
             continue
-        prefix = prefixes.get(battery.name)
-        if prefix is None:
-            prefix = prefixes[battery.name] = battery_key(
-                state.school, state.device, battery.name, ""
-            )
-        present.append((battery, judged, prefix))
+        battery_keys = keys.get(battery.name)
+        if battery_keys is None:
+            prefix = battery_key(state.school, state.device, battery.name, "")
+            battery_keys = keys[battery.name] = tuple(prefix + rule.name for rule in rules)
+        present.append((battery, judged, battery_keys))
     found: list[Finding] = []
     if not present:
         return found
     ts, conditions = sample.ts, state.conditions
-    for rule in rules:
-        name = rule.name
-        for battery, assessment, prefix in present:
-            key = prefix + name
+    for index, rule in enumerate(rules):
+        for battery, assessment, battery_keys in present:
+            key = battery_keys[index]
             active = conditions is not None and key in conditions
             holds = rule.holds(state, key, active, battery, assessment)
             if holds is None:
@@ -263,11 +261,12 @@ class BatteryWatch(BatteryRule):
         if health is None:
             return None if not worn_cycles else (None, False, True)
         if self.replace_enabled:
-            # The same battery's battery_replace key: this key with the other name.
-            replace_key = key[: len(key) - len(self.name)] + BatteryReplace.name
             replace = self.config.battery_replace
             conditions = state.conditions
-            if conditions is not None and replace_key in conditions:
+            # (the same battery's battery_replace key: this key with the other name)
+            if conditions is not None and (
+                key[: len(key) - len(self.name)] + BatteryReplace.name in conditions
+            ):
                 replacing = health < replace.clear_at_pct
             else:
                 replacing = health < replace.health_below_pct

@@ -45,8 +45,10 @@ class FadeEstimator:
         # Welford: one factor before the mean update, one after, stays exact.
         self.c_xy += dx * (health_pct - self.mean_health_pct)
         self.m2_x += dx * (x - self.mean_x_days)
-        self.min_x_days = min(self.min_x_days, x)
-        self.max_x_days = max(self.max_x_days, x)
+        if x < self.min_x_days:
+            self.min_x_days = x
+        elif x > self.max_x_days:
+            self.max_x_days = x
 
     @property
     def span_days(self) -> float:

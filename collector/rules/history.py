@@ -33,12 +33,6 @@ def _day_of(day_number: int) -> date:
     return date.fromordinal(_EPOCH.toordinal() + day_number)
 
 
-def _week_number(day_number: int) -> int:
-    """Weeks since the Monday before the epoch (a Thursday): two days have the same
-    number exactly when they are in the same ISO week (Monday to Sunday)."""
-    return (day_number + 3) // 7
-
-
 def _back(value: float, ndigits: int) -> float | None:
     return None if math.isnan(value) else round(value, ndigits)
 
@@ -64,8 +58,12 @@ def add_point(
         -1 if cycle_count is None else cycle_count,
     )
     if history:
+        if history.endswith(point):  # the same reading the same day: nothing to change
+            return history
         last_number = _DAY.unpack_from(history, len(history) - _POINT.size)[0]
-        if _week_number(day_number) == _week_number(last_number):
+        # Weeks since the Monday before the epoch (a Thursday): two days have the
+        # same number exactly when they are in the same ISO week (Monday to Sunday).
+        if (day_number + 3) // 7 == (last_number + 3) // 7:
             return history[: -_POINT.size] + point if day_number >= last_number else history
         if day_number < last_number:
             return history

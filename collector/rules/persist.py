@@ -32,7 +32,9 @@ from collector.rules.wifi import wifi_evidence
 
 VERSION = 3
 _BATTERY_SCALARS = tuple(
-    f.name for f in fields(BatteryState) if f.name not in ("fade", "history", "last_ts")
+    f.name
+    for f in fields(BatteryState)
+    if f.name not in ("fade", "history", "last_ts", "last_trusted")  # last_trusted: not saved
 )
 _FADE_FIELDS = tuple(f.name for f in fields(FadeEstimator))
 _TALLY_SCALARS = tuple(f.name for f in fields(Tally) if f.name not in ("bssid", "more", "near"))

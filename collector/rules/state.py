@@ -56,12 +56,21 @@ class BatteryState:
     untrusted_samples: int = 0
     fade: FadeEstimator = field(default_factory=FadeEstimator)
     history: bytes = b""  # weekly capacity points, packed (collector.rules.history)
+    # The last reading had no trust reason and both capacities (so the two fields
+    # above are its figures): trust.assess takes a repeat of it as trusted at once.
+    # Not saved: after a restart the first reading is judged in full.
+    last_trusted: bool = False
 
     def update(self, battery: Battery, ts: datetime, trust: Assessment) -> None:
         """Fold in a reading, with the trust verdict computed for it (once)."""
         reasons, health = trust.reasons, trust.health_pct
         if reasons:
             self.untrusted_samples += 1
+            self.last_trusted = False
+        else:
+            self.last_trusted = (
+                battery.design_capacity_mwh is not None and battery.full_capacity_mwh is not None
+            )
         if COLLAPSE in reasons:
             if self.collapse_from_pct is None:
                 self.collapse_from_pct = self.last_health_pct

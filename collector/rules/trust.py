@@ -28,7 +28,7 @@ replace condition in design.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Protocol
 
@@ -70,40 +70,63 @@ class TrustHistory(Protocol):
     def collapse_seen(self) -> int: ...  # samples that showed it
     @property
     def zero_cycle_start_health_pct(self) -> float | None: ...  # health when 0 cycles began
+    @property
+    def last_trusted(self) -> bool: ...  # last reading: no reason, both capacities known
+    @property
+    def design_capacity_mwh(self) -> float | None: ...  # then: that reading's figures
+    @property
+    def full_capacity_mwh(self) -> float | None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Assessment:
     reasons: tuple[str, ...]  # empty: trusted
     health_pct: float | None  # the reading's health, trusted or not
+    # What the rules and the state ask of each battery of each sample, worked out
+    # once when the verdict is made (attributes, not properties: read several times
+    # per sample).
+    capacity_trusted: bool = field(init=False, repr=False, compare=False)
+    cycles_trusted: bool = field(init=False, repr=False, compare=False)
+    trusted_health_pct: float | None = field(init=False, repr=False, compare=False)
 
-    # Asked for each battery of each sample: the common case (no reason) first.
-    @property
-    def capacity_trusted(self) -> bool:
-        return not self.reasons or not CAPACITY_REASONS.intersection(self.reasons)
-
-    @property
-    def cycles_trusted(self) -> bool:
-        return not self.reasons or not CYCLE_REASONS.intersection(self.reasons)
-
-    @property
-    def trusted_health_pct(self) -> float | None:
+    def __post_init__(self) -> None:
         reasons = self.reasons
-        trusted = not reasons or not CAPACITY_REASONS.intersection(reasons)
-        return self.health_pct if trusted else None
+        capacity = not reasons or not CAPACITY_REASONS.intersection(reasons)
+        object.__setattr__(self, "capacity_trusted", capacity)
+        object.__setattr__(
+            self, "cycles_trusted", not reasons or not CYCLE_REASONS.intersection(reasons)
+        )
+        object.__setattr__(self, "trusted_health_pct", self.health_pct if capacity else None)
 
 
 def assess(
     history: TrustHistory | None, battery: Battery, config: Trust = DEFAULT_TRUST
 ) -> Assessment:
     """Judge one reading of `battery`; `history` is None for its first reading."""
-    reasons = _capacity_reasons(battery, config)
     health = health_of(battery)
+    if history is not None and history.last_trusted and _repeats(history, battery, health):
+        return _trusted(health)
+    reasons = _capacity_reasons(battery, config)
     if history is not None and health is not None and _collapsed(history, health, config):
         reasons.append(COLLAPSE)
     if battery.cycle_count == 0 and _cycles_stuck(history, battery, health, config):
         reasons.append(CYCLES_STUCK_ZERO)
     return Assessment(tuple(reasons), health) if reasons else _trusted(health)
+
+
+def _repeats(history: TrustHistory, battery: Battery, health: float | None) -> bool:
+    """The reading repeats the last one, which was trusted in full (a laptop reports
+    the same capacity figures for days): trusted again, without the checks. Exact:
+    the same design and full capacity pass the same capacity checks; the same health
+    as the last trusted one is no collapse; and a cycle count other than 0 cannot
+    be stuck at 0."""
+    return (
+        health is not None
+        and health == history.last_health_pct
+        and battery.full_capacity_mwh == history.full_capacity_mwh
+        and battery.design_capacity_mwh == history.design_capacity_mwh
+        and battery.cycle_count != 0
+    )
 
 
 @lru_cache(maxsize=4096)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import random
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -197,13 +198,16 @@ def test_assessment_is_frozen() -> None:
         verdict.reasons = (COLLAPSE,)  # type: ignore[misc]
 
 
-def test_history_is_anything_with_the_four_fields() -> None:
+def test_history_is_anything_with_the_protocol_fields() -> None:
     # `TrustHistory` is a protocol: a stored or synthetic history works as well.
     history = SimpleNamespace(
         last_health_pct=80.0,
         collapse_from_pct=None,
         collapse_seen=0,
         zero_cycle_start_health_pct=None,
+        last_trusted=True,
+        design_capacity_mwh=50_000.0,
+        full_capacity_mwh=40_000.0,
     )
     assert assess(history, battery(60.0)).reasons == (COLLAPSE,)  # type: ignore[arg-type]
     assert history.collapse_seen == 0
@@ -241,3 +245,41 @@ def test_state_counts_untrusted_and_keeps_them_out_of_the_forecast() -> None:
     assert (st.last_health_pct, st.collapse_from_pct, st.collapse_seen) == (50.0, None, 0)
     assert st.fade.n == 2
     assert st.untrusted_samples == 3
+
+
+def _random_reading(rnd: random.Random) -> Battery:
+    """Readings from a few values, so that repeats, collapses, zero cycle counts,
+    missing capacities and mismatched health figures all come up."""
+    health = rnd.choice((95.0, 90.0, 90.0, 90.0, 55.0, 45.0, 120.0, None))
+    kw: dict[str, object] = {"cycle_count": rnd.choice((0, 0, 300, 300, None))}
+    if rnd.random() < 0.1:  # no design capacity, or one in mAh
+        kw["design_capacity_mwh"] = design = rnd.choice((None, 4_200.0))
+        kw["full_capacity_mwh"] = None if design is None or health is None else 3_900.0
+        return battery(None, health_pct=health, **kw)
+    if rnd.random() < 0.1:
+        kw["full_capacity_mwh"] = None
+    if rnd.random() < 0.1:
+        kw["health_pct"] = rnd.choice((None, 70.0))
+    return battery(health, **kw)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_repeated_trusted_reading_gets_the_verdict_of_the_full_checks(seed: int) -> None:
+    # assess() takes a repeat of a reading trusted in full as trusted at once
+    # (`last_trusted`); the same readings judged with every check each time must give
+    # the same verdicts and leave the same state.
+    rnd = random.Random(seed)
+    fast, full = BatteryState(), BatteryState()
+    repeats, reading = 0, _random_reading(rnd)
+    for n in range(300):
+        if rnd.random() < 0.5:  # else the same reading again
+            reading = _random_reading(rnd)
+        repeats += fast.last_trusted
+        full.last_trusted = False  # every check, every time
+        verdicts = assess(fast, reading), assess(full, reading)
+        assert verdicts[0] == verdicts[1], (n, reading)
+        fast.update(reading, T0 + n * H, verdicts[0])
+        full.update(reading, T0 + n * H, verdicts[1])
+    assert repeats > 20  # the fast path was taken
+    fast.last_trusted = full.last_trusted = False
+    assert fast == full
