@@ -15,8 +15,10 @@ from collections.abc import Iterable
 from collector.alerting.school import SchoolState
 from collector.alerts.model import Finding
 from collector.rules import RulesConfig, assess, build_rules, judge_batteries
+from collector.rules.battery import BatteryRule
 from collector.rules.calendar import Calendar
 from collector.rules.state import DeviceState
+from collector.rules.trust import Assessment
 from collector.samples import Sample
 
 
@@ -43,15 +45,18 @@ class Evaluation:
         config, trust_config, rules = self.config, self.config.trust, self.rules
         calendar = self.calendar.for_school(school.school)
         batteries = state.batteries
-        keys: dict[str, tuple[str, ...]] = {}  # the device's batteries' finding keys
+        keys: dict[str, tuple[tuple[BatteryRule, str], ...]] = {}  # its finding keys
         for sample in samples:
             if state.last_seen is not None and sample.ts <= state.last_seen:
                 self.stale += 1
                 continue
-            trust = [
-                assess(batteries.get(b.name), b, trust_config) if b.present else None
-                for b in sample.batteries
-            ]
+            trust: list[Assessment | None] = []
+            for battery in sample.batteries:
+                trust.append(
+                    assess(batteries.get(battery.name), battery, trust_config)
+                    if battery.present
+                    else None
+                )
             findings = judge_batteries(rules, state, sample, trust, keys)
             school.on_sample(state, sample, config, calendar, clock_s)
             state.apply(sample, findings, trust)

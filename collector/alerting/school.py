@@ -155,9 +155,15 @@ class SchoolState:
         if state.window_start is not None and state.window_start != start:
             self._hand_over(state, config)
         wifi = school_wifi(sample)
-        if wifi is not None and wifi.bssid_hash is not None:
+        if wifi is not None:
+            head = state.tally  # of this window (a previous one was just handed over)
             if start + window_s <= final_s:  # its window is complete already
                 late = True
+            elif head is not None and head.bssid == wifi.bssid_hash:
+                # Most often: the window's first access point (a laptop seldom roams
+                # within a window), counted for the day already (a window lies
+                # within an hour, so within a day).
+                observe(head, wifi, ts, config, sample.connectivity)
             else:
                 self._tally(state, sample, wifi, start, day, config, clock_s)
         self.late += late  # once per sample too late for a window or day

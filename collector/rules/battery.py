@@ -102,7 +102,8 @@ class BatteryRule(SampleRule):
         the readings a reminder shows). The same samples give the same findings
         whatever their arrival order or batching: it depends only on the device's own
         previous sample (`last_seen`) and the condition's start."""
-        since, prev = state.since(key), state.last_seen
+        conditions, prev = state.conditions, state.last_seen
+        since = None if conditions is None else conditions.get(key)  # = state.since(key)
         if since is None or prev is None:
             return True
         before = (prev - since).total_seconds()
@@ -123,33 +124,32 @@ def judge_batteries(
     state: DeviceState,
     sample: Sample,
     trust: Sequence[Assessment | None],
-    keys: dict[str, tuple[str, ...]] | None = None,
+    keys: dict[str, tuple[tuple[BatteryRule, str], ...]] | None = None,
 ) -> list[Finding]:
     """Every rule's findings on the sample's present batteries, rule by rule (the
     order of each rule's `evaluate` in turn), in one pass. A finding is made when
     the condition holds and was not active (it starts), holds and is still reported
     (`still_reported`), or stops holding while active (it ends, past hysteresis).
-    `keys`: battery name -> its finding key for each rule (in `rules` order), kept by
-    the caller over a device's run so the keys are made once, not once per sample."""
-    batteries: Sequence[Battery] = sample.batteries
+    `keys`: battery name -> (rule, its finding key) for each rule, kept by the caller
+    over a device's run so the keys are made once, not once per sample."""
     if keys is None:
         keys = {}
-    present: list[tuple[Battery, Assessment, tuple[str, ...]]] = []
-    for battery, judged in zip(batteries, trust, strict=True):
-        if judged is None:
-            continue
-        battery_keys = keys.get(battery.name)
-        if battery_keys is None:
-            prefix = battery_key(state.school, state.device, battery.name, "")
-            battery_keys = keys[battery.name] = tuple(prefix + rule.name for rule in rules)
-        present.append((battery, judged, battery_keys))
     found: list[Finding] = []
-    if not present:
-        return found
     ts, conditions = sample.ts, state.conditions
-    for index, rule in enumerate(rules):
-        for battery, assessment, battery_keys in present:
-            key = battery_keys[index]
+    judged_batteries = 0
+    # (indexed, not zipped: zip(strict=True) costs more than this whole loop's
+    # bookkeeping, for every sample)
+    batteries: Sequence[Battery] = sample.batteries
+    for index, battery in enumerate(batteries):
+        assessment = trust[index]
+        if assessment is None:
+            continue
+        judged_batteries += 1
+        rule_keys = keys.get(battery.name)
+        if rule_keys is None:
+            prefix = battery_key(state.school, state.device, battery.name, "")
+            rule_keys = keys[battery.name] = tuple((rule, prefix + rule.name) for rule in rules)
+        for rule, key in rule_keys:
             active = conditions is not None and key in conditions
             holds = rule.holds(state, key, active, battery, assessment)
             if holds is None:
@@ -158,6 +158,9 @@ def judge_batteries(
                 continue  # no change (idle, or still holding and reported lately)
             verdict = rule.describe(state, key, battery, assessment, ts, holds)
             found.append(rule.finding(state, ts, key, verdict))
+    if judged_batteries > 1 and len(found) > 1:  # rule by rule, batteries in order
+        names = [rule.name for rule in rules]
+        found.sort(key=lambda finding: names.index(finding.rule))
     return found
 
 
@@ -257,7 +260,9 @@ class BatteryWatch(BatteryRule):
         cfg = self.config.battery_watch
         health = trust.trusted_health_pct
         cycles = battery.cycle_count if trust.cycles_trusted else None
-        worn_cycles = cycles is not None and cycles >= cfg.rating_for(battery.model)
+        worn_cycles = cycles is not None and cycles >= cfg.cycle_rating_by_model.get(
+            battery.model or "", cfg.cycle_rating
+        )  # = cfg.rating_for(battery.model)
         if health is None:
             return None if not worn_cycles else (None, False, True)
         if self.replace_enabled:

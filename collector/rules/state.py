@@ -64,13 +64,12 @@ class BatteryState:
     def update(self, battery: Battery, ts: datetime, trust: Assessment) -> None:
         """Fold in a reading, with the trust verdict computed for it (once)."""
         reasons, health = trust.reasons, trust.health_pct
+        design, full = battery.design_capacity_mwh, battery.full_capacity_mwh
         if reasons:
             self.untrusted_samples += 1
             self.last_trusted = False
         else:
-            self.last_trusted = (
-                battery.design_capacity_mwh is not None and battery.full_capacity_mwh is not None
-            )
+            self.last_trusted = design is not None and full is not None
         if COLLAPSE in reasons:
             if self.collapse_from_pct is None:
                 self.collapse_from_pct = self.last_health_pct
@@ -83,33 +82,29 @@ class BatteryState:
             self.history = add_point(
                 self.history,
                 ts,
-                full_capacity_mwh=battery.full_capacity_mwh,
-                design_capacity_mwh=battery.design_capacity_mwh,
+                full_capacity_mwh=full,
+                design_capacity_mwh=design,
                 health_pct=health,
                 cycle_count=battery.cycle_count if trust.cycles_trusted else None,
             )
-        # The zero-cycle streak starts from a believable health only (an untrusted
-        # first reading of 120 % would make every later 0 look "stuck").
-        self._update_cycles(battery.cycle_count, trust.trusted_health_pct)
+        cycles = battery.cycle_count
+        if cycles is not None:
+            self.cycle_count = cycles
+            if cycles != 0:
+                self.zero_cycle_streak, self.zero_cycle_start_health_pct = 0, None
+            else:
+                # The zero-cycle streak starts from a believable health only (an
+                # untrusted first reading of 120 % would make every later 0 look "stuck").
+                if self.zero_cycle_start_health_pct is None:
+                    self.zero_cycle_start_health_pct = trust.trusted_health_pct
+                self.zero_cycle_streak += 1
         model = battery.model
         if model is not None and model != self.model:
             self.model = _intern(model)
-        if battery.design_capacity_mwh is not None:
-            self.design_capacity_mwh = battery.design_capacity_mwh
-        if battery.full_capacity_mwh is not None:
-            self.full_capacity_mwh = battery.full_capacity_mwh
-
-    def _update_cycles(self, cycle_count: int | None, health: float | None) -> None:
-        if cycle_count is None:
-            return
-        self.cycle_count = cycle_count
-        if cycle_count != 0:
-            self.zero_cycle_streak = 0
-            self.zero_cycle_start_health_pct = None
-            return
-        if self.zero_cycle_start_health_pct is None:
-            self.zero_cycle_start_health_pct = health
-        self.zero_cycle_streak += 1
+        if design is not None:
+            self.design_capacity_mwh = design
+        if full is not None:
+            self.full_capacity_mwh = full
 
 
 @dataclass(slots=True)
@@ -178,10 +173,11 @@ class DeviceState:
         if self.last_seen is None or ts > self.last_seen:
             self.last_seen = ts
         batteries: Sequence[Battery] = sample.batteries
-        for index, battery in enumerate(batteries):
+        for index, battery in enumerate(batteries):  # (not zip(strict=True): slower)
             verdict = trust[index]
             if verdict is not None:
-                self.battery(battery.name).update(battery, ts, verdict)
+                state = self.batteries.get(battery.name) or self.battery(battery.name)
+                state.update(battery, ts, verdict)
 
     def battery(self, name: str) -> BatteryState:
         state = self.batteries.get(name)
