@@ -1,9 +1,9 @@
 """`python -m lordi.bench.rules`: the rules' CPU per sample, through the production
 call (`Alerting.on_samples`, as the collector's commit calls it), on the ingest
-bench's telemetry (lordi/bench/ingest.py: 200 laptops, batteries between 60 and
-100 % health, Wi-Fi readings that move), with a SQLite alert store. `--profile`
-adds where the time goes: each listed function's share of the profiled time
-(cumulative, cProfile).
+bench's messages (lordi/bench/ingest.py: 200 laptops, batteries between 60 and
+100 % health, Wi-Fi readings that move) read as the collector reads them, with a
+SQLite alert store. `--profile` adds where the time goes: each listed function's
+share of the profiled time (cumulative, cProfile).
 
 Prints JSON.
 """
@@ -23,24 +23,28 @@ from typing import Any
 
 from collector.alerting import Alerting
 from collector.alerts.store import AlertStore
-from collector.contract import Sample
 from collector.rules import RulesConfig
-from lordi.bench.ingest import SCHOOL, _sample
+from collector.samples import Sample
+from collector.validate import check_message
+from lordi.bench.ingest import payloads
 
 Accepted = list[tuple[str, str, Sample]]
 
 
 def batches(devices: int, per_message: int, messages: int, per_batch: int = 20) -> list[Accepted]:
-    """The collector's committed batches: `per_batch` messages each."""
+    """The collector's committed batches (`per_batch` messages each) of the ingest
+    bench's messages, read as the collector reads them (`check_message`: msgspec's
+    fast path for a well-formed message), so the rules get the very objects the
+    collector gives them."""
     out: list[Accepted] = []
-    for first in range(0, messages, per_batch):
-        batch: Accepted = []
-        for m in range(first, min(first + per_batch, messages)):
-            d, n0 = m % devices, (m // devices) * per_message
-            batch += [
-                (SCHOOL, f"bench-{d:06d}", Sample.model_validate(_sample(d, n0 + n), strict=False))
-                for n in range(per_message)
-            ]
+    batch: Accepted = []
+    for index, (topic, body) in enumerate(payloads(messages, per_message, devices=devices), 1):
+        checked = check_message(topic, body)
+        batch += [(checked.school, checked.device, sample) for sample in checked.samples]
+        if index % per_batch == 0:
+            out.append(batch)
+            batch = []
+    if batch:
         out.append(batch)
     return out
 
