@@ -273,6 +273,29 @@ def test_timestamps_come_out_in_utc_as_pydantic_gives_them() -> None:
     assert decoded[1] == [int(NOW.timestamp()) * 1000]
 
 
+@pytest.mark.parametrize("fraction", ["0000005", "9999995", "1234567", "123456789"])
+def test_times_finer_than_a_microsecond_are_left_to_pydantic(fraction: str) -> None:
+    # msgspec rounds them, pydantic truncates: the fast path must not take them
+    # (a hypothesis run found 2026-01-01T00:00:00.0000005Z read 1 us apart).
+    sample = full_sample(NOW)
+    sample["ts"] = NOW.strftime("%Y-%m-%dT%H:%M:%S.") + fraction + "Z"
+    payload = json.dumps(envelope_doc([sample])).encode()
+    assert fastpath.decode(SCHOOL, DEVICE, payload) is None
+    checked = check_message(TOPIC, payload)
+    assert not checked.rejected
+    assert checked.samples[0].ts == NOW.replace(microsecond=int(fraction[:6]))
+
+
+def test_six_decimals_and_decimal_numbers_keep_the_fast_path() -> None:
+    sample = full_sample(NOW)
+    sample["ts"] = NOW.strftime("%Y-%m-%dT%H:%M:%S.") + "123456Z"
+    sample["batteries"][0]["percent"] = 12.1234567  # 7 decimals, not a time
+    compact = json.dumps(envelope_doc([sample]), separators=(",", ":")).encode()
+    decoded = fastpath.decode(SCHOOL, DEVICE, compact)
+    assert decoded is not None
+    assert decoded[0].samples[0].ts == NOW.replace(microsecond=123456)
+
+
 # -- the two declarations agree -------------------------------------------------------
 
 
