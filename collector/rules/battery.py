@@ -102,8 +102,7 @@ class BatteryRule(SampleRule):
         the readings a reminder shows). The same samples give the same findings
         whatever their arrival order or batching: it depends only on the device's own
         previous sample (`last_seen`) and the condition's start."""
-        conditions, prev = state.conditions, state.last_seen
-        since = None if conditions is None else conditions.get(key)  # = state.since(key)
+        since, prev = state.since(key), state.last_seen
         if since is None or prev is None:
             return True
         before = (prev - since).total_seconds()
@@ -260,9 +259,7 @@ class BatteryWatch(BatteryRule):
         cfg = self.config.battery_watch
         health = trust.trusted_health_pct
         cycles = battery.cycle_count if trust.cycles_trusted else None
-        worn_cycles = cycles is not None and cycles >= cfg.cycle_rating_by_model.get(
-            battery.model or "", cfg.cycle_rating
-        )  # = cfg.rating_for(battery.model)
+        worn_cycles = cycles is not None and cycles >= cfg.rating_for(battery.model)
         if health is None:
             return None if not worn_cycles else (None, False, True)
         if self.replace_enabled:
