@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -211,3 +213,22 @@ def json_paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         for i, v in enumerate(doc):
             out += json_paths(v, (*prefix, i))
     return out
+
+
+def influx_post(url: str, body: bytes = b"") -> None:
+    """POST to a test InfluxDB 1.x. A write answered 404 "database not found" right
+    after CREATE DATABASE is tried again for a few seconds (a known InfluxDB 1.x race,
+    influxdata/influxdb#5547; seen in three CI runs on a loaded machine); any other
+    error fails at once, with InfluxDB's own message."""
+    deadline = time.monotonic() + 5
+    while True:
+        req = urllib.request.Request(url, data=body, method="POST")  # noqa: S310 - loopback
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback
+                assert resp.status in (200, 204)
+                return
+        except urllib.error.HTTPError as exc:
+            message = exc.read().decode(errors="replace")
+            if exc.code != 404 or time.monotonic() > deadline:
+                raise AssertionError(f"{url}: HTTP {exc.code}: {message}") from None
+            time.sleep(0.2)

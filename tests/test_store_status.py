@@ -28,6 +28,7 @@ from lordi.stack import LocalStack, free_port
 from tests.helpers import (
     envelope,
     full_sample,
+    influx_post,
     minimal_sample,
     publish,
     recent,
@@ -38,19 +39,13 @@ from tests.helpers import (
 KINDS = ["victoriametrics", "influxdb1"]
 
 
-def _post(url: str, body: bytes = b"") -> None:
-    req = urllib.request.Request(url, data=body, method="POST")  # noqa: S310 - loopback
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
-        assert 200 <= resp.status < 300
-
-
 def _sample(doc: dict[str, Any]) -> Sample:
     return Sample.model_validate_json(json.dumps(doc))
 
 
 def _new_db(stack: LocalStack) -> str:
     db = f"status_{uuid.uuid4().hex[:12]}"
-    _post(f"{stack.influx_url}/query?q=" + urllib.parse.quote(f'CREATE DATABASE "{db}"'))
+    influx_post(f"{stack.influx_url}/query?q=" + urllib.parse.quote(f'CREATE DATABASE "{db}"'))
     return db
 
 
@@ -66,7 +61,7 @@ def _write(stack: LocalStack, kind: str, db: str, lines: list[str]) -> None:
             writer.close()
         vm.force_flush(stack.vm_url)
     else:
-        _post(f"{stack.influx_url}/write?db={db}&precision=ms", "\n".join(lines).encode())
+        influx_post(f"{stack.influx_url}/write?db={db}&precision=ms", "\n".join(lines).encode())
 
 
 def _status(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -322,8 +317,8 @@ def influx_with_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 assert time.monotonic() < deadline and proc.poll() is None, "influxd did not start"
                 time.sleep(0.1)
         create = "CREATE USER root WITH PASSWORD 's3cret' WITH ALL PRIVILEGES"
-        _post(f"{url}/query?q=" + urllib.parse.quote(create))
-        _post(f"{url}/query?u=root&p=s3cret&q=" + urllib.parse.quote("CREATE DATABASE lordi"))
+        influx_post(f"{url}/query?q=" + urllib.parse.quote(create))
+        influx_post(f"{url}/query?u=root&p=s3cret&q=" + urllib.parse.quote("CREATE DATABASE lordi"))
         yield url
     finally:
         proc.terminate()

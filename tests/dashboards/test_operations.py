@@ -48,7 +48,15 @@ from dashboards.operations import METRICS_NAME, METRICS_UID, SILENT_AFTER_S
 from dashboards.panels import DATASOURCE_UID
 from lordi import vm
 from lordi.stack import LocalStack, free_port
-from tests.helpers import envelope, minimal_sample, publish, recent, settings_for, unique_school
+from tests.helpers import (
+    envelope,
+    influx_post,
+    minimal_sample,
+    publish,
+    recent,
+    settings_for,
+    unique_school,
+)
 from tests.metrics.helpers import PrivateVM, eventually, forget_session, private_vm, scrape_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -297,21 +305,6 @@ def _sample(ts: datetime, report: Report) -> Sample:
     return Sample.model_validate(doc)
 
 
-def _post(url: str, body: bytes) -> None:
-    deadline = time.monotonic() + 5
-    while True:
-        req = urllib.request.Request(url, data=body, method="POST")  # noqa: S310 - loopback
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback
-                assert resp.status in (200, 204)
-                return
-        except urllib.error.HTTPError as exc:  # 404 right after CREATE DATABASE: retry
-            message = exc.read().decode(errors="replace")
-            if exc.code != 404 or time.monotonic() > deadline:
-                raise AssertionError(f"{url}: HTTP {exc.code}: {message}") from None
-            time.sleep(0.2)
-
-
 def _run(stack: LocalStack, query: str) -> list[dict[str, Any]]:
     params = urllib.parse.urlencode({"db": DB, "q": query, "epoch": "ms"})
     with urllib.request.urlopen(f"{stack.influx_url}/query?{params}", timeout=10) as resp:  # noqa: S310
@@ -336,8 +329,8 @@ def agents_world(stack: LocalStack) -> dict[str, Any]:
     # Before the time range: a big backlog, drops and another version, not counted.
     lines += to_lines(s3, "d6", "0.9.0", _sample(start - timedelta(hours=1), (50, 9)))
     lines += to_lines(s1, "d1", "0.9.0", _sample(start - timedelta(hours=1), (40, 8)))
-    _post(f"{stack.influx_url}/query?q=CREATE%20DATABASE%20{DB}", b"")
-    _post(f"{stack.influx_url}/write?db={DB}&precision=ms", "\n".join(lines).encode())
+    influx_post(f"{stack.influx_url}/query?q=CREATE%20DATABASE%20{DB}", b"")
+    influx_post(f"{stack.influx_url}/write?db={DB}&precision=ms", "\n".join(lines).encode())
     window = (
         f"time >= {int(start.timestamp() * 1000)}ms and "
         f"time <= {int((start + timedelta(days=1)).timestamp() * 1000)}ms"

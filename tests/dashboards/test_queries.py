@@ -20,7 +20,6 @@ writes. The `forecast` series (not derived from samples) is loaded from
 from __future__ import annotations
 
 import json
-import time as time_module
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -36,7 +35,7 @@ from dashboards.reach import CAUSES
 from dashboards.school import ALERT_LOOKBACK_DAYS
 from lordi.stack import LocalStack
 from tests.dashboards import reach_scenario, scenario
-from tests.helpers import unique_school
+from tests.helpers import influx_post, unique_school
 
 DB = "lordi_dashboards"
 Rows = dict[str, list[dict[str, Any]]]  # "(panel, refId)" -> series
@@ -52,13 +51,13 @@ def world(stack: LocalStack) -> dict[str, Any]:
     alert_lines, unresolved = scenario.alert_history(s1, s2, now)
     lines += alert_lines
     lines += scenario.forecast_lines(s1, s2, days)
-    _post(f"{stack.influx_url}/query?q=CREATE%20DATABASE%20{DB}", b"")
+    influx_post(f"{stack.influx_url}/query?q=CREATE%20DATABASE%20{DB}", b"")
     on_time, late = reach_scenario.items(s1, s2, days)
     lines += reach_scenario.connectivity_lines(on_time)
-    _post(f"{stack.influx_url}/write?db={DB}&precision=ms", "\n".join(lines).encode())
+    influx_post(f"{stack.influx_url}/write?db={DB}&precision=ms", "\n".join(lines).encode())
     # The reports spooled while cut off arrive after everything else, newest first.
     spooled = reach_scenario.connectivity_lines(late[::-1])
-    _post(f"{stack.influx_url}/write?db={DB}&precision=ms", "\n".join(spooled).encode())
+    influx_post(f"{stack.influx_url}/write?db={DB}&precision=ms", "\n".join(spooled).encode())
     start = scenario.at(days[0], time(0, 0))
     end = scenario.at(days[-1], time(23, 59))
     return {
@@ -74,24 +73,6 @@ def world(stack: LocalStack) -> dict[str, Any]:
 
 def _ms(ts: Any) -> int:
     return int(ts.timestamp() * 1000)
-
-
-def _post(url: str, body: bytes) -> None:
-    """POST to the test InfluxDB. A write answered 404 "database not found" right
-    after CREATE DATABASE is tried again for a few seconds (seen once in a CI run on
-    a loaded machine); any other error fails at once, with InfluxDB's own message."""
-    deadline = time_module.monotonic() + 5
-    while True:
-        req = urllib.request.Request(url, data=body, method="POST")  # noqa: S310 - loopback
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback
-                assert resp.status in (200, 204)
-                return
-        except urllib.error.HTTPError as exc:
-            message = exc.read().decode(errors="replace")
-            if exc.code != 404 or time_module.monotonic() > deadline:
-                raise AssertionError(f"{url}: HTTP {exc.code}: {message}") from None
-            time_module.sleep(0.2)
 
 
 def substitute(
