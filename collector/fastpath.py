@@ -139,11 +139,20 @@ _AGE_S = MAX_SAMPLE_AGE.total_seconds()
 _AHEAD_S = MAX_CLOCK_AHEAD.total_seconds()
 # A time with more than 6 decimals of a second: msgspec rounds it to the microsecond,
 # pydantic truncates (…00.0000005Z is 00.000001 for one, 00 for the other), so such
-# a message goes to pydantic. Agents send whole seconds: this only costs the scan
-# (~0.5 µs per sample here). A digit before the colon: no JSON key or number matches.
-_SUB_MICROSECOND = re.compile(rb"\d:\d\d\.\d{7}")
+# a message goes to pydantic. Agents send whole seconds: this only costs the scan.
+# The pattern starts with a literal, which `re` finds with a fast search: 0.65 µs per
+# bench sample (724 bytes), against 5.5 µs for one starting with `\d`, tried at every
+# byte. A digit before the colon, checked on each rare match: no JSON key matches.
+_SUB_MICROSECOND = re.compile(rb":\d\d\.\d{7}")
+_DIGITS = frozenset(b"0123456789")
 _CLEAN_CACHE_MAX = 100_000
 _clean: set[str] = set()  # strings already checked free of control characters
+
+
+def _sub_microsecond(payload: bytes) -> bool:
+    return any(
+        m.start() and payload[m.start() - 1] in _DIGITS for m in _SUB_MICROSECOND.finditer(payload)
+    )
 
 
 def _text_ok(value: str | None) -> bool:
@@ -188,7 +197,7 @@ def decode(school: str, device: str, payload: bytes) -> tuple[Envelope, list[int
     """The message's envelope when it is certainly valid for the topic's `school`
     and `device` (already checked against their patterns), with each sample's time
     in epoch milliseconds (floored, as `lineproto.epoch_ms`); else None: ask pydantic."""
-    if len(payload) > MAX_MESSAGE_BYTES or _SUB_MICROSECOND.search(payload):
+    if len(payload) > MAX_MESSAGE_BYTES or _sub_microsecond(payload):
         return None
     try:
         env = _DECODER.decode(payload)

@@ -296,6 +296,17 @@ def test_six_decimals_and_decimal_numbers_keep_the_fast_path() -> None:
     assert decoded[0].samples[0].ts == NOW.replace(microsecond=123456)
 
 
+def test_a_fine_time_after_a_decimal_number_is_still_left_to_pydantic() -> None:
+    # the scan's first match is the number (":12.1234567" in compact JSON), not a time
+    first, second = full_sample(NOW - timedelta(minutes=1)), full_sample(NOW)
+    first["batteries"][0]["percent"] = 12.1234567
+    second["ts"] = NOW.strftime("%Y-%m-%dT%H:%M:%S.") + "0000005Z"
+    compact = json.dumps(envelope_doc([first, second]), separators=(",", ":")).encode()
+    assert compact.index(b":12.1234567") < compact.index(b".0000005Z")
+    assert fastpath.decode(SCHOOL, DEVICE, compact) is None
+    assert check_message(TOPIC, compact).samples[1].ts == NOW
+
+
 # -- the two declarations agree -------------------------------------------------------
 
 
