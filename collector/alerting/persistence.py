@@ -150,9 +150,9 @@ def from_document(name: str, doc: dict[str, Any]) -> SchoolState:
         bool(network.get("school_cut", False)),
     )
     for device, gaps in doc.get("gaps", {}).items():
-        school.gaps[device] = [
+        school.gaps[device] = tuple(
             Gap(datetime.fromisoformat(last), datetime.fromisoformat(back)) for last, back in gaps
-        ]
+        )
     silence = doc.get("silence", {})
     last = silence.get("last_reported")
     school.silence = SchoolSilence(

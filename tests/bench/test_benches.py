@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,6 +70,20 @@ def test_state_bench_runs_on_a_small_fleet() -> None:
     assert result["samples_timed"] == 300
     assert result["traced_mb_retained_after_first_round"] > 0
     assert result["engine_devices"] == 300
+
+
+def test_history_probe_counts_the_return_from_silence_apart(tmp_path: Path) -> None:
+    # Weekly reports: every laptop comes back from a silence each week and holds a
+    # gap until a later day's reports judge its return day; the probe's next-day
+    # round drops them all, so the full-history figure is that of a daily fleet.
+    result = state.history_probe(state.sample_pool(20, 1), tmp_path, devices=200, weeks=3)
+    assert result["history_probe_gaps"] == [200, 0]
+    assert result["bytes_per_device_back_from_silence"] > 0
+    assert result["bytes_per_device_full_history"] > result["bytes_per_device_first_week"]
+    est = state.estimates(500.0, 1000, result)
+    grown = result["bytes_per_device_full_history"] - result["bytes_per_device_first_week"]
+    assert est["rss_mb_with_full_history_estimate"] == round(500 + 1000 * grown / 2**20, 1)
+    assert est["rss_mb_back_from_holidays_estimate"] > est["rss_mb_with_full_history_estimate"]
 
 
 def test_state_feed_gives_each_device_its_own_id() -> None:
