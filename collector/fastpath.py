@@ -140,9 +140,10 @@ _AHEAD_S = MAX_CLOCK_AHEAD.total_seconds()
 # A time with more than 6 decimals of a second: msgspec rounds it to the microsecond,
 # pydantic truncates (…00.0000005Z is 00.000001 for one, 00 for the other), so such
 # a message goes to pydantic. Agents send whole seconds: this only costs the scan.
-# The pattern starts with a literal, which `re` finds with a fast search: 0.65 µs per
-# bench sample (724 bytes), against 5.5 µs for one starting with `\d`, tried at every
-# byte. A digit before the colon, checked on each rare match: no JSON key matches.
+# The pattern starts with a literal, which `re` finds with a fast search: 0.54 µs per
+# ingest-bench sample (724 bytes), against 3.4 µs for one starting with `\d`, tried at
+# every byte (BENCHMARKS.md). A digit before the colon, checked on each rare match: no
+# JSON key matches.
 _SUB_MICROSECOND = re.compile(rb":\d\d\.\d{7}")
 _DIGITS = frozenset(b"0123456789")
 _CLEAN_CACHE_MAX = 100_000

@@ -176,8 +176,7 @@ class DeviceState:
         for index, battery in enumerate(batteries):  # (not zip(strict=True): slower)
             verdict = trust[index]
             if verdict is not None:
-                state = self.batteries.get(battery.name) or self.battery(battery.name)
-                state.update(battery, ts, verdict)
+                self.battery(battery.name).update(battery, ts, verdict)
 
     def battery(self, name: str) -> BatteryState:
         state = self.batteries.get(name)
