@@ -35,6 +35,9 @@ def test_ingest_bench_counts_every_sample_once_with_two_collectors() -> None:
     limit = min(result["broker_limit"]["samples_per_s"], result["store_limit"]["samples_per_s"])
     assert result["ratio_to_limit"] == round(result["samples_per_s"] / limit, 3)
     assert result["store_limit"]["lines_per_sample"] == 3.0
+    # The store's limit: the median of its three writes
+    runs = result["store_limit"]["runs_samples_per_s"]
+    assert len(runs) == 3 and result["store_limit"]["samples_per_s"] == sorted(runs)[1]
 
 
 def test_storm_drains_every_backlog_into_the_store(stack: LocalStack) -> None:
