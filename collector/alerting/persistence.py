@@ -22,6 +22,8 @@ from collector.alerting.school import (
     SchoolSilence,
     SchoolState,
     WindowRecord,
+    gap_chain,
+    gap_list,
 )
 from collector.rules.network import AccessPointWindow, NetworkState, Reach
 from collector.rules.persist import tally_document, tally_from
@@ -69,8 +71,8 @@ def to_document(
             "school_cut": school.network.school_cut,
         },
         "gaps": {
-            device: [[g.last.isoformat(), g.back.isoformat()] for g in gaps]
-            for device, gaps in school.gaps.items()
+            device: [[g.last.isoformat(), g.back.isoformat()] for g in gap_list(latest)]
+            for device, latest in school.gaps.items()
         },
         "silence": {
             "days": school.silence.days,
@@ -150,9 +152,11 @@ def from_document(name: str, doc: dict[str, Any]) -> SchoolState:
         bool(network.get("school_cut", False)),
     )
     for device, gaps in doc.get("gaps", {}).items():
-        school.gaps[device] = tuple(
+        latest = gap_chain(
             Gap(datetime.fromisoformat(last), datetime.fromisoformat(back)) for last, back in gaps
         )
+        if latest is not None:
+            school.gaps[device] = latest
     silence = doc.get("silence", {})
     last = silence.get("last_reported")
     school.silence = SchoolSilence(

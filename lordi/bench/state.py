@@ -44,6 +44,7 @@ from typing import Any
 
 from agent.sample import build_envelope, encode
 from collector.alerting import Alerting
+from collector.alerting.school import gap_list
 from collector.alerts.store import AlertStore
 from collector.rules import RulesConfig
 from collector.samples import Sample
@@ -228,7 +229,11 @@ def history_probe(
 
 
 def _gaps(alerting: Alerting) -> int:
-    return sum(len(g) for school in alerting.schools.values() for g in school.gaps.values())
+    return sum(
+        len(gap_list(latest))
+        for school in alerting.schools.values()
+        for latest in school.gaps.values()
+    )
 
 
 def _rss_mb() -> float:

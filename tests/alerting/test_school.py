@@ -21,7 +21,7 @@ import pytest
 from collector.alerting import Alerting
 from collector.alerting.evaluation import Evaluation
 from collector.alerting.persistence import from_document, to_document
-from collector.alerting.school import SchoolState
+from collector.alerting.school import Gap, SchoolState, gap_chain, gap_list
 from collector.alerts.model import Finding
 from collector.alerts.store import AlertStore
 from collector.contract import Wifi
@@ -372,7 +372,7 @@ def test_a_short_absence_is_not_remembered() -> None:
     assert s.school.gaps == {}
     s.send("M", at(MON, 10))
     s.send("M", at(FRI, 10))  # three: remembered for the silence rule
-    assert [(g.last, g.back) for g in s.school.gaps["M"]] == [(at(MON, 10), at(FRI, 10))]
+    assert [(g.last, g.back) for g in gap_list(s.school.gaps["M"])] == [(at(MON, 10), at(FRI, 10))]
 
 
 # --- silent schools -------------------------------------------------------------------
@@ -524,6 +524,20 @@ def test_a_school_state_survives_its_document() -> None:
     assert restored.network == school.network
     assert restored.silence == school.silence
     assert (restored.judged_day, restored.late) == (MON, 1)
+
+
+def test_two_gaps_of_a_laptop_keep_their_order_through_the_document() -> None:
+    # A laptop back from two silences not judged yet (its gaps are a chain, latest
+    # first): both remembered, oldest first, after a save and a restore.
+    school = SchoolState(SCHOOL)
+    first = Gap(at(MON, 10), at(WED, 9))
+    second = Gap(at(WED, 10), at(FRI, 9))
+    school.gaps["M"] = gap_chain([first, second])
+    assert gap_list(school.gaps["M"]) == [first, Gap(second.last, second.back, first)]
+    restored = from_document(SCHOOL, _json(to_document(school, 0.0)))
+    again = [(g.last, g.back) for g in gap_list(restored.gaps["M"])]
+    assert again == [(at(MON, 10), at(WED, 9)), (at(WED, 10), at(FRI, 9))]
+    assert gap_list(None) == ()
 
 
 def test_a_restored_school_completes_the_same_way() -> None:
