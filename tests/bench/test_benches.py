@@ -83,9 +83,9 @@ def test_history_probe_counts_the_return_from_silence_apart(tmp_path: Path) -> N
     assert result["history_probe_gaps"] == [200, 0]
     assert result["bytes_per_device_back_from_silence"] > 0
     assert result["bytes_per_device_full_history"] > result["bytes_per_device_first_week"]
-    est = state.estimates(500.0, 1000, result)
+    est = state.estimates(500.0, 100_000, result)  # figures rounded to 0.1 MB
     grown = result["bytes_per_device_full_history"] - result["bytes_per_device_first_week"]
-    assert est["rss_mb_with_full_history_estimate"] == round(500 + 1000 * grown / 2**20, 1)
+    assert est["rss_mb_with_full_history_estimate"] == round(500 + 100_000 * grown / 2**20, 1)
     assert est["rss_mb_back_from_holidays_estimate"] > est["rss_mb_with_full_history_estimate"]
 
 
@@ -214,3 +214,16 @@ def test_rules_bench_measures_the_production_call() -> None:
     assert result["alerts_opened"] > 0  # batteries between 60 and 80 %: battery_watch
     share = result["profile_share"]
     assert max(share.values()) == 1.0 and any("on_samples" in k for k in share)
+
+
+def test_rules_bench_on_postgresql_as_a_partition_opens_the_same_alerts() -> None:
+    from lordi.bench import rules  # noqa: PLC0415
+
+    on_sqlite = rules.run(devices=20, per_message=5, messages=60)
+    for partition in (False, True):  # engine cache off / on (a partition's own keys)
+        result = rules.run(
+            devices=20, per_message=5, messages=60, store="postgresql", partition=partition
+        )
+        assert (result["store"], result["partition"]) == ("postgresql", partition)
+        assert result["rules_us_per_sample"] > 0
+        assert result["alerts_opened"] == on_sqlite["alerts_opened"] > 0
