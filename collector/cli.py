@@ -131,9 +131,11 @@ def build_alerting(
         lateness_s=cfg.lateness_s,
         notify_max_age_s=cfg.notify_max_age_s,
         calendar=calendar,
-        # None lets the engine decide: only a single-writer store (SQLite) can cache.
+        # None lets the engine decide: a single-writer store (SQLite), or a partition's
+        # owner for its own schools' keys, can cache.
         engine_cache=None if cfg.engine_cache else False,
         deliver_in_background=True,
+        owns=owns,
     )
     alerting.restore(owns)
     return alerting

@@ -146,9 +146,11 @@ class AlertSettings(_Section):
     # an old episode that started and ended before reaching the collector is never
     # mailed (docs/alerts.md, "Old episodes").
     notify_max_age_s: Annotated[float, Field(ge=0, le=365 * 86_400)] = 86_400.0
-    # Keep the alert engine's per-key state in memory (SQLite only: with PostgreSQL
-    # other collectors change it). Measured: on_samples 37 instead of 68 us per
-    # sample, for ~2 KB per device with an alert (docs/alerts.md, BENCHMARKS.md).
+    # Keep the alert engine's per-key state in memory (with SQLite, and with PostgreSQL
+    # for a partitioned collector, its own schools' keys; not for collectors sharing
+    # PostgreSQL without partitions, whose keys others change). Measured: on_samples
+    # 37 instead of 68 us per sample, for ~2 KB per device with an alert
+    # (docs/alerts.md, BENCHMARKS.md).
     engine_cache: bool = True
     rules: RulesConfig = RulesConfig()
     notify: NotifySettings = NotifySettings()

@@ -78,6 +78,7 @@ class Alerting:
         calendar: Calendar | None = None,
         engine_cache: bool | None = None,
         deliver_in_background: bool = False,
+        owns: Callable[[str], bool] | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -88,13 +89,15 @@ class Alerting:
         self.evaluation = Evaluation(config, self.calendar)
         self.window_rules = build_window_rules(config)
         # Without a notifier (evaluation, tests) nothing would ever empty the outbox.
-        # engine_cache (default: with a single-writer store) trades memory, about 2 KB
-        # per alert key, for no database work on "still true" findings.
+        # engine_cache (default: with a single-writer store, or with partitions:
+        # `owns`, school -> this collector's) trades memory, about 2 KB per alert key,
+        # for no database work on "still true" findings.
         self.engine = AlertEngine(
             store,
             config.timing,
             outbox=notifier is not None,
             cache=engine_cache,
+            owns=owns,
             notify_max_age_s=notify_max_age_s,
         )
         self.deliverer = (

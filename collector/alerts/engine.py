@@ -40,10 +40,14 @@ With `outbox=True` each notification is also written to the store's outbox in th
 transaction that changes the alert (collector.notify.dispatch sends it).
 
 The engine reads no clock. Its state lives in the store (`engine_state`), so the
-lifecycle survives restarts. With `cache=True` (default with a single-writer store,
-SQLite) the engine also keeps every key's state in memory: a finding that changes no
-timer ("still true") costs no database work until `flush()`. Without the cache (a
-shared PostgreSQL store) states are read at every batch.
+lifecycle survives restarts. With `cache=True` the engine also keeps every key's state
+in memory: a finding that changes no timer ("still true") costs no database work
+until `flush()`. That needs this process to be the only one changing the keys it
+caches, so it is the default with a single-writer store (SQLite) and with `owns` (a
+partition's collector, which holds its partition's lock: it caches, sweeps and
+fires the timers of its own schools' keys only, and forgets the others' at each
+sweep when the registry moved a school away). Without the cache (several collectors
+sharing a PostgreSQL store) states are read at every batch.
 """
 
 from __future__ import annotations
@@ -85,6 +89,7 @@ class AlertEngine:
         scope: Scope = scope_of,
         outbox: bool = False,
         cache: bool | None = None,
+        owns: Callable[[str], bool] | None = None,
         notify_max_age_s: float = DEFAULT_NOTIFY_MAX_AGE_S,
     ) -> None:
         self._store = store
@@ -93,7 +98,8 @@ class AlertEngine:
         self._scope = scope
         self._outbox = outbox
         self._max_age = timedelta(seconds=notify_max_age_s)
-        self._cache = store.single_writer if cache is None else cache
+        self._owns = owns  # school -> this process's (None: every school)
+        self._cache = (store.single_writer or owns is not None) if cache is None else cache
         self._known: dict[str, EngineState] = {}  # key -> state (cache only)
         self._unsaved: set[str] = set()  # keys whose latest finding is not stored yet
         # Clear timers per scope (cache only; without the cache the store is asked).
@@ -296,14 +302,19 @@ class AlertEngine:
         """Send the "opened" of alerts opened from late telemetry that are still open,
         remind open unacknowledged alerts, and take in alerts a person resolved."""
         _aware("now", now)
+        self._forget_foreign()
         changed: dict[str, EngineState] = {}
         for key, _alert_id in self._states.open_but_resolved():
+            if not self._mine(key):
+                continue  # another partition's
             state = self._current(key)
             if state is not None:
                 _closed_by_person(state)
                 changed[key] = state
         out: list[Notification] = []
         for stored in self._states.to_remind(now):
+            if not self._mine(stored.key):
+                continue
             state = self._known.get(stored.key, stored) if self._cache else stored
             if state.key in changed:
                 continue
@@ -404,8 +415,8 @@ class AlertEngine:
         if self._cache:
             if self._reindex:
                 for stored in self._states.with_clear_timer():
-                    state = self._known.setdefault(stored.key, stored)
-                    self._index(state)
+                    if self._mine(stored.key):
+                        self._index(self._known.setdefault(stored.key, stored))
                 self._reindex = False
             keys = [
                 key
@@ -422,6 +433,28 @@ class AlertEngine:
                 if s.scope in clocks and _timer_expired(s, clocks[s.scope])
             ]
         return sorted(states, key=lambda s: (s.due_at, s.key))
+
+    def _mine(self, key: str) -> bool:
+        """The key is this process's to judge (every key starts with its school)."""
+        return self._owns is None or self._owns(key.partition("/")[0])
+
+    def _forget_foreign(self) -> None:
+        """With partitions: drop the cached keys of schools the registry moved to
+        another partition (their new owner reads them from the store; a finding not
+        stored yet is lost with them, as with a killed process). Not written back:
+        the new owner may already have changed them."""
+        if not (self._cache and self._owns is not None and self._known):
+            return
+        owns = self._owns
+        gone = {school for school in {key.partition("/")[0] for key in self._known}
+                if not owns(school)}  # fmt: skip
+        if not gone:
+            return
+        for key in [k for k in self._known if k.partition("/")[0] in gone]:
+            del self._known[key]
+            self._unsaved.discard(key)
+        self._timers.clear()
+        self._reindex = True
 
     def _forget(self, states: Mapping[str, EngineState]) -> None:
         """After a failure: cached states may have changed in place without being

@@ -2,8 +2,10 @@
 call (`Alerting.on_samples`, as the collector's commit calls it), on the ingest
 bench's messages (lordi/bench/ingest.py: 200 laptops, batteries between 60 and
 100 % health, Wi-Fi readings that move) read as the collector reads them, with a
-SQLite alert store. `--profile` adds where the time goes: each listed function's
-share of the profiled time (cumulative, cProfile).
+SQLite alert store, or the real PostgreSQL (`--store postgresql`: a fresh schema;
+`--partition` as a partitioned collector's, which owns the bench's schools and so
+caches their alert keys). `--profile` adds where the time goes: each listed
+function's share of the profiled time (cumulative, cProfile).
 
 Prints JSON.
 """
@@ -17,6 +19,8 @@ import pstats
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +30,9 @@ from collector.alerts.store import AlertStore
 from collector.rules import RulesConfig
 from collector.samples import Sample
 from collector.validate import check_message
+from lordi.bench.alerting import POSTGRES_URL
 from lordi.bench.ingest import payloads
+from lordi.pgschema import fresh_schema
 
 Accepted = list[tuple[str, str, Sample]]
 
@@ -49,33 +55,47 @@ def batches(devices: int, per_message: int, messages: int, per_batch: int = 20) 
     return out
 
 
-def _alerting(folder: Path, name: str) -> Alerting:
-    store = AlertStore(f"sqlite:///{folder / name}")
+def _alerting(url: str, partition: bool) -> Alerting:
+    store = AlertStore(url)
     store.create_tables()
-    return Alerting(RulesConfig(), store)
+    return Alerting(RulesConfig(), store, owns=(lambda _school: True) if partition else None)
+
+
+@contextmanager
+def _store_url(store: str, folder: Path, name: str) -> Iterator[str]:
+    """A new alert store: a SQLite file in `folder`, or a fresh PostgreSQL schema."""
+    if store == "sqlite":
+        yield f"sqlite:///{folder / name}"
+        return
+    with fresh_schema(POSTGRES_URL, "lordi_bench_rules_") as url:
+        yield url
 
 
 def run(devices: int = 200, per_message: int = 50, messages: int = 4000,
-        profile: bool = False) -> dict[str, Any]:  # fmt: skip
+        profile: bool = False, *, store: str = "sqlite",
+        partition: bool = False) -> dict[str, Any]:  # fmt: skip
     work = batches(devices, per_message, messages)
     samples = sum(len(b) for b in work)
-    result: dict[str, Any] = {"samples": samples, "devices": devices, "store": "sqlite"}
+    result: dict[str, Any] = {"samples": samples, "devices": devices, "store": store,
+                              "partition": partition}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="lordi-bench-rules-") as tmp:
-        alerting = _alerting(Path(tmp), "a.sqlite3")
-        cpu = time.process_time()
-        for batch in work:
-            alerting.on_samples(batch, datetime.now(UTC))
-        result["rules_us_per_sample"] = round((time.process_time() - cpu) * 1e6 / samples, 1)
-        result["alerts_opened"] = len(alerting.store.list_alerts())
-        alerting.store.close()
-        if profile:
-            profiled = _alerting(Path(tmp), "b.sqlite3")
-            prof = cProfile.Profile()
-            prof.enable()
+        with _store_url(store, Path(tmp), "a.sqlite3") as url:
+            alerting = _alerting(url, partition)
+            cpu = time.process_time()
             for batch in work:
-                profiled.on_samples(batch, datetime.now(UTC))
-            prof.disable()
-            profiled.store.close()
+                alerting.on_samples(batch, datetime.now(UTC))
+            result["rules_us_per_sample"] = round((time.process_time() - cpu) * 1e6 / samples, 1)
+            result["alerts_opened"] = len(alerting.store.list_alerts())
+            alerting.store.close()
+        if profile:
+            with _store_url(store, Path(tmp), "b.sqlite3") as url:
+                profiled = _alerting(url, partition)
+                prof = cProfile.Profile()
+                prof.enable()
+                for batch in work:
+                    profiled.on_samples(batch, datetime.now(UTC))
+                prof.disable()
+                profiled.store.close()
             result["profile_share"] = _shares(prof)
     return result
 
@@ -94,8 +114,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-message", type=int, default=50)
     parser.add_argument("--messages", type=int, default=4000)
     parser.add_argument("--profile", action="store_true", help="add where the time goes")
+    parser.add_argument(
+        "--store",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help=f"the alert store (postgresql: a fresh schema on {POSTGRES_URL})",
+    )
+    parser.add_argument(
+        "--partition",
+        action="store_true",
+        help="as a partitioned collector (owns every school: engine cache)",
+    )
     args = parser.parse_args(argv)
-    result = run(args.devices, args.per_message, args.messages, args.profile)
+    result = run(args.devices, args.per_message, args.messages, args.profile,
+                 store=args.store, partition=args.partition)  # fmt: skip
     print(json.dumps(result, indent=2))
     return 0
 

@@ -135,3 +135,56 @@ def test_after_a_failed_write_the_stored_timers_fire(
     assert tick(engine, 220) == [("resolved", 1)]  # the timers were reloaded
     assert store.engine_states.get(other) is None
     assert sweep(engine, 3660) == []  # resolved: no reminder
+
+
+# --- partitions: each collector caches, sweeps and fires its own schools' keys ------
+
+OTHER_SCHOOL = "0330002B/PC-0001/BAT0/battery_replace"
+
+
+def _opened(engine: AlertEngine, key: str) -> list[tuple[str, int]]:
+    return run(engine, 60, finding(True, 0, key=key), finding(True, 60, key=key))
+
+
+def test_a_partition_s_engine_caches_on_postgresql(postgres: Database) -> None:
+    store = postgres()
+    assert not store.single_writer
+    engine = AlertEngine(store, timing, owns=lambda school: school == "0310001A")
+    assert _opened(engine, KEY) == [("opened", 1)]
+    assert run(engine, 120, finding(True, 120, evidence={"health_pct": 51.0})) == []
+    assert stored_health(store) == 52.0  # still true: in memory until the flush
+    assert engine.flush() == 1
+    assert stored_health(store) == 51.0
+
+
+def test_each_partition_reminds_its_own_schools_only(postgres: Database) -> None:
+    mine = {"0310001A": 0, "0330002B": 1}
+    first = AlertEngine(postgres(), timing, owns=lambda school: mine[school] == 0)
+    second = AlertEngine(postgres(), timing, owns=lambda school: mine[school] == 1)
+    assert _opened(first, KEY) == [("opened", 1)]
+    assert _opened(second, OTHER_SCHOOL) == [("opened", 2)]
+    # Both sweep at the same time: each alert is reminded once, by its owner.
+    assert sweep(first, 3660) == [("reminder", 1)]
+    assert sweep(second, 3660) == [("reminder", 2)]
+
+
+def test_a_school_moved_to_another_partition_is_read_again_when_it_comes_back(
+    postgres: Database,
+) -> None:
+    owner = {"0310001A": 0}
+    first = AlertEngine(postgres(), timing, owns=lambda school: owner[school] == 0)
+    second = AlertEngine(postgres(), timing, owns=lambda school: owner[school] == 1)
+    assert _opened(first, KEY) == [("opened", 1)]  # cached by the first partition
+    owner["0310001A"] = 1  # the registry moves the school
+    assert sweep(first, 100) == []  # the first forgets it
+    # The second resolves the alert: the condition cleared, the clear timer ran out.
+    assert run(second, 100, finding(False, 100)) == []
+    assert tick(second, 220) == [("resolved", 1)]
+    owner["0310001A"] = 0  # and back
+    # The first reads the store again: the alert is resolved, so a clear reading
+    # changes nothing, and the condition back within the repeat interval reopens
+    # the same alert silently (a stale cache would still hold it open).
+    assert run(first, 300, finding(False, 300)) == []
+    assert run(first, 400, finding(True, 340), finding(True, 400)) == []
+    assert postgres().get_alert(1).status == "open"
+    assert sweep(first, 3900) == [("reminder", 1)]  # an hour after the "resolved"
