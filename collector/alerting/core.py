@@ -26,6 +26,7 @@ the store on its first sample (failover between collectors sharing PostgreSQL).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -388,6 +389,8 @@ class Alerting:
     def restore(self, owns: Callable[[str], bool] | None = None) -> int:
         """Reload the saved device and school state after a restart; with partitions
         (`owns`), only this collector's schools: the others are another's to judge."""
+        if owns is not None:
+            owns = functools.cache(owns)  # per school, not per device (it reads the registry)
         with self._lock:
             saved = [r for r in self.store.device_states.all() if owns is None or owns(r.school)]
             for record in saved:
