@@ -532,8 +532,10 @@ def test_two_gaps_of_a_laptop_keep_their_order_through_the_document() -> None:
     school = SchoolState(SCHOOL)
     first = Gap(at(MON, 10), at(WED, 9))
     second = Gap(at(WED, 10), at(FRI, 9))
-    school.gaps["M"] = gap_chain([first, second])
-    assert gap_list(school.gaps["M"]) == [first, Gap(second.last, second.back, first)]
+    latest = gap_chain([first, second])
+    assert latest == Gap(second.last, second.back, first)
+    school.gaps["M"] = latest
+    assert gap_list(latest) == [first, latest]
     restored = from_document(SCHOOL, _json(to_document(school, 0.0)))
     again = [(g.last, g.back) for g in gap_list(restored.gaps["M"])]
     assert again == [(at(MON, 10), at(WED, 9)), (at(WED, 10), at(FRI, 9))]
