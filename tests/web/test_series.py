@@ -17,7 +17,7 @@ from lordi import vm
 from lordi.stack import LocalStack
 from lordi.web.config import SeriesSettings
 from lordi.web.series import CHARGE, RSSI, SeriesReader, SeriesUnavailable
-from tests.helpers import minimal_sample, recent
+from tests.helpers import influx_post, minimal_sample, recent
 
 SCHOOL, DEVICE = "0340001A", "dev-series-0001"
 PERCENTS = (80.0, 60.0, 40.0)  # three readings, three hours apart
@@ -56,8 +56,12 @@ def test_victoriametrics_history(stack: LocalStack) -> None:
 
 
 def test_influxql_history(stack: LocalStack) -> None:
-    _post(f"{stack.influx_url}/query?q=CREATE%20DATABASE%20lordi_web", b"")
-    _post(f"{stack.influx_url}/write?db=lordi_web&precision=ms", "\n".join(_lines(DEVICE)).encode())
+    # (influx_post: a write right after CREATE DATABASE may be answered 404 by InfluxDB
+    # 1.x for a moment; it failed here once in a clean-clone run)
+    influx_post(f"{stack.influx_url}/query?q=CREATE%20DATABASE%20lordi_web")
+    influx_post(
+        f"{stack.influx_url}/write?db=lordi_web&precision=ms", "\n".join(_lines(DEVICE)).encode()
+    )
     reader = SeriesReader(
         SeriesSettings(kind="influxql", url=stack.influx_url, database="lordi_web")
     )
