@@ -8,6 +8,7 @@ timestamps are exact to the millisecond.
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,12 +27,18 @@ HASH_A, HASH_B = "00000000000000aa", "00000000000000bb"
 
 
 def post(url: str, body: bytes = b"") -> tuple[int, bytes]:
-    req = urllib.request.Request(url, data=body, method="POST")  # noqa: S310 - loopback
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback
-            return int(resp.status), bytes(resp.read())
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), bytes(exc.read())
+    """(status, body). A write answered 404 "database not found" right after CREATE
+    DATABASE is tried again for a few seconds (InfluxDB 1.x, as tests.helpers.influx_post)."""
+    deadline = time.monotonic() + 5
+    while True:
+        req = urllib.request.Request(url, data=body, method="POST")  # noqa: S310 - loopback
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback
+                return int(resp.status), bytes(resp.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404 or "/write" not in url or time.monotonic() > deadline:
+                return int(exc.code), bytes(exc.read())
+        time.sleep(0.2)
 
 
 def query(stack: LocalStack, q: str) -> list[dict[str, Any]]:
