@@ -19,8 +19,7 @@ import pstats
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from collector.samples import Sample
 from collector.validate import check_message
 from lordi.bench.alerting import POSTGRES_URL
 from lordi.bench.ingest import payloads
-from lordi.pgschema import fresh_schema
+from lordi.pgschema import fresh_store_url
 
 Accepted = list[tuple[str, str, Sample]]
 
@@ -61,14 +60,8 @@ def _alerting(url: str, partition: bool) -> Alerting:
     return Alerting(RulesConfig(), store, owns=(lambda _school: True) if partition else None)
 
 
-@contextmanager
-def _store_url(store: str, folder: Path, name: str) -> Iterator[str]:
-    """A new alert store: a SQLite file in `folder`, or a fresh PostgreSQL schema."""
-    if store == "sqlite":
-        yield f"sqlite:///{folder / name}"
-        return
-    with fresh_schema(POSTGRES_URL, "lordi_bench_rules_") as url:
-        yield url
+def _store_url(store: str, sqlite_file: Path) -> AbstractContextManager[str]:
+    return fresh_store_url(store, sqlite_file, POSTGRES_URL, "lordi_bench_rules_")
 
 
 def run(devices: int = 200, per_message: int = 50, messages: int = 4000,
@@ -79,7 +72,7 @@ def run(devices: int = 200, per_message: int = 50, messages: int = 4000,
     result: dict[str, Any] = {"samples": samples, "devices": devices, "store": store,
                               "partition": partition}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="lordi-bench-rules-") as tmp:
-        with _store_url(store, Path(tmp), "a.sqlite3") as url:
+        with _store_url(store, Path(tmp) / "a.sqlite3") as url:
             alerting = _alerting(url, partition)
             cpu = time.process_time()
             for batch in work:
@@ -88,7 +81,7 @@ def run(devices: int = 200, per_message: int = 50, messages: int = 4000,
             result["alerts_opened"] = len(alerting.store.list_alerts())
             alerting.store.close()
         if profile:
-            with _store_url(store, Path(tmp), "b.sqlite3") as url:
+            with _store_url(store, Path(tmp) / "b.sqlite3") as url:
                 profiled = _alerting(url, partition)
                 prof = cProfile.Profile()
                 prof.enable()

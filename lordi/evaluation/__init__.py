@@ -12,27 +12,16 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from lordi.evaluation import runner, schedules, score, world
-from lordi.pgschema import fresh_schema
+from lordi.pgschema import fresh_store_url
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TARGET = 0.98
-
-
-@contextmanager
-def _store_url(kind: str, root: Path, pg_url: str) -> Iterator[str]:
-    """A fresh alert store: a SQLite file, or a new schema on the PostgreSQL server."""
-    if kind == "sqlite":
-        yield f"sqlite:///{root / 'alerts.sqlite3'}"
-        return
-    with fresh_schema(pg_url, "lordi_eval_") as url:
-        yield url
 
 
 def run(
@@ -58,7 +47,7 @@ def run(
             say(f"{store} / {plan.name}: {len(plan.messages)} messages, {plan.samples} samples")
             with (
                 tempfile.TemporaryDirectory(prefix="lordi-eval-") as tmp,
-                _store_url(store, Path(tmp), pg_url) as url,
+                fresh_store_url(store, Path(tmp) / "alerts.sqlite3", pg_url, "lordi_eval_") as url,
             ):
                 setup = runner.Setup(url, lateness_s, min(0.25, lateness_s / 10), Path(tmp))
                 outcome = runner.run(plan, week, setup)
