@@ -137,7 +137,7 @@ def build_alerting(
         deliver_in_background=True,
         owns=owns,
     )
-    alerting.restore(owns)
+    alerting.restore()
     return alerting
 
 

@@ -93,6 +93,7 @@ class Alerting:
         # engine_cache (default: with a single-writer store, or with partitions:
         # `owns`, school -> this collector's) trades memory, about 2 KB per alert key,
         # for no database work on "still true" findings.
+        self._owns = owns  # with partitions: school -> this collector's (restore too)
         self.engine = AlertEngine(
             store,
             config.timing,
@@ -386,11 +387,10 @@ class Alerting:
         self.engine.flush()
         return len(rows)
 
-    def restore(self, owns: Callable[[str], bool] | None = None) -> int:
+    def restore(self) -> int:
         """Reload the saved device and school state after a restart; with partitions
         (`owns`), only this collector's schools: the others are another's to judge."""
-        if owns is not None:
-            owns = functools.cache(owns)  # per school, not per device (it reads the registry)
+        owns = None if self._owns is None else functools.cache(self._owns)  # per school
         with self._lock:
             saved = [r for r in self.store.device_states.all() if owns is None or owns(r.school)]
             for record in saved:
