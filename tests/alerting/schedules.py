@@ -147,12 +147,25 @@ def _merged(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, date
     return out
 
 
-def run(schedule: Schedule, store: AlertStore, config: RulesConfig) -> Outcome:
+def run(
+    schedule: Schedule, store: AlertStore, config: RulesConfig, save_every: timedelta | None = None
+) -> Outcome:
     """Feed the schedule to a collector's alerting, then let the collector's clock run
-    until everything is complete; what the store holds then."""
-    alerting = Alerting(
-        config, store, sweep_interval_s=TICK.total_seconds(), calendar=ZONE_C_SCHOOLS
-    )
+    until everything is complete; what the store holds then. `save_every`: how often
+    the alerting saves its state between sweeps (default: at every sweep, as the
+    collector does); a stop saves it in any case."""
+    save_s = None if save_every is None else save_every.total_seconds()
+
+    def new_alerting() -> Alerting:
+        return Alerting(
+            config,
+            store,
+            sweep_interval_s=TICK.total_seconds(),
+            save_interval_s=save_s,
+            calendar=ZONE_C_SCHOOLS,
+        )
+
+    alerting = new_alerting()
     sent: list[tuple[str, str]] = []
     deliveries = schedule.ordered()
     downtimes = _merged(schedule.downtimes)
@@ -183,9 +196,7 @@ def run(schedule: Schedule, store: AlertStore, config: RulesConfig) -> Outcome:
                 alerting.tick(down)
                 alerting.stop()
                 sent += [(s.kind, s.alert.key) for s in alerting.sent]
-                alerting = Alerting(
-                    config, store, sweep_interval_s=TICK.total_seconds(), calendar=ZONE_C_SCHOOLS
-                )
+                alerting = new_alerting()
                 alerting.restore()  # a new process, started when the collector is back
                 step = up
                 if broker_down(up):  # it cannot subscribe yet

@@ -5,11 +5,11 @@ and catches up by itself: every sample stored exactly once.
 
 A longer outage would add nothing to two behaviours: writes timing out while the
 store hangs, and the retry delay reaching `retry_max_s` and staying there for several
-attempts. The collector here has a shorter write timeout (2 s; production 10 s) and
-retry cap (4 s; production 30 s), so both happen within 20 s hung + 20 s refused,
+attempts. The collector here has a shorter write timeout (1 s; production 10 s) and
+retry cap (2 s; production 30 s), so both happen within 12 s hung + 10 s refused,
 which keeps the suite under its time budget (the production cap would need minutes):
-each writer's delay, 0.5 s doubling, reaches the cap after four timed-out attempts,
-about 12 s into the hang, then it retries every 4 s until the store is back. The test
+each writer's delay, 0.5 s doubling, reaches the cap after three timed-out attempts,
+about 5 s into the hang, then it retries every 2 s until the store is back. The test
 prints the retries and delays."""
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ from tests.reliability.servers import (
     wait_until,
 )
 
-HUNG_S = 20.0
-DOWN_S = 20.0
-TIMEOUT_MS = 2000  # production: 10 s
-RETRY_MAX_S = 4.0  # production: 30 s (retry_initial_s stays 0.5 s)
+HUNG_S = 12.0
+DOWN_S = 10.0
+TIMEOUT_MS = 1000  # production: 10 s
+RETRY_MAX_S = 2.0  # production: 30 s (retry_initial_s stays 0.5 s)
 _RETRY = re.compile(r"retrying in ([0-9.]+) s")
 
 

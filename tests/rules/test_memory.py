@@ -15,7 +15,7 @@ from collector.rules.history import HISTORY_WEEKS, add_point
 from collector.rules.tally import observe, school_wifi, tally_for
 from tests.rules.factory import SCHOOL, T0, battery, sample, trust_of, wifi
 
-DEVICES = 10_000
+DEVICES = 3_000
 # 250,000 x 2 kB = 500 MB: half the 1 GB target. Unchanged by the v3 state: measured
 # with every device holding a current-window tally (the worst case, during school
 # hours) whose latest reading is a fast-path `Wifi` Struct (the common case), a
