@@ -227,3 +227,19 @@ def test_rules_bench_on_postgresql_as_a_partition_opens_the_same_alerts() -> Non
         assert (result["store"], result["partition"]) == ("postgresql", partition)
         assert result["rules_us_per_sample"] > 0
         assert result["alerts_opened"] == on_sqlite["alerts_opened"] > 0
+
+
+def test_stages_bench_times_each_stage_of_the_collectors_path() -> None:
+    from lordi.bench import stages  # noqa: PLC0415
+
+    result = stages.run(messages=60, per_message=5, devices=20, per_batch=7)
+    assert result["samples"] == result["accepted"] == 300
+    assert result["lines_per_sample"] == 3.0  # device, battery, wifi: the bench's samples
+    assert result["alerts_opened"] > 0  # batteries between 60 and 80 %: battery_watch
+    assert set(result["us_per_sample"]) == {
+        "decode_and_check", "line_protocol", "batch_add", "join_encode", "summaries",
+        "rules", "free",
+    }  # fmt: skip
+    assert all(us >= 0 for us in result["us_per_sample"].values())
+    assert result["us_per_sample"]["batch_add"] > 0 and result["us_per_sample"]["rules"] > 0
+    assert all(name.startswith("collector") for name in result["compiled"])
