@@ -4,6 +4,7 @@ the product itself."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +27,9 @@ def device_document(health_now: float, weeks: int, now: datetime) -> dict[str, A
             health_pct=health, cycle_count=300 + 6 * week,
         )  # fmt: skip
         fade.add(at, health)
-    fade_doc = {name: getattr(fade, name) for name in FadeEstimator.__slots__}
+    # (its fields, as collector.rules.persist saves them: not `__slots__`, which a
+    # class compiled with mypyc does not have)
+    fade_doc = {f.name: getattr(fade, f.name) for f in fields(FadeEstimator)}
     return {"batteries": {"BAT0": {"history": to_text(history), "fade": fade_doc}}}
 
 
