@@ -152,8 +152,8 @@ def run(
 ) -> Outcome:
     """Feed the schedule to a collector's alerting, then let the collector's clock run
     until everything is complete; what the store holds then. `save_every`: how often
-    the alerting saves its state between sweeps (default: at every sweep, as the
-    collector does); a stop saves it in any case."""
+    the alerting's sweeps save its state (default: at every sweep, as the collector
+    does); a stop saves it in any case."""
     save_s = None if save_every is None else save_every.total_seconds()
 
     def new_alerting() -> Alerting:

@@ -73,6 +73,9 @@ def test_state_bench_runs_on_a_small_fleet() -> None:
     assert result["samples_timed"] == 300
     assert result["traced_mb_retained_after_first_round"] > 0
     assert result["engine_devices"] == 300
+    # every save stores the schools' documents: timed apart from the devices' share
+    assert result["save_schools_s_each_save"] >= 0
+    assert result["save_devices_ms_per_device"] > 0
 
 
 def test_history_probe_counts_the_return_from_silence_apart(tmp_path: Path) -> None:
