@@ -215,20 +215,26 @@ def json_paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return out
 
 
-def influx_post(url: str, body: bytes = b"") -> None:
-    """POST to a test InfluxDB 1.x. A write answered 404 "database not found" right
-    after CREATE DATABASE is tried again for a few seconds (a known InfluxDB 1.x race,
-    influxdata/influxdb#5547; seen in three CI runs on a loaded machine); any other
-    error fails at once, with InfluxDB's own message."""
+def influx_request(url: str, body: bytes = b"") -> tuple[int, bytes]:
+    """POST to a test InfluxDB 1.x: (status, body). A write answered 404 "database not
+    found" right after CREATE DATABASE is tried again for a few seconds (a known
+    InfluxDB 1.x race, influxdata/influxdb#5547; seen in three CI runs on a loaded
+    machine); any other answer is returned at once."""
     deadline = time.monotonic() + 5
     while True:
         req = urllib.request.Request(url, data=body, method="POST")  # noqa: S310 - loopback
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback
-                assert resp.status in (200, 204)
-                return
+                return int(resp.status), bytes(resp.read())
         except urllib.error.HTTPError as exc:
-            message = exc.read().decode(errors="replace")
             if exc.code != 404 or time.monotonic() > deadline:
-                raise AssertionError(f"{url}: HTTP {exc.code}: {message}") from None
-            time.sleep(0.2)
+                return int(exc.code), bytes(exc.read())
+        time.sleep(0.2)
+
+
+def influx_post(url: str, body: bytes = b"") -> None:
+    """`influx_request` that fails unless InfluxDB accepted, with InfluxDB's own message."""
+    status, answer = influx_request(url, body)
+    if status not in (200, 204):
+        message = answer.decode(errors="replace")
+        raise AssertionError(f"{url}: HTTP {status}: {message}")

@@ -8,8 +8,6 @@ timestamps are exact to the millisecond.
 from __future__ import annotations
 
 import json
-import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -20,25 +18,10 @@ import pytest
 from collector.contract import Sample
 from collector.lineproto import to_lines
 from lordi.stack import LocalStack
-from tests.helpers import unique_school
+from tests.helpers import influx_request, unique_school
 
 DB = "lordi"
 HASH_A, HASH_B = "00000000000000aa", "00000000000000bb"
-
-
-def post(url: str, body: bytes = b"") -> tuple[int, bytes]:
-    """(status, body). A write answered 404 "database not found" right after CREATE
-    DATABASE is tried again for a few seconds (InfluxDB 1.x, as tests.helpers.influx_post)."""
-    deadline = time.monotonic() + 5
-    while True:
-        req = urllib.request.Request(url, data=body, method="POST")  # noqa: S310 - loopback
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback
-                return int(resp.status), bytes(resp.read())
-        except urllib.error.HTTPError as exc:
-            if exc.code != 404 or "/write" not in url or time.monotonic() > deadline:
-                return int(exc.code), bytes(exc.read())
-        time.sleep(0.2)
 
 
 def query(stack: LocalStack, q: str) -> list[dict[str, Any]]:
@@ -124,7 +107,7 @@ def sample(ts: datetime, health: float, cycles: int, plugged: bool, **wifi: Any)
 @pytest.fixture(scope="module")
 def loaded(stack: LocalStack) -> tuple[str, datetime]:
     """One school, two devices: dev-a reports three times, dev-b once."""
-    status, body = post(f"{stack.influx_url}/query?q=CREATE%20DATABASE%20{DB}")
+    status, body = influx_request(f"{stack.influx_url}/query?q=CREATE%20DATABASE%20{DB}")
     assert status == 200, body
     school = unique_school()
     t0 = datetime.now(UTC).replace(microsecond=123456) - timedelta(hours=2)
@@ -150,7 +133,9 @@ def loaded(stack: LocalStack) -> tuple[str, datetime]:
     dev_b = Sample.model_validate_json(json.dumps(doc_b))
     lines = [ln for s in dev_a for ln in to_lines(school, "dev-a", "1.2.0", s)]
     lines += to_lines(school, "dev-b", "1.2.0", dev_b)
-    status, body = post(f"{stack.influx_url}/write?db={DB}&precision=ms", "\n".join(lines).encode())
+    status, body = influx_request(
+        f"{stack.influx_url}/write?db={DB}&precision=ms", "\n".join(lines).encode()
+    )
     assert status == 204, body
     return school, t0
 
@@ -247,7 +232,7 @@ def test_escaped_tags_and_strings_come_back_intact(
 def test_resent_sample_is_the_same_point(stack: LocalStack, loaded: tuple[str, datetime]) -> None:
     school, t0 = loaded
     again = sample(t0, 80, 100, True, bssid_hash=HASH_A, rssi_dbm=-60.0, disconnects=1)
-    status, body = post(
+    status, body = influx_request(
         f"{stack.influx_url}/write?db={DB}&precision=ms",
         "\n".join(to_lines(school, "dev-a", "1.2.0", again)).encode(),
     )
@@ -259,14 +244,16 @@ def test_resent_sample_is_the_same_point(stack: LocalStack, loaded: tuple[str, d
 
 def test_tiny_floats_in_exponent_form_are_accepted(stack: LocalStack) -> None:
     """Python writes 0.00001 as `1e-05`: the store must read it as the same float."""
-    assert post(f"{stack.influx_url}/query?q=CREATE%20DATABASE%20{DB}")[0] == 200
+    assert influx_request(f"{stack.influx_url}/query?q=CREATE%20DATABASE%20{DB}")[0] == 200
     school = unique_school()
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     doc = sample_doc(t0, 0.00001, 1, False, rssi_dbm=-0.0)
     doc["batteries"][0].update(percent=0.000012, temperature_c=-0.00005)
     lines = to_lines(school, "dev-e", "1.2.0", Sample.model_validate_json(json.dumps(doc)))
     assert "health_pct=1e-05," in lines[1] and "temperature_c=-5e-05," in lines[1]
-    status, body = post(f"{stack.influx_url}/write?db={DB}&precision=ms", "\n".join(lines).encode())
+    status, body = influx_request(
+        f"{stack.influx_url}/write?db={DB}&precision=ms", "\n".join(lines).encode()
+    )
     assert status == 204, body
     select = "SELECT health_pct, percent, temperature_c FROM battery"
     assert values(stack, where(select, school)) == [[ms(t0), 0.00001, 0.000012, -0.00005]]
@@ -282,12 +269,14 @@ def test_alert_and_forecast_points_keep_integer_fields(stack: LocalStack) -> Non
     of one sample) differ by `alert_key`, so neither overwrites the other."""
     from tests.dashboards import scenario  # noqa: PLC0415 - the dashboards' own fixtures
 
-    assert post(f"{stack.influx_url}/query?q=CREATE%20DATABASE%20{DB}")[0] == 200
+    assert influx_request(f"{stack.influx_url}/query?q=CREATE%20DATABASE%20{DB}")[0] == 200
     school, other = unique_school(), unique_school()
     days = scenario.days()
     alerts = scenario.alert_lines(school, other, datetime.now(UTC))
     lines = alerts + scenario.forecast_lines(school, other, days)
-    status, body = post(f"{stack.influx_url}/write?db={DB}&precision=ms", "\n".join(lines).encode())
+    status, body = influx_request(
+        f"{stack.influx_url}/write?db={DB}&precision=ms", "\n".join(lines).encode()
+    )
     assert status == 204, body
     types = {s["name"]: dict(s["values"]) for s in query(stack, "SHOW FIELD KEYS")}
     assert types["alert"] == {"alert_id": "integer", "open": "integer", "since_ms": "integer"}
