@@ -26,7 +26,10 @@ if [ "${1:-}" = "--test" ]; then  # `make test` only: `make demo` needs none of 
   command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
   [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_pkgs+=(fonts-dejavu-core)
   # the accessibility checks fetch axe-core from the npm registry
-  command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
+  # (NodeSource's nodejs conflicts with Debian's npm and ships its own npm beside
+  # node, not always linked onto PATH: tests/web/browser.py then runs that one)
+  node_npm="$(dirname "$(readlink -f "$(command -v node || echo /nonexistent)")")/../lib/node_modules/npm/bin/npm-cli.js"
+  command -v npm >/dev/null 2>&1 || [ -f "$node_npm" ] || need_pkgs+=(npm)
   # tests/bundle/ builds the Windows package's MSI (wixl) and reads its tables back
   command -v wixl >/dev/null 2>&1 || need_pkgs+=(wixl)
   command -v msiinfo >/dev/null 2>&1 || need_pkgs+=(msitools)

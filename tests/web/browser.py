@@ -229,17 +229,29 @@ def no_horizontal_scroll(page: Page) -> None:
 # --- axe-core ------------------------------------------------------------------------
 
 
+def npm_command() -> list[str]:
+    """npm on PATH, or else the npm that Node.js's own packages (NodeSource's nodejs)
+    ship beside node without linking it, run by that node."""
+    npm = shutil.which("npm")
+    if npm:
+        return [npm]
+    node = shutil.which("node")
+    assert node, "neither npm nor node found: the accessibility tests need npm to fetch axe-core"
+    cli = Path(node).resolve().parent.parent / "lib/node_modules/npm/bin/npm-cli.js"
+    assert cli.is_file(), f"npm not found on PATH nor at {cli}: the accessibility tests need it"
+    return [node, str(cli)]
+
+
 def axe_source(cache_dir: Path) -> str:
     """axe.min.js of AXE_VERSION, from the npm registry through npm (which checks the
     tarball's integrity), kept in `cache_dir`. No npm or no registry: the test fails
     with npm's own message rather than skipping the accessibility checks."""
     target = cache_dir / f"axe-core-{AXE_VERSION}.min.js"
     if not target.exists():
-        npm = shutil.which("npm")
-        assert npm, "npm not found: the accessibility tests need it to fetch axe-core"
+        npm = npm_command()
         with tempfile.TemporaryDirectory() as work:
             done = subprocess.run(
-                [npm, "pack", f"axe-core@{AXE_VERSION}", "--pack-destination", work, "--silent"],
+                [*npm, "pack", f"axe-core@{AXE_VERSION}", "--pack-destination", work, "--silent"],
                 capture_output=True, text=True, timeout=180, check=False, cwd=work,
             )  # fmt: skip
             assert done.returncode == 0, f"npm pack axe-core@{AXE_VERSION} failed:\n{done.stderr}"
