@@ -3,7 +3,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bootstrap lint unit clean
+.PHONY: demo test bootstrap lint compile unit clean
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -17,8 +17,16 @@ lint: bootstrap
 	$(BIN)/mypy
 	$(BIN)/lordi-collector schema --check
 
-test: lint
+# The collector's hot modules compiled with mypyc, as a server installs them
+# (collector/compiled.py; nothing to do when they match their sources)
+compile: bootstrap
+	@bash scripts/bootstrap.sh --test
+	$(BIN)/python scripts/compile.py
+
+test: lint compile
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build
+	find collector -name '*.so' -delete
+	rm -f collector/_compiled.json

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from collector.partition_lock import PartitionLock
     from collector.service import Collector
 
+from collector import BUILD
 from collector.config import CollectorSettings, ConfigError, load_settings
 from collector.contract import Envelope
 from collector.validate import MessageRejected, check_message
@@ -70,6 +71,12 @@ def cmd_schema(args: argparse.Namespace) -> int:
         return 0
     sys.stdout.write(text)
     return 0
+
+
+def cmd_compiled(args: argparse.Namespace) -> int:
+    """Which code runs the hot modules; exit 1 when it is pure Python."""
+    print(BUILD.describe())
+    return 0 if BUILD.compiled else 1
 
 
 def load_registry(settings: CollectorSettings) -> LiveRegistry | None:
@@ -194,6 +201,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"config error: {problem}", file=sys.stderr)
         return 2
     collector = Collector(settings, alerting=alerting, partition=partition)
+    log.info("collector code: %s", BUILD.describe())
     watch = watch_registry(live, alerting)  # before anything can send a SIGHUP
     try:
         collector.start()
@@ -332,6 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     sch.add_argument("--write", action="store_true", help="update the committed schema file")
     sch.add_argument("--check", action="store_true", help="exit 1 if the committed file is stale")
     sch.set_defaults(func=cmd_schema)
+    comp = sub.add_parser(
+        "compiled", help="say whether the hot modules run compiled (exit 1: pure Python)"
+    )
+    comp.set_defaults(func=cmd_compiled)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -44,6 +44,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from collector import BUILD
 from collector.store import StoreError
 
 if TYPE_CHECKING:
@@ -474,6 +475,11 @@ class _Figures:
             "lordi_collector_alerting_errors_total",
             "Failures of the rules, sweeps or alert database (logged).",
             stats.alerting_errors,
+        )
+        yield _gauge(
+            "lordi_collector_compiled_modules",
+            "Hot modules running as mypyc extensions (collector/compiled.py; 0: pure Python).",
+            len(BUILD.compiled),
         )
         yield _gauge(
             "lordi_collector_broker_connected",

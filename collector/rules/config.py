@@ -45,7 +45,10 @@ Positive = Annotated[float, Field(gt=0)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # validate_default: a default of 60 for a float field is 60.0, as a configured 60
+    # is; alerts' evidence then says the same whatever set it (and the compiled rules,
+    # which convert an int read as float, agree with the pure ones: tests/compiled).
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 class RuleTiming(_Model):

@@ -13,9 +13,9 @@ collector tuning (`collector.service.tune_runtime`).
   `Alerting.on_samples` with a SQLite alert store);
 - `free`: dropping the batches.
 
-`compiled` lists the collector modules loaded from a compiled extension rather than
-from their `.py` (none in a plain checkout; BENCHMARKS.md has an experiment with
-mypyc). Prints JSON, microseconds per sample.
+`build` says whether the hot modules run compiled (collector/compiled.py: `make
+compile`, or LORDI_PURE_PYTHON=1 for their `.py`), and `compiled` lists the collector
+modules loaded from an extension. Prints JSON, microseconds per sample.
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from collector import BUILD
 from collector.alerting import Alerting
 from collector.alerts.store import AlertStore
+from collector.compiled import loaded
 from collector.ingest import Batch, each_sample
 from collector.lineproto import append_message, epoch_ms, version_field
 from collector.rules import RulesConfig
@@ -42,15 +44,6 @@ from collector.validate import Checked, check_message
 from lordi.bench.ingest import payloads
 
 T = TypeVar("T")
-
-
-def compiled_modules() -> list[str]:
-    """Loaded `collector` modules whose code is a compiled extension."""
-    return sorted(
-        name
-        for name, module in list(sys.modules.items())
-        if name.startswith("collector") and str(getattr(module, "__file__", "")).endswith(".so")
-    )
 
 
 def run(
@@ -123,7 +116,8 @@ def run(
         "lines_per_sample": round(line_count / samples, 2),
         "alerts_opened": alerts,
         "us_per_sample": us,
-        "compiled": compiled_modules(),
+        "build": BUILD.describe(),
+        "compiled": loaded(),
     }
 
 

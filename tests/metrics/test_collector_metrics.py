@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from collector import compiled
 from collector.alerting import Alerting
 from collector.alerts.model import Category, Finding
 from collector.alerts.store import AlertStore
@@ -151,6 +152,8 @@ def test_figures_scraped_by_victoriametrics_equal_what_was_sent(
         # acknowledged it, which a scrape may precede (seen once on CI's kind of machine).
         assert eventually(lambda: letters() == rejected), letters()
         assert value(f"lordi_collector_broker_connected{JOB}") == 1
+        # make test compiles the hot modules (collector/compiled.py): the process runs them
+        assert value(f"lordi_collector_compiled_modules{JOB}") == len(compiled.MODULES)
         assert value(f"lordi_collector_store_reachable{JOB}") == 1
         assert value(f'lordi_collector_store_writes_total{{outcome="ok",{JOB[1:]}') >= 1
         assert value(f'lordi_collector_store_writes_total{{outcome="retry",{JOB[1:]}') == 0
