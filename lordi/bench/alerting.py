@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from collector import BUILD
 from lordi.smtp import SmtpServer, running_smtp
 from lordi.stack import LocalStack
 
@@ -63,7 +64,10 @@ class BenchConfig:
     ca_file: str = ""
 
     def figures(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"tls": self.tls, "alerts": self.alerts}
+        # The collectors run this checkout's code, in this environment: the same build.
+        out: dict[str, Any] = {
+            "tls": self.tls, "alerts": self.alerts, "collector_code": BUILD.describe()
+        }  # fmt: skip
         if self.store_url is None:
             return out
         from collector.alerts.store import AlertStore  # noqa: PLC0415

@@ -119,6 +119,7 @@ def test_ingest_bench_with_tls_and_alerts_on() -> None:
     assert result["pipeline"]["stored"] == 400
     config = result["configuration"]
     assert config["tls"] is True and config["alerts"] == "sqlite"
+    assert config["collector_code"].startswith("compiled (9 modules)")  # make compile
     # The bench's laptops have 60-100 % health: the battery rules open alerts, which
     # are mailed through the real SMTP server.
     assert config["alerts_opened"] > 0 and config["mails_received"] > 0
