@@ -26,7 +26,7 @@ import importlib.util
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -72,16 +72,6 @@ def source_path(module: str, package_dir: Path = PACKAGE_DIR) -> Path:
     return package_dir.joinpath(*module.split(".")[1:]).with_suffix(".py")
 
 
-def extension_path(module: str, package_dir: Path = PACKAGE_DIR) -> Path | None:
-    """The module's extension for this interpreter (its ABI suffix), if there is one."""
-    stem = source_path(module, package_dir).with_suffix("")
-    for suffix in EXTENSION_SUFFIXES:
-        candidate = stem.with_name(stem.name + suffix)
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -94,54 +84,78 @@ def manifest(package_dir: Path, compiler: str) -> dict[str, object]:
     }
 
 
+def extensions(package_dir: Path = PACKAGE_DIR) -> dict[str, Path]:
+    """Every extension module for this interpreter under the package: name -> file."""
+    found: dict[str, Path] = {}
+    for folder, subfolders, files in os.walk(package_dir):
+        subfolders[:] = [d for d in subfolders if d != "__pycache__"]
+        for name in files:
+            suffix = next((s for s in EXTENSION_SUFFIXES if name.endswith(s)), None)
+            if suffix is not None:
+                path = Path(folder, name)
+                parts = path.relative_to(package_dir.parent).parts
+                found[".".join((*parts[:-1], name[: -len(suffix)]))] = path
+    return found
+
+
 def inspect(package_dir: Path = PACKAGE_DIR, environ: Mapping[str, str] | None = None) -> Build:
     """Decide, without importing anything: all of MODULES compiled, or none."""
     env = os.environ if environ is None else environ
-    extensions = {m: extension_path(m, package_dir) for m in MODULES}
-    if not any(extensions.values()):
+    found = extensions(package_dir)
+    if not found:
         return Build((), "no compiled modules (LORDI_COMPILE=1 pip install, or make compile)")
     if env.get(PURE_ENV, "") not in ("", "0"):
         return Build((), f"{PURE_ENV}={env[PURE_ENV]} in the environment")
-    extensions[LIBRARY] = extension_path(LIBRARY, package_dir)
-    missing = [m for m, path in extensions.items() if path is None]
+    problem, compiler = _check(package_dir, set(found))
+    return Build((), problem) if problem else Build(MODULES, f"built by {compiler}")
+
+
+def _check(package_dir: Path, found: set[str]) -> tuple[str, str]:
+    """("", the compiler) when the extensions are exactly the build of these sources,
+    else (why not, "")."""
+    stray = sorted(found - {*MODULES, LIBRARY})
+    if stray:  # left by a build that compiled more modules
+        return f"{stray[0]} has an extension this build does not list (make compile)", ""
+    missing = [m for m in (*MODULES, LIBRARY) if m not in found]
     if missing:
-        return Build((), f"{missing[0]} has no compiled module ({len(missing)} missing)")
+        return f"{missing[0]} has no compiled module ({len(missing)} missing)", ""
     try:
         recorded = json.loads((package_dir / MANIFEST).read_text(encoding="utf-8"))
         digests = recorded["modules"]
         compiler = str(recorded["compiler"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        return Build((), f"{MANIFEST} unreadable ({exc.__class__.__name__}: {exc})")
+        return f"{MANIFEST} unreadable ({exc.__class__.__name__}: {exc})", ""
     for module in MODULES:
         source = source_path(module, package_dir)
         if source.is_file() and digests.get(module) != digest(source):
             rel = source.relative_to(package_dir.parent)
-            return Build((), f"{rel} changed since it was compiled (rebuild: make compile)")
-    return Build(MODULES, f"built by {compiler}")
+            return f"{rel} changed since it was compiled (rebuild: make compile)", ""
+    return "", compiler
 
 
 class SourceFinder(importlib.abc.MetaPathFinder):
-    """Imports the listed modules from their `.py`, ahead of their extensions."""
+    """Imports the given modules from their `.py`, ahead of their extensions."""
 
-    def __init__(self, package_dir: Path) -> None:
-        self.sources = {m: source_path(m, package_dir) for m in MODULES}
+    def __init__(self, package_dir: Path, modules: Iterable[str]) -> None:
+        self.sources = {m: source_path(m, package_dir) for m in modules}
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
         source = self.sources.get(fullname)
-        if source is None:
+        if source is None or not source.is_file():
             return None
         return importlib.util.spec_from_file_location(fullname, source)
 
 
 def activate(package_dir: Path = PACKAGE_DIR) -> Build:
-    """Called once by collector/__init__.py, before any of MODULES is imported."""
+    """Called once by collector/__init__.py, before any of MODULES is imported: when
+    not all compiled, every extension of the package is passed over for its `.py`
+    (without the modules' shims, the group's library is never imported)."""
     build = inspect(package_dir)
-    stale = not build.compiled and any(extension_path(m, package_dir) for m in MODULES)
-    # (without the modules' shims, the group's library is never imported)
-    if stale and not any(isinstance(f, SourceFinder) for f in sys.meta_path):
-        sys.meta_path.insert(0, SourceFinder(package_dir))
+    found = () if build.compiled else tuple(extensions(package_dir))
+    if found and not any(isinstance(f, SourceFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, SourceFinder(package_dir, found))
     return build
 
 

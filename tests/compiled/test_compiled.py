@@ -224,6 +224,20 @@ def test_a_missing_extension_runs_every_module_from_its_py(fake_build: Path) -> 
     assert battery.endswith("battery.py")
 
 
+def test_a_stray_extension_runs_every_module_from_its_py(fake_build: Path) -> None:
+    """An extension of a module the build no longer lists (left by a build that
+    compiled more) would shadow its `.py` unchecked: it is passed over too."""
+    ingest = fake_build / "collector" / ("ingest" + compiled.EXTENSION_SUFFIXES[0])
+    ingest.write_bytes(b"not an extension")
+    done = _python(IMPORT_ALL + ";import collector.ingest as i; print(i.__file__)", fake_build)
+    assert done.returncode == 0, done.stderr
+    build, battery, ingest_file = done.stdout.splitlines()
+    assert build == (
+        "pure Python: collector.ingest has an extension this build does not list (make compile)"
+    )
+    assert battery.endswith("battery.py") and ingest_file.endswith("ingest.py")
+
+
 def test_the_environment_can_force_pure_python(fake_build: Path) -> None:
     done = _python(IMPORT_ALL, cwd=fake_build, **{compiled.PURE_ENV: "1"})
     assert done.returncode == 0, done.stderr
