@@ -2,7 +2,7 @@
 with mypyc, only when asked (LORDI_COMPILE=1, or `--config-settings compile=1`):
 
     LORDI_COMPILE=1 pip install '.[collector]'      # a server (gcc and Python headers)
-    make compile                                     # a checkout: extensions in place
+    make compile         # a checkout: that wheel, its extensions copied beside the sources
 
 Without it the wheel is pure Python (py3-none-any), as the laptops' agent needs.
 build_backend/lordi_build.py adds mypy to the build's requirements when compiling;

@@ -5,11 +5,12 @@ compile` in a checkout; docs/server-stack.md).
 A compiled extension beside its `.py` is what Python imports first, so a stale one
 would silently run old code. `collector/__init__.py` therefore calls `activate()`,
 which checks, before any of these modules is imported, that every one of them has its
-extension and that each `.py` is byte for byte the source its extension was built from
-(`_compiled.json`, written by the build beside the extensions: SHA-256 of each
-source). All or nothing: one missing or changed, or `LORDI_PURE_PYTHON=1` in the
-environment, and all of them are imported from their `.py` (a finder placed first on
-`sys.meta_path`), so a build never runs half old code. The collector logs which at
+extension, that no other module of the package has one, and that each `.py` is byte
+for byte the source its extension was built from (`_compiled.json`, written by the
+build beside the extensions: SHA-256 of each source). All or nothing: one missing,
+extra or changed, or `LORDI_PURE_PYTHON=1` in the environment, and every module is
+imported from its `.py` (a finder placed first on `sys.meta_path`), so a build never
+runs half old code. The collector logs which at
 start (`lordi-collector compiled` prints it, and `/metrics` has
 `lordi_collector_compiled_modules`).
 
