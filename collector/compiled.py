@@ -99,10 +99,15 @@ def extensions(package_dir: Path = PACKAGE_DIR) -> dict[str, Path]:
     return found
 
 
-def inspect(package_dir: Path = PACKAGE_DIR, environ: Mapping[str, str] | None = None) -> Build:
-    """Decide, without importing anything: all of MODULES compiled, or none."""
+def inspect(
+    package_dir: Path = PACKAGE_DIR,
+    environ: Mapping[str, str] | None = None,
+    found: dict[str, Path] | None = None,
+) -> Build:
+    """Decide, without importing anything: all of MODULES compiled, or none (`found`:
+    the package's `extensions()`, when the caller has them already)."""
     env = os.environ if environ is None else environ
-    found = extensions(package_dir)
+    found = extensions(package_dir) if found is None else found
     if not found:
         return Build((), "no compiled modules (LORDI_COMPILE=1 pip install, or make compile)")
     if env.get(PURE_ENV, "") not in ("", "0"):
@@ -153,9 +158,9 @@ def activate(package_dir: Path = PACKAGE_DIR) -> Build:
     """Called once by collector/__init__.py, before any of MODULES is imported: when
     not all compiled, every extension of the package is passed over for its `.py`
     (without the modules' shims, the group's library is never imported)."""
-    build = inspect(package_dir)
-    found = () if build.compiled else tuple(extensions(package_dir))
-    if found and not any(isinstance(f, SourceFinder) for f in sys.meta_path):
+    found = extensions(package_dir)
+    build = inspect(package_dir, found=found)
+    if found and not build.compiled and not any(isinstance(f, SourceFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, SourceFinder(package_dir, found))
     return build
 

@@ -40,11 +40,12 @@ def main() -> int:
         check=True, env=env, cwd=ROOT,
     )  # fmt: skip
     (wheel,) = WHEELS.glob("*.whl")
-    for stale in (ROOT / "collector").rglob("*.so"):
+    for stale in compiled.extensions(ROOT / "collector").values():
         stale.unlink()
+    wanted = (*compiled.EXTENSION_SUFFIXES, compiled.MANIFEST)
     with zipfile.ZipFile(wheel) as archive:
         for name in archive.namelist():
-            if name.startswith("collector/") and name.endswith((".so", compiled.MANIFEST)):
+            if name.startswith("collector/") and name.endswith(wanted):
                 (ROOT / name).write_bytes(archive.read(name))
     after = compiled.inspect(ROOT / "collector", environ={})
     print(f"compile: {wheel.name} in {time.monotonic() - started:.0f} s, {after.describe()}")

@@ -34,11 +34,15 @@ WHEELS = ROOT / "build" / "compiled"
 NOT_BUILT = "the hot modules are not compiled in this checkout: run `make compile` (make test does)"
 
 
+def _environ(without: str = compiled.PURE_ENV, **env: str) -> dict[str, str]:
+    """This process's environment less `without`, plus `env`."""
+    return {k: v for k, v in os.environ.items() if k != without} | env
+
+
 def _python(code: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if k != compiled.PURE_ENV} | env
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=cwd, env=environ, capture_output=True, text=True,
-        timeout=120, check=False,
+        [sys.executable, "-c", code], cwd=cwd, env=_environ(**env), capture_output=True,
+        text=True, timeout=120, check=False,
     )  # fmt: skip
 
 
@@ -55,7 +59,7 @@ def test_the_checkout_runs_the_hot_modules_compiled() -> None:
 def _equivalence(now: str, **env: str) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "tests.compiled.equivalence", now],
-        cwd=ROOT, env={k: v for k, v in os.environ.items() if k != compiled.PURE_ENV} | env,
+        cwd=ROOT, env=_environ(**env),
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -132,7 +136,9 @@ def _tracked_copy(dest: Path) -> Path:
         .stdout.decode()
         .split("\0")
     )
-    built = [p.relative_to(ROOT).as_posix() for p in (ROOT / "collector").rglob("*.so")]
+    built = [
+        p.relative_to(ROOT).as_posix() for p in compiled.extensions(ROOT / "collector").values()
+    ]
     for name in [f for f in files if f] + built + [f"collector/{compiled.MANIFEST}"]:
         source = ROOT / name
         if source.is_file():
@@ -145,11 +151,11 @@ def test_the_default_wheel_stays_pure_python(tmp_path: Path) -> None:
     """Without LORDI_COMPILE (the laptops' agent, docs/install-agent.md), even from a
     tree holding compiled extensions: py3-none-any, no extension, no manifest."""
     tree = _tracked_copy(tmp_path / "tree")
-    assert list((tree / "collector").rglob("*.so")), NOT_BUILT
+    assert compiled.extensions(tree / "collector"), NOT_BUILT
     done = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
          "--no-deps", "--no-build-isolation", "--wheel-dir", str(tmp_path / "w"), str(tree)],
-        env={k: v for k, v in os.environ.items() if k != "LORDI_COMPILE"},
+        env=_environ(without="LORDI_COMPILE"),
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -194,11 +200,8 @@ def test_an_extension_beside_its_source_is_what_python_imports(fake_build: Path)
     these are broken, so the import fails (a stale one would run old code)."""
     done = _python(IMPORT_ALL, cwd=fake_build)
     assert done.returncode != 0
-    assert "ImportError" in done.stderr and suffix_in(done.stderr), done.stderr[-500:]
-
-
-def suffix_in(text: str) -> bool:
-    return compiled.EXTENSION_SUFFIXES[0] in text
+    assert "ImportError" in done.stderr, done.stderr[-500:]
+    assert compiled.EXTENSION_SUFFIXES[0] in done.stderr, done.stderr[-500:]
 
 
 def test_a_changed_source_runs_every_module_from_its_py(fake_build: Path) -> None:
