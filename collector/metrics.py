@@ -3,7 +3,7 @@
 One small HTTP server thread (the standard library's; loopback by default, no
 authentication: never expose it publicly, docs/operations.md) answers:
 - `/metrics`: the Prometheus text format (prometheus_client), this collector's
-  figures and its process's (CPU, memory, open files);
+  figures, its process's (CPU, memory, open files) and each thread's CPU time;
 - `/healthz`: 200 while the process runs its loops (ingest, writers, the MQTT
   network thread); 503 naming the one that stopped;
 - `/readyz`: 200 when connected and subscribed to the broker AND the latest store
@@ -46,6 +46,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from collector import BUILD
 from collector.store import StoreError
+from collector.threadcpu import thread_cpu_seconds
 
 if TYPE_CHECKING:
     from collector.config import MetricsSettings
@@ -476,6 +477,16 @@ class _Figures:
             "Failures of the rules, sweeps or alert database (logged).",
             stats.alerting_errors,
         )
+        threads = thread_cpu_seconds()
+        if threads:  # Linux
+            yield _labelled(
+                CounterMetricFamily,
+                "lordi_collector_thread_cpu_seconds_total",
+                "CPU time of each of the collector's threads (mqtt-network, ingest, "
+                "writer-N, lordi-outbox...): one near 1 s/s is the bottleneck.",
+                "thread",
+                threads,
+            )
         yield _gauge(
             "lordi_collector_compiled_modules",
             "Hot modules running as mypyc extensions (collector/compiled.py; 0: pure Python).",

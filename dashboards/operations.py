@@ -232,7 +232,7 @@ def pipeline_panels() -> list[Json]:
                     "{{status}}",
                 )
             ],
-            (0, 25, 12, 8),
+            (0, 25, 8, 8),
             description=(
                 "Notifications in the outbox: pending (to send or retry), failed (given "
                 "up). Only collectors with [alerts] enabled report it; with one shared "
@@ -247,12 +247,34 @@ def pipeline_panels() -> list[Json]:
                 prom("B", "max(lordi_broker_messages_stored)", "messages stored"),
                 prom("C", "max(lordi_broker_subscriptions)", "subscriptions"),
             ],
-            (12, 25, 12, 8),
+            (8, 25, 8, 8),
             description=(
                 "Mosquitto's $SYS/broker figures as the collectors receive them (every "
                 "sys_interval): clients connected (laptops and collectors), messages "
                 "held (retained and queued for persistent sessions), subscriptions. "
                 "Absent while no collector is connected."
+            ),
+        ),
+        metrics_panel(
+            "timeseries",
+            "Collector threads (CPU)",
+            [
+                prom(
+                    "A",
+                    "sum by (instance, thread) "
+                    "(rate(lordi_collector_thread_cpu_seconds_total[$__rate_interval]))",
+                    "{{instance}} {{thread}}",
+                )
+            ],
+            (16, 25, 8, 8),
+            unit="percentunit",
+            description=(
+                "CPU of each collector's threads (100 % = one core): mqtt-network "
+                "(reading from the broker, TLS), ingest (decoding, validation), writer-N "
+                "(writes to the store and the commit: rules, summaries), lordi-outbox "
+                "(notifications). The threads share one Python interpreter lock: one "
+                "thread near 100 %, or all together near it, is the collector's limit "
+                "(add a collector or a partition, docs/scaling.md)."
             ),
         ),
     ]

@@ -89,7 +89,7 @@ def _add_bench(sub: Any) -> None:
                    "deploys; 1 with --alerts; with --alerts postgresql, N > 1 collectors "
                    "each own a partition of the schools)")
     b.add_argument("--metrics", action="store_true",
-                   help="the collectors serve /metrics ([metrics] enabled), read every second")
+                   help="read every collector's /metrics every second (served in every run)")
     _production_options(b)
     bench("dashboards", "fleet dashboard query cost")
     b = bench("storm", "reconnect storm: every laptop back with a spool")

@@ -9,7 +9,9 @@ run on the same machine.
   own schools' plain subscriptions) validate, write to VictoriaMetrics and
   acknowledge. Time from the first publish to the last sample counted back in the
   store; lost = sent - stored; duplicated = samples the collectors wrote more than
-  once (their own counters, read from their final stats lines).
+  once (their own counters, read from their final stats lines). Every process's
+  CPU per stored sample, and each collector's per thread (its /metrics, read before
+  and after the timed part: which of its loops is the bottleneck).
 - broker limit: the same messages to a subscriber that only counts them.
 - store limit: the collector's own line protocol for the same samples, posted in
   5,000-sample requests (the collector's batch) over as many connections as the
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from collector.config import IngestSettings, RateLimitSettings
 from collector.contract import Sample
@@ -351,9 +354,10 @@ def _start_collectors(
         if cfg.partitions > 1:
             env["LORDI_COLLECTOR_PARTITION__COUNT"] = str(cfg.partitions)
             env["LORDI_COLLECTOR_PARTITION__INDEX"] = str(i)
-        if metrics_ports:  # --metrics: each its own port
-            env["LORDI_COLLECTOR_METRICS__ENABLED"] = "true"
-            env["LORDI_COLLECTOR_METRICS__PORT"] = str(metrics_ports[i])
+        # Metrics on, as the region runs them (docs/operations.md), each its own port:
+        # the bench reads its threads' CPU there; --metrics scrapes every second too.
+        env["LORDI_COLLECTOR_METRICS__ENABLED"] = "true"
+        env["LORDI_COLLECTOR_METRICS__PORT"] = str(metrics_ports[i])
         collector = CollectorProcess.start(
             stack,
             f"bench-collector-{i}",
@@ -376,16 +380,11 @@ class _Scraper:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _get(self, port: int) -> str:
-        url = f"http://127.0.0.1:{port}/metrics"
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            return str(resp.read().decode())
-
     def _run(self) -> None:
         while not self._stop.wait(1.0):
             for port in self.ports:
                 started = time.perf_counter()
-                self._get(port)
+                _get_metrics(port)
                 self.seconds.append(time.perf_counter() - started)
 
     def __enter__(self) -> _Scraper:
@@ -396,7 +395,7 @@ class _Scraper:
         self._stop.set()
         self._thread.join(10)
         for port in self.ports:
-            text = self._get(port)
+            text = _get_metrics(port)
             line = next(
                 line for line in text.splitlines()
                 if line.startswith("lordi_collector_samples_accepted_total ")
@@ -409,6 +408,57 @@ class _Scraper:
             "scrape_ms_mean": round(1000 * sum(self.seconds) / max(len(self.seconds), 1), 2),
             "samples_accepted": self.accepted,
         }
+
+
+def _get_metrics(port: int) -> str:
+    url = f"http://127.0.0.1:{port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return str(resp.read().decode())
+
+
+def _wait_metrics(port: int, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            _get_metrics(port)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _thread_cpu(port: int) -> dict[str, float]:
+    """A collector's CPU seconds so far, per thread (collector/threadcpu.py), and
+    `rules` the seconds spent in its alerting (lordi_collector_rules_seconds' sum:
+    time in the commit, CPU and waits, not CPU of a thread of its own)."""
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(_get_metrics(port)):
+        if family.name == "lordi_collector_thread_cpu_seconds":  # the parser drops _total
+            for sample in family.samples:
+                out[sample.labels["thread"]] = sample.value
+        elif family.name == "lordi_collector_rules_seconds":
+            for sample in family.samples:
+                if sample.name.endswith("_sum"):
+                    out["(rules, in the commit)"] = sample.value
+    return out
+
+
+def _thread_figures(
+    before: list[dict[str, float]], after: list[dict[str, float]], stored: int
+) -> dict[str, dict[str, float]]:
+    """Per collector, its threads' CPU µs per stored sample during the timed part,
+    busiest first (threads under 0.05 µs left out: idle)."""
+    out = {}
+    for i, (first, last) in enumerate(zip(before, after, strict=True)):
+        used = {name: (last[name] - first.get(name, 0.0)) * 1e6 / max(stored, 1)
+                for name in last}  # fmt: skip
+        out[f"collector-{i}"] = {
+            name: round(us, 2)
+            for name, us in sorted(used.items(), key=lambda kv: -kv[1])
+            if us >= 0.05
+        }
+    return out
 
 
 def _cpu_s(pid: int) -> float:
@@ -433,11 +483,13 @@ def pipeline(
     metrics: bool = False,
 ) -> dict[str, Any]:
     per_device = -(-messages // devices) if devices else 1
-    ports = [free_port() for _ in range(collectors)] if metrics else []
+    ports = [free_port() for _ in range(collectors)]
     started = _start_collectors(
         stack, cfg, work, collectors, per_device=per_device, metrics_ports=ports
     )
     scraper = _Scraper(ports)
+    for port in ports:  # serving: the collectors have started their threads
+        _wait_metrics(port)
     try:
         warm = 0
         if devices:  # one untimed message per device: the store creates its series
@@ -448,6 +500,7 @@ def pipeline(
                    "mosquitto": stack.procs["mosquitto"].pid}
         watched |= {f"collector-{i}": proc.pid for i, (proc, _) in enumerate(started)}
         cpu0 = {name: _cpu_s(pid) for name, pid in watched.items()}
+        threads0 = [_thread_cpu(port) for port in ports]
         with scraper if metrics else contextlib.nullcontext():
             published = _publish(cfg, env, messages, per_message, 0, devices=devices)
             stored = _wait_stored(stack, warm + expected) - warm
@@ -455,6 +508,7 @@ def pipeline(
         # on Linux): its start-up and payload building are not the collector's time.
         seconds = time.monotonic() - published["t0"]
         cpu = {name: _cpu_s(pid) - cpu0[name] for name, pid in watched.items()}
+        threads = _thread_figures(threads0, [_thread_cpu(port) for port in ports], stored)
         cpu["publisher"] = published["cpu_s"]
     finally:
         for proc, _ in started:
@@ -482,6 +536,10 @@ def pipeline(
         # Where the two cores went during the timed part (the store's query for the
         # count is in victoria-metrics' figure): CPU microseconds per stored sample.
         "cpu_us_per_sample": {k: round(v * 1e6 / max(stored, 1), 1) for k, v in cpu.items()},
+        # The collectors' CPU above, per thread (mqtt-network: paho's reading, TLS and
+        # acknowledgements; ingest: decoding, validation; writer-N: HTTP to the store;
+        # the commit and its rules run in the writer that completes a batch's order).
+        "collector_threads_cpu_us_per_sample": threads,
         "cpu_busy_share": round(sum(cpu.values()) / seconds / (os.cpu_count() or 1), 2),
     }
 

@@ -32,6 +32,14 @@ def test_ingest_bench_counts_every_sample_once_with_two_collectors() -> None:
     }
     # (CPU time is counted in 10 ms ticks: a tiny run may show 0 for a process)
     assert sum(pipeline["cpu_us_per_sample"].values()) > 0
+    # Each collector's threads, from its /metrics (nanoseconds): the MQTT network
+    # thread and the ingest thread took the messages; alerts off, no rules figure.
+    threads = pipeline["collector_threads_cpu_us_per_sample"]
+    assert set(threads) == {"collector-0", "collector-1"}
+    for figures in threads.values():
+        assert figures["mqtt-network"] > 0 and figures["ingest"] > 0, figures
+        assert "(rules, in the commit)" not in figures
+        assert list(figures.values()) == sorted(figures.values(), reverse=True)
     limit = min(result["broker_limit"]["samples_per_s"], result["store_limit"]["samples_per_s"])
     assert result["ratio_to_limit"] == round(result["samples_per_s"] / limit, 3)
     assert result["store_limit"]["lines_per_sample"] == 3.0
@@ -123,6 +131,10 @@ def test_ingest_bench_with_tls_and_alerts_on() -> None:
     # The bench's laptops have 60-100 % health: the battery rules open alerts, which
     # are mailed through the real SMTP server.
     assert config["alerts_opened"] > 0 and config["mails_received"] > 0
+    # The rules' time (in the commit, on the writer threads) beside the threads' CPU.
+    threads = result["pipeline"]["collector_threads_cpu_us_per_sample"]["collector-0"]
+    assert threads["(rules, in the commit)"] > 0 and threads["ingest"] > 0, threads
+    assert any(name.startswith("writer-") for name in threads), threads
     assert result["ratio_to_store_limit"] == round(
         result["samples_per_s"] / result["store_limit"]["samples_per_s"], 3
     )

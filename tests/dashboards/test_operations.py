@@ -277,6 +277,11 @@ def test_metrics_panels(metrics_world: dict[str, Any]) -> None:
     clients, stored, subscriptions = (one(rows[f"Broker (Mosquitto $SYS)/{r}"]) for r in "ABC")
     assert clients >= 1 and subscriptions >= 1 and stored >= 0
 
+    # The collector runs in this process: its threads among the test runner's.
+    threads = by(rows["Collector threads (CPU)/A"], "thread")
+    assert {"ingest", "writer-0", "mqtt-network", "metrics-http"} <= set(threads), threads
+    assert all(0 <= v <= 2 for v in threads.values()), threads
+
 
 # --- InfluxQL on InfluxDB 1.6.7: the agents' figures ----------------------------------
 

@@ -171,6 +171,17 @@ def test_figures_scraped_by_victoriametrics_equal_what_was_sent(
         # The process's own figures (prometheus_client's process collector).
         assert (value(f"process_resident_memory_bytes{JOB}") or 0) > 10_000_000
         assert value(f"up{JOB}") == 1
+        # Each thread's CPU (collector/threadcpu.py): the loops that took the messages
+        # used some, and together about the process's (which counts in clock ticks).
+        threads = {
+            r["metric"]["thread"]: r["value"]
+            for r in scraper.query(f"lordi_collector_thread_cpu_seconds_total{JOB}")
+        }
+        assert {"mqtt-network", "ingest", "writer-0", "metrics-http"} <= set(threads), threads
+        assert not any(name.startswith("paho-") for name in threads), threads
+        assert threads["mqtt-network"] > 0 and threads["ingest"] > 0, threads
+        process = value(f"process_cpu_seconds_total{JOB}") or 0
+        assert sum(threads.values()) <= 1.1 * process + 0.1, (threads, process)
         # No alerting here: none of its series.
         assert scraper.query(f"lordi_collector_open_alerts{JOB}") == []
 
