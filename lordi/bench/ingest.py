@@ -15,7 +15,12 @@ run on the same machine.
 - broker limit: the same messages to a subscriber that only counts them.
 - store limit: the collector's own line protocol for the same samples, posted in
   5,000-sample requests (the collector's batch) over as many connections as the
-  collectors use in all, to VictoriaMetrics' /api/v2/write.
+  collectors use in all, to VictoriaMetrics' /api/v2/write; once before each
+  pipeline round (`--rounds`, 2 by default: the same messages again, later samples,
+  through the same collectors) and once after the last. Each round is compared with
+  the mean of the writes just before and after it, and the ratio is the rounds'
+  median: the machine's speed drifts over tens of seconds, so a limit measured a
+  minute later describes another machine.
 
 Message shape: with `devices` D > 0 the messages come from a fleet of D devices
 (message m from device m % D), whose series the store already knows: every device
@@ -28,9 +33,11 @@ VictoriaMetrics 35-50 µs per sample instead of ~20 and makes the store the limi
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,6 +45,7 @@ import textwrap
 import threading
 import time
 import urllib.request
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -57,9 +65,12 @@ SCHOOL = "0349999Z"
 # Partitioned collectors (`--alerts postgresql --collectors N`): the devices spread
 # over 2 N schools, each placed in a partition by the registry (lordi/bench/alerting.py).
 SCHOOLS_PER_COLLECTOR = 2
-# The store's limit is the median of this many writes (a single 2-second write of
-# 200,000 samples ranged 70-112k samples/s in one day's runs: BENCHMARKS.md).
-STORE_LIMIT_RUNS = 3
+# The pipeline runs this many rounds, the store's own write before each and after the
+# last (3 writes, as the median of three writes after the pipeline was before): the
+# machine's speed drifts over tens of seconds (one write of 200,000 samples ranged
+# 53-113k samples/s in one session, the CPU of every process half idle in the slow
+# runs: BENCHMARKS.md), so each round is compared with the writes next to it.
+ROUNDS = 2
 
 
 def school_of(index: int, schools: int = 1) -> str:
@@ -268,24 +279,20 @@ def _post_all(url: str, lines: list[str], connections: int) -> None:
         list(pool.map(post, chunks))
 
 
-def store_limit(  # noqa: PLR0917 - the shape of the run
-    stack: LocalStack,
-    messages: int,
-    per_message: int,
-    devices: int,
-    connections: int,
-    schools: int = 1,
-    runs: int = STORE_LIMIT_RUNS,
-) -> dict[str, Any]:
-    """The store's own limit: the median of `runs` writes of the run's samples, each
-    for devices of its own (new series, as the pipeline's were), so that one noisy
-    2-second write does not set the ratio alone."""
-    measured = [
-        _store_write(stack, messages, per_message, devices, connections, schools, 10**5 * run)
-        for run in range(1, runs + 1)
-    ]
-    median = sorted(measured, key=lambda m: m["samples_per_s"])[len(measured) // 2]
-    return {**median, "runs_samples_per_s": [m["samples_per_s"] for m in measured]}
+def store_limit(writes: list[dict[str, Any]], rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The store's limit beside each pipeline round: the mean of the writes just
+    before and just after it; the figure is the median write (as before), and each
+    round's ratio is to its own neighbours."""
+    median = sorted(writes, key=lambda m: m["samples_per_s"])[len(writes) // 2]
+    beside = [(a["samples_per_s"] + b["samples_per_s"]) / 2 for a, b in itertools.pairwise(writes)]
+    ratios = [r["samples_per_s"] / limit for r, limit in zip(rounds, beside, strict=True)]
+    return {
+        **median,
+        "runs_samples_per_s": [m["samples_per_s"] for m in writes],
+        "beside_rounds_samples_per_s": [round(b) for b in beside],
+        "rounds_ratio": [round(r, 3) for r in ratios],
+        "ratio": round(statistics.median(ratios), 3),
+    }
 
 
 def _store_write(  # noqa: PLR0917 - the shape of the run
@@ -481,35 +488,42 @@ def pipeline(
     collectors: int = 1,
     devices: int = 0,
     metrics: bool = False,
+    rounds: int = 1,
+    between: Callable[[int], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """`rounds` times the same messages (each round's samples later than the
+    previous round's) through the same collectors; `between(k)` runs before round k
+    and once after the last (the store's limit, measured next to each round)."""
     per_device = -(-messages // devices) if devices else 1
     ports = [free_port() for _ in range(collectors)]
     started = _start_collectors(
-        stack, cfg, work, collectors, per_device=per_device, metrics_ports=ports
+        stack, cfg, work, collectors, per_device=per_device * rounds, metrics_ports=ports
     )
     scraper = _Scraper(ports)
     for port in ports:  # serving: the collectors have started their threads
         _wait_metrics(port)
+    expected = messages * per_message
+    done: list[dict[str, Any]] = []
+    beside: list[dict[str, Any]] = []
     try:
         warm = 0
         if devices:  # one untimed message per device: the store creates its series
             _publish(cfg, env, devices, 1, 0, devices=devices, first=-1)
             warm = _wait_stored(stack, devices)
-        expected = messages * per_message
-        watched = {"victoria-metrics": stack.procs["victoria-metrics"].pid,
-                   "mosquitto": stack.procs["mosquitto"].pid}
+        watched = {
+            "victoria-metrics": stack.procs["victoria-metrics"].pid,
+            "mosquitto": stack.procs["mosquitto"].pid,
+        }
         watched |= {f"collector-{i}": proc.pid for i, (proc, _) in enumerate(started)}
-        cpu0 = {name: _cpu_s(pid) for name, pid in watched.items()}
-        threads0 = [_thread_cpu(port) for port in ports]
         with scraper if metrics else contextlib.nullcontext():
-            published = _publish(cfg, env, messages, per_message, 0, devices=devices)
-            stored = _wait_stored(stack, warm + expected) - warm
-        # From the publisher's first publish (CLOCK_MONOTONIC is shared by processes
-        # on Linux): its start-up and payload building are not the collector's time.
-        seconds = time.monotonic() - published["t0"]
-        cpu = {name: _cpu_s(pid) - cpu0[name] for name, pid in watched.items()}
-        threads = _thread_figures(threads0, [_thread_cpu(port) for port in ports], stored)
-        cpu["publisher"] = published["cpu_s"]
+            for k in range(rounds):
+                if between is not None:
+                    beside.append(between(k))
+                first = k * per_device * per_message if devices else k * per_message
+                done.append(_round(stack, cfg, env, watched, ports, messages, per_message,
+                                   devices, first))  # fmt: skip
+            if between is not None:
+                beside.append(between(rounds))
     finally:
         for proc, _ in started:
             proc.terminate()
@@ -520,16 +534,27 @@ def pipeline(
         for _, log in started
     ]
     written = sum(s["samples_written"] for s in stats) - warm
+    stored = sum(r["stored"] for r in done)
+    seconds = sum(r["seconds"] for r in done)
+    cpu = {name: sum(r["cpu_s"][name] for r in done) for name in done[0]["cpu_s"]}
+    threads = _thread_figures(
+        [{} for _ in ports], [_sum(r["threads_s"][i] for r in done) for i in range(len(ports))],
+        stored,
+    )  # fmt: skip
     extra = {"metrics": scraper.figures()} if metrics else {}
     return extra | {
+        "rounds": [
+            {"samples_per_s": round(r["stored"] / r["seconds"]), "seconds": round(r["seconds"], 2)}
+            for r in done
+        ],
         "samples_per_s": round(stored / seconds),
-        "messages_per_s": round(messages * stored / expected / seconds),
+        "messages_per_s": round(messages * rounds * stored / (expected * rounds) / seconds),
         "seconds": round(seconds, 2),
-        "sent": expected,
-        "acked_by_broker": published["acked"] * per_message,
+        "sent": expected * rounds,
+        "acked_by_broker": sum(r["acked"] for r in done) * per_message,
         "stored": stored,
-        "lost": expected - stored,
-        "duplicated": max(0, written - expected),
+        "lost": expected * rounds - stored,
+        "duplicated": max(0, written - expected * rounds),
         "collectors": collectors,
         "written_by_collector": [s["samples_written"] for s in stats],
         "collector_stats": stats,
@@ -541,7 +566,47 @@ def pipeline(
         # the commit and its rules run in the writer that completes a batch's order).
         "collector_threads_cpu_us_per_sample": threads,
         "cpu_busy_share": round(sum(cpu.values()) / seconds / (os.cpu_count() or 1), 2),
+        "beside": beside,
     }
+
+
+def _sum(figures: Iterable[dict[str, float]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for one in figures:
+        for name, value in one.items():
+            out[name] = out.get(name, 0.0) + value
+    return out
+
+
+def _round(  # noqa: PLR0917 - the shape of the run
+    stack: LocalStack,
+    cfg: BenchConfig,
+    env: dict[str, str],
+    watched: dict[str, int],
+    ports: list[int],
+    messages: int,
+    per_message: int,
+    devices: int,
+    first: int,
+) -> dict[str, Any]:
+    """One timed publication through the running collectors: its samples counted
+    back in the store (over what it held before: earlier rounds, the store's writes)."""
+    base = _stored(stack)
+    cpu0 = {name: _cpu_s(pid) for name, pid in watched.items()}
+    threads0 = [_thread_cpu(port) for port in ports]
+    published = _publish(cfg, env, messages, per_message, 0, devices=devices, first=first)
+    stored = _wait_stored(stack, base + messages * per_message) - base
+    # From the publisher's first publish (CLOCK_MONOTONIC is shared by processes
+    # on Linux): its start-up and payload building are not the collector's time.
+    seconds = time.monotonic() - published["t0"]
+    cpu = {name: _cpu_s(pid) - cpu0[name] for name, pid in watched.items()}
+    cpu["publisher"] = published["cpu_s"]
+    threads = [
+        {name: value - before.get(name, 0.0) for name, value in _thread_cpu(port).items()}
+        for port, before in zip(ports, threads0, strict=True)
+    ]
+    return {"stored": stored, "seconds": seconds, "cpu_s": cpu, "threads_s": threads,
+            "acked": published["acked"]}  # fmt: skip
 
 
 def run(
@@ -553,8 +618,10 @@ def run(
     *,
     tls: bool = False,
     alerts: AlertsKind = "off",
+    rounds: int = ROUNDS,
 ) -> dict[str, Any]:
-    """The pipeline, then the broker's and the store's limits, on one private stack.
+    """The pipeline in `rounds` rounds with the store's own write before each and
+    after the last, then the broker's limit, on one private stack.
     `lordi bench ingest` runs one collector per core (the deployment of
     docs/scaling.md) with alerts off; with `alerts` sqlite one collector (a plain
     subscription: the rules need a school's telemetry in one process); with `alerts`
@@ -579,15 +646,21 @@ def run(
                 partitions=partitions,
             ) as cfg:  # fmt: skip
                 stack.start()
+
+                def write(k: int) -> dict[str, Any]:  # each for devices of its own
+                    return _store_write(stack, messages, per_message, devices, connections,
+                                        schools, 10**5 * (k + 1))  # fmt: skip
+
                 result = pipeline(
                     stack, cfg, env, Path(tmp), messages=messages, per_message=per_message,
-                    collectors=collectors, devices=devices, metrics=metrics,
+                    collectors=collectors, devices=devices, metrics=metrics, rounds=rounds,
+                    between=write,
                 )  # fmt: skip
                 configuration = cfg.figures()
                 broker = broker_limit(cfg, env, messages, per_message, devices)
-                store = store_limit(stack, messages, per_message, devices, connections, schools)
         finally:
             stack.stop()
+    store = store_limit(result.pop("beside"), result["rounds"])
     limit = min(broker["samples_per_s"], store["samples_per_s"])
     return {
         "configuration": configuration,
@@ -599,7 +672,8 @@ def run(
         "lost": result["lost"],
         "duplicated": result["duplicated"],
         "ratio_to_limit": round(result["samples_per_s"] / limit, 3),
-        "ratio_to_store_limit": round(result["samples_per_s"] / store["samples_per_s"], 3),
+        # Each round against the store's writes next to it, the median of rounds.
+        "ratio_to_store_limit": store["ratio"],
         "samples_per_message": per_message,
         "devices": devices or "one per message",
         "collectors": collectors,
@@ -611,7 +685,8 @@ def run(
             # at least 0.45 of the store's own limit measured in the same run.
             "samples_per_s": alerts != "off" or result["samples_per_s"] >= 50_000,
             "ratio_to_limit": result["samples_per_s"] / limit >= 0.5
-            if alerts == "off" else result["samples_per_s"] / store["samples_per_s"] >= 0.45,
+            if alerts == "off"
+            else store["ratio"] >= 0.45,
             "lost": result["lost"] == 0,
             "duplicated": result["duplicated"] == 0,
         },
