@@ -20,10 +20,12 @@ def test_a_busy_thread_uses_cpu_an_idle_one_does_not() -> None:
     assert threadcpu.supported()  # Linux: the collector's servers and CI
     stop = threading.Event()
 
-    def spin() -> None:
-        deadline = time.perf_counter() + 0.3
-        while time.perf_counter() < deadline:
+    spun = threading.Event()
+
+    def spin() -> None:  # 0.15 s of this thread's own CPU, however loaded the machine
+        while time.thread_time() < 0.15:
             sum(range(1000))
+        spun.set()
         stop.wait()
 
     busy = threading.Thread(target=spin, name="paho-mqtt-client-bench-7", daemon=True)
@@ -31,7 +33,7 @@ def test_a_busy_thread_uses_cpu_an_idle_one_does_not() -> None:
     idle.start()
     busy.start()
     try:
-        time.sleep(0.5)  # the spin is over: both threads wait on the event
+        assert spun.wait(60)  # the spin is over: both threads wait on the event
         first = threadcpu.thread_cpu_seconds()
         time.sleep(0.2)
         second = threadcpu.thread_cpu_seconds()
@@ -40,8 +42,7 @@ def test_a_busy_thread_uses_cpu_an_idle_one_does_not() -> None:
         busy.join()
         idle.join()
     assert "paho-mqtt-client-bench-7" not in first
-    # Two cores shared with the test runner and the GIL: at least a third of its 0.3 s.
-    assert first["mqtt-network"] >= 0.1, first
+    assert first["mqtt-network"] >= 0.15, first
     assert first["idle-test"] < 0.05, first
     # Waiting uses nothing more; the main thread's time only grows.
     assert second["mqtt-network"] - first["mqtt-network"] < 0.02
