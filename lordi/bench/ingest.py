@@ -45,7 +45,8 @@ import textwrap
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -452,20 +453,16 @@ def _thread_cpu(port: int) -> dict[str, float]:
     return out
 
 
-def _thread_figures(
-    before: list[dict[str, float]], after: list[dict[str, float]], stored: int
-) -> dict[str, dict[str, float]]:
-    """Per collector, its threads' CPU µs per stored sample during the timed part,
+def _thread_figures(rounds: list[dict[str, Any]], stored: int) -> dict[str, dict[str, float]]:
+    """Per collector, its threads' CPU µs per stored sample over the timed rounds,
     busiest first (threads under 0.05 µs left out: idle)."""
     out = {}
-    for i, (first, last) in enumerate(zip(before, after, strict=True)):
-        used = {name: (last[name] - first.get(name, 0.0)) * 1e6 / max(stored, 1)
-                for name in last}  # fmt: skip
-        out[f"collector-{i}"] = {
-            name: round(us, 2)
-            for name, us in sorted(used.items(), key=lambda kv: -kv[1])
-            if us >= 0.05
-        }
+    for i in range(len(rounds[0]["threads_s"])):
+        used: Counter[str] = Counter()
+        for r in rounds:
+            used.update(r["threads_s"][i])  # seconds in that round, by thread
+        per_sample = {name: s * 1e6 / max(stored, 1) for name, s in used.most_common()}
+        out[f"collector-{i}"] = {n: round(us, 2) for n, us in per_sample.items() if us >= 0.05}
     return out
 
 
@@ -543,10 +540,7 @@ def pipeline(
     stored = sum(r["stored"] for r in done)
     seconds = sum(r["seconds"] for r in done)
     cpu = {name: sum(r["cpu_s"][name] for r in done) for name in done[0]["cpu_s"]}
-    threads = _thread_figures(
-        [{} for _ in ports], [_sum(r["threads_s"][i] for r in done) for i in range(len(ports))],
-        stored,
-    )  # fmt: skip
+    threads = _thread_figures(done, stored)
     extra = {"metrics": scraper.figures()} if metrics else {}
     return extra | {
         "rounds": [
@@ -574,14 +568,6 @@ def pipeline(
         "cpu_busy_share": round(sum(cpu.values()) / seconds / (os.cpu_count() or 1), 2),
         "beside": beside,
     }
-
-
-def _sum(figures: Iterable[dict[str, float]]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for one in figures:
-        for name, value in one.items():
-            out[name] = out.get(name, 0.0) + value
-    return out
 
 
 def _round(  # noqa: PLR0917 - the shape of the run
