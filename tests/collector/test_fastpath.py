@@ -185,15 +185,18 @@ def _mutate(doc: dict[str, Any], path: tuple[Any, ...], how: str, value: Any) ->
         min_size=1,
         max_size=3,
     ),
+    st.booleans(),
 )
 def test_mutated_messages_are_never_accepted_wrongly(
-    samples: list[dict[str, Any]], mutations: list[tuple[int, str, Any]]
+    samples: list[dict[str, Any]], mutations: list[tuple[int, str, Any]], ascii_only: bool
 ) -> None:
     doc = envelope_doc(copy.deepcopy(samples))
     for pick, how, value in mutations:
         paths = json_paths(doc)
         _mutate(doc, paths[pick % len(paths)], how, value)
-    assert_same_as_pydantic(json.dumps(doc).encode())
+    # Escaped (\u0085) or raw (UTF-8 bytes): the two ways a control character can come.
+    raw = json.dumps(doc, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    assert_same_as_pydantic(raw)
 
 
 @pytest.mark.parametrize(
@@ -247,13 +250,39 @@ def test_samples_with_numbers_past_their_bounds_fall_back_to_pydantic_named_reas
         (("ts",), (NOW + timedelta(hours=2)).isoformat()),
     ],
 )
-def test_what_msgspec_cannot_check_is_checked_here(where: tuple[Any, ...], value: Any) -> None:
+@pytest.mark.parametrize("ascii_only", [True, False])
+def test_what_msgspec_cannot_check_is_checked_here(
+    where: tuple[Any, ...], value: Any, ascii_only: bool
+) -> None:
     sample = full_sample(NOW, "0123456789abcdef")
     _mutate(sample, where, "set", value)
-    payload = json.dumps(envelope_doc([sample])).encode()
+    payload = json.dumps(envelope_doc([sample]), ensure_ascii=ascii_only).encode()
     assert fastpath.decode(SCHOOL, DEVICE, payload) is None
     with pytest.raises(ValidationError):
         Envelope.model_validate_json(payload)
+
+
+@pytest.mark.parametrize(
+    ("text", "printable", "payload_clean"),
+    [
+        ("Celxpert", True, True),
+        ("Société Générale", True, True),  # é is C3 A9 in UTF-8
+        ("45\N{DEGREE SIGN}C", True, False),  # C2 B0: clean, checked string by string
+        ("tab\there", False, False),
+        ("del\x7f", False, False),
+        ("c1\x85", False, False),
+        ("csi\x9b", False, False),
+    ],
+)
+def test_a_payload_without_escapes_del_or_c2_bytes_skips_the_string_checks(
+    text: str, printable: bool, payload_clean: bool
+) -> None:
+    sample = full_sample(NOW)
+    sample["batteries"][0]["manufacturer"] = text
+    payload = json.dumps(envelope_doc([sample]), ensure_ascii=False).encode()
+    assert fastpath._no_control_bytes(payload) is payload_clean
+    assert (fastpath.decode(SCHOOL, DEVICE, payload) is not None) is printable
+    assert_same_as_pydantic(payload)
 
 
 def test_envelope_ids_must_match_the_topic() -> None:
