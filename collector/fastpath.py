@@ -218,9 +218,9 @@ def decode(school: str, device: str, payload: bytes) -> tuple[Envelope, list[int
         # ValueError: invalid UTF-8 inside a string is a UnicodeDecodeError, not a
         # msgspec.DecodeError (tests/reliability corpus)
         return None
-    texts = not _no_control_bytes(payload)
     if env.device != device or env.school != school:
         return None
+    texts = not _no_control_bytes(payload)
     if texts and not _text_ok(env.agent_version):
         return None
     now = time.time()

@@ -46,9 +46,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from lordi.bench import ingest  # noqa: PLC0415
 
         collectors = args.collectors or (1 if args.alerts != "off" else os.cpu_count() or 1)
+        rounds = ingest.ROUNDS if args.rounds is None else args.rounds
         result = ingest.run(
             args.messages, args.per_message, collectors, args.devices, metrics=args.metrics,
-            tls=args.tls, alerts=args.alerts, rounds=args.rounds,
+            tls=args.tls, alerts=args.alerts, rounds=rounds,
         )  # fmt: skip
         result["pipeline"].pop("collector_stats", None)
     elif args.what == "agent":
@@ -90,9 +91,10 @@ def _add_bench(sub: Any) -> None:
                    "each own a partition of the schools)")
     b.add_argument("--metrics", action="store_true",
                    help="read every collector's /metrics every second (served in every run)")
-    b.add_argument("--rounds", type=int, default=2,
+    b.add_argument("--rounds", type=int,
                    help="pipeline rounds, each between two of the store's own writes (its "
-                   "limit beside it; the ratio is the rounds' median)")
+                   "limit beside it; the ratio is the rounds' median; 2 unless given: ROUNDS in "
+                   "lordi/bench/ingest.py)")
     _production_options(b)
     bench("dashboards", "fleet dashboard query cost")
     b = bench("storm", "reconnect storm: every laptop back with a spool")

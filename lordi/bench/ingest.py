@@ -404,12 +404,7 @@ class _Scraper:
         self._stop.set()
         self._thread.join(10)
         for port in self.ports:
-            text = _get_metrics(port)
-            line = next(
-                line for line in text.splitlines()
-                if line.startswith("lordi_collector_samples_accepted_total ")
-            )  # fmt: skip
-            self.accepted.append(float(line.split()[1]))
+            self.accepted.append(_counter(port, "lordi_collector_samples_accepted"))
 
     def figures(self) -> dict[str, Any]:
         return {
@@ -423,6 +418,17 @@ def _get_metrics(port: int) -> str:
     url = f"http://127.0.0.1:{port}/metrics"
     with urllib.request.urlopen(url, timeout=10) as resp:
         return str(resp.read().decode())
+
+
+def _counter(port: int, family: str) -> float:
+    """An unlabelled counter's value in a collector's /metrics."""
+    return next(
+        sample.value
+        for metrics in text_string_to_metric_families(_get_metrics(port))
+        if metrics.name == family  # the parser drops _total from the family's name
+        for sample in metrics.samples
+        if sample.name == f"{family}_total"
+    )
 
 
 def _wait_metrics(port: int, timeout_s: float = 60) -> None:
