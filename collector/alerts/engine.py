@@ -128,17 +128,19 @@ class AlertEngine:
         before = {key: _timers(state) for key, state in states.items()}
         out: list[Notification] = []
         try:
-            for finding in findings:
-                state = states.get(finding.key)
-                if state is not None and _timer_expired(state, finding.at):
-                    out += self._resolve(state, now)
-                state = self._apply(state, finding, now, out)
-                if state is not None:
-                    states[finding.key] = state
+            with self._store.unit():  # the batch's transitions: one commit, not one each
+                for finding in findings:
+                    state = states.get(finding.key)
+                    if state is not None and _timer_expired(state, finding.at):
+                        out += self._resolve(state, now)
+                    state = self._apply(state, finding, now, out)
+                    if state is not None:
+                        states[finding.key] = state
             self._save(states, before)
             fired = self._expired(clocks)
-            for state in fired:
-                out += self._resolve(state, now)
+            with self._store.unit():
+                for state in fired:
+                    out += self._resolve(state, now)
             self._save({s.key: s for s in fired}, {})
         except BaseException:
             self._forget(states)
@@ -314,14 +316,15 @@ class AlertEngine:
                 _closed_by_person(state)
                 changed[key] = state
         out: list[Notification] = []
-        for stored in self._states.to_remind(now):
-            if not mine(stored.key):
-                continue
-            state = self._known.get(stored.key, stored) if self._cache else stored
-            if state.key in changed:
-                continue
-            out += self._remind(state, now)
-            changed[state.key] = state
+        with self._store.unit():
+            for stored in self._states.to_remind(now):
+                if not mine(stored.key):
+                    continue
+                state = self._known.get(stored.key, stored) if self._cache else stored
+                if state.key in changed:
+                    continue
+                out += self._remind(state, now)
+                changed[state.key] = state
         self._save(changed, {})
         return out
 

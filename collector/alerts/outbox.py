@@ -60,6 +60,9 @@ class OutboxRow:
     last_error: str | None = None
 
 
+_INSERT = outbox.insert()
+
+
 def enqueue(
     conn: Connection,
     alert_id: int,
@@ -69,15 +72,16 @@ def enqueue(
 ) -> None:
     """Add a pending notification, inside the caller's transaction."""
     conn.execute(
-        outbox.insert().values(
-            alert_id=alert_id,
-            kind=kind,
-            channels=None if channels is None else sorted(channels),
-            status="pending",
-            created_at=at,
-            next_attempt_at=at,
-            attempts=0,
-        )
+        _INSERT,  # built once; the values are parameters (collector/alerts/store.py)
+        {
+            "alert_id": alert_id,
+            "kind": kind,
+            "channels": None if channels is None else sorted(channels),
+            "status": "pending",
+            "created_at": at,
+            "next_attempt_at": at,
+            "attempts": 0,
+        },
     )
 
 

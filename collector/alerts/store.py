@@ -2,7 +2,8 @@
 
 `AlertStore(url)` works identically on SQLite (the default, one collector:
 `sqlite:///state.sqlite3`, WAL mode) and PostgreSQL (several collectors sharing the
-load: `postgresql+psycopg://user@host/db`). Every method is one transaction.
+load: `postgresql+psycopg://user@host/db`). Every method is one transaction, or part
+of the calling thread's `unit()` (the engine applies a batch's findings in one).
 
 Concurrency: the partial unique index on `alerts.key WHERE status <> 'resolved'`
 keeps at most one unresolved alert per key even when two collectors race to open
@@ -13,8 +14,10 @@ serialises writers anyway).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, get_args
 
@@ -75,6 +78,22 @@ def _to_alert(row: Row[Any]) -> Alert:
     return Alert(**row._mapping)  # the columns are named after the fields
 
 
+# The statements of the engine's transitions, built once: a statement built per call
+# (`.values(...)`, `.where(column == value)`) costs SQLAlchemy a new cache key each
+# time, which was a third of an alert's opening on SQLite (BENCHMARKS.md). The values
+# go as parameters; the bind names differ from the columns' (SQLAlchemy reserves those
+# for the values of an INSERT or UPDATE).
+_FIND_OPEN = alerts.select().where(
+    alerts.c.key == sa.bindparam("b_key"), alerts.c.status != "resolved"
+)
+_GET = alerts.select().where(alerts.c.id == sa.bindparam("b_id"))
+_GET_LOCKED = _GET.with_for_update()
+_INSERT_ALERT = alerts.insert().returning(alerts.c.id)
+_UPDATE_ALERT = alerts.update().where(alerts.c.id == sa.bindparam("b_id"))
+_INSERT_TRANSITION = transitions.insert()
+_TRANSITION_FIELDS = tuple(f.name for f in fields(Transition))
+
+
 # The advisory lock that serialises schema creation between collectors (any value
 # no other lock of the database uses: "lordi" in ASCII, then "schema").
 SCHEMA_LOCK_KEY = 0x6C6F726469_736368
@@ -99,6 +118,7 @@ class AlertStore:
         self.school_states = SchoolStates(self._engine)
         self.feed = TransitionFeed(self._engine)
         self.forecasts = Forecasts(self._engine)
+        self._local = threading.local()  # .unit: this thread's `unit`, if any
 
     @property
     def engine(self) -> Engine:
@@ -112,6 +132,65 @@ class AlertStore:
 
     def close(self) -> None:
         self._engine.dispose()
+
+    # --- one transaction for many transitions ---------------------------------------
+
+    @contextmanager
+    def unit(self) -> Iterator[None]:
+        """Every alert transition this thread makes inside the block is one database
+        transaction, committed at its end (rolled back on an exception): the engine
+        applies a batch's findings in one, not one commit per alert (a first day
+        opens hundreds at once). Reads inside it see its writes. Other threads keep
+        their own transactions. Nested: part of the outer one. A unit that neither
+        reads nor writes does not touch the database."""
+        if getattr(self._local, "unit", None) is not None:
+            yield
+            return
+        opened: list[Connection] = []  # its connection, once the unit first needs one
+        self._local.unit = opened
+        try:
+            yield
+            if opened:
+                opened[0].commit()
+        finally:
+            self._local.unit = None
+            if opened:
+                opened[0].close()  # rolls back what was not committed
+
+    def _unit_connection(self) -> Connection | None:
+        opened: list[Connection] | None = getattr(self._local, "unit", None)
+        if opened is None:
+            return None
+        if not opened:
+            conn = self._engine.connect()
+            conn.begin()
+            opened.append(conn)
+        return opened[0]
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A transaction of its own, or a part of this thread's `unit`: a savepoint on
+        PostgreSQL, whose failed statement (a racing collector's unique key) would
+        otherwise abort the whole unit; on SQLite a failed statement undoes only
+        itself, and the methods raise their own errors before writing."""
+        conn = self._unit_connection()
+        if conn is None:
+            with self._engine.begin() as conn:
+                yield conn
+        elif self._dialect == "postgresql":
+            with conn.begin_nested():
+                yield conn
+        else:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        conn = self._unit_connection()
+        if conn is not None:
+            yield conn
+            return
+        with self._engine.connect() as conn:
+            yield conn
 
     def create_tables(self) -> None:
         """Create what is missing. On PostgreSQL under an advisory lock: collectors
@@ -164,12 +243,11 @@ class AlertStore:
             "evidence": finding.evidence,
         }  # fmt: skip
         try:
-            with self._engine.begin() as conn:
+            with self._write() as conn:
                 existing = self._find_open(conn, finding.key)
                 if existing is not None:  # checked first: a failed insert burns an id on PG
                     return existing, False
-                insert = alerts.insert().values(values).returning(alerts.c.id)
-                alert_id: int = conn.execute(insert).scalar_one()
+                alert_id: int = conn.execute(_INSERT_ALERT, values).scalar_one()
                 self._record(
                     conn, Transition(alert_id, at, None, "open", by, note, finding.evidence)
                 )
@@ -183,18 +261,17 @@ class AlertStore:
             return existing, False
 
     def get_alert(self, alert_id: int) -> Alert:
-        with self._engine.connect() as conn:
+        with self._read() as conn:
             return self._get(conn, alert_id)
 
     def find_open(self, key: str) -> Alert | None:
         """The key's unresolved (open or acknowledged) alert, if any."""
-        with self._engine.connect() as conn:
+        with self._read() as conn:
             return self._find_open(conn, key)
 
     @staticmethod
     def _find_open(conn: Connection, key: str) -> Alert | None:
-        query = alerts.select().where(alerts.c.key == key, alerts.c.status != "resolved")
-        row = conn.execute(query).first()
+        row = conn.execute(_FIND_OPEN, {"b_key": key}).first()
         return None if row is None else _to_alert(row)
 
     def list_alerts(
@@ -255,7 +332,7 @@ class AlertStore:
         episode's start: the same alert, flapping)."""
         at = _now(at)
         try:
-            with self._engine.begin() as conn:
+            with self._write() as conn:
                 current = self._get(conn, alert_id, lock=True)
                 if to_status not in _ALLOWED[current.status]:
                     raise InvalidTransition(
@@ -268,7 +345,7 @@ class AlertStore:
                     changes["resolved_at"] = at
                 else:  # re-opened: a new episode of the same alert, not yet acknowledged
                     changes.update(resolved_at=None, acknowledged_by=None)
-                conn.execute(alerts.update().where(alerts.c.id == alert_id).values(changes))
+                conn.execute(_UPDATE_ALERT, {**changes, "b_id": alert_id})
                 self._record(
                     conn,
                     Transition(
@@ -320,7 +397,7 @@ class AlertStore:
 
     def enqueue(self, alert_id: int, kind: str, at: datetime) -> None:
         """A notification without a status change (a reminder, an escalation)."""
-        with self._engine.begin() as conn:
+        with self._write() as conn:
             self._get(conn, alert_id)  # a precise error for an unknown id
             enqueue(conn, alert_id, kind, _now(at))
 
@@ -371,27 +448,29 @@ class AlertStore:
         *,
         notify: str | None = None,
     ) -> Alert:
-        with self._engine.begin() as conn:
+        with self._write() as conn:
             current = self._get(conn, alert_id, lock=True)
             if "escalated_to" in changes and current.status == "resolved":
                 raise InvalidTransition(f"alert {alert_id} is resolved; it cannot be escalated")
             changes = {**changes, "updated_at": at}
-            conn.execute(alerts.update().where(alerts.c.id == alert_id).values(changes))
+            conn.execute(_UPDATE_ALERT, {**changes, "b_id": alert_id})
             self._record(conn, Transition(alert_id, at, current.status, current.status, by, note))
             if notify is not None:
                 enqueue(conn, alert_id, notify, at)
             return self._get(conn, alert_id)
 
     def _get(self, conn: Connection, alert_id: int, lock: bool = False) -> Alert:
-        query = alerts.select().where(alerts.c.id == alert_id)
-        row = conn.execute(query.with_for_update() if lock else query).first()
+        row = conn.execute(_GET_LOCKED if lock else _GET, {"b_id": alert_id}).first()
         if row is None:
             raise AlertNotFound(f"alert id {alert_id}: no such alert")
         return _to_alert(row)
 
     @staticmethod
     def _record(conn: Connection, transition: Transition) -> None:
-        conn.execute(transitions.insert().values(asdict(transition)))
+        # Field by field, not `asdict`, which deep-copies the evidence.
+        conn.execute(
+            _INSERT_TRANSITION, {name: getattr(transition, name) for name in _TRANSITION_FIELDS}
+        )
 
     # --- devices ------------------------------------------------------------------
 

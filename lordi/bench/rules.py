@@ -7,6 +7,12 @@ SQLite alert store, or the real PostgreSQL (`--store postgresql`: a fresh schema
 caches their alert keys). `--profile` adds where the time goes: each listed
 function's share of the profiled time (cumulative, cProfile).
 
+`--first-day N` measures an alert burst instead, through the same call: the state
+bench's simulated fleet (lordi/bench/state.py: worn packs, faults, 220 schools) of N
+laptops met for the first time, one sample each in batches of 1,000, so an alert
+opens for every pack already worn, as on a school's first day. No notifier: the
+outbox rows the collector would add in the same transactions are not written.
+
 Prints JSON.
 """
 
@@ -31,6 +37,7 @@ from collector.samples import Sample
 from collector.validate import check_message
 from lordi.bench.alerting import POSTGRES_URL
 from lordi.bench.ingest import payloads
+from lordi.bench.state import BATCH, START, Feed, sample_pool
 from lordi.pgschema import fresh_store_url
 
 Accepted = list[tuple[str, str, Sample]]
@@ -93,6 +100,27 @@ def run(devices: int = 200, per_message: int = 50, messages: int = 4000,
     return result
 
 
+def first_day(laptops: int = 2000, *, store: str = "sqlite",
+              partition: bool = False) -> dict[str, Any]:  # fmt: skip
+    feed = Feed(laptops, sample_pool(500, looks=4))
+    work = [feed.batch(first, BATCH, START) for first in range(0, laptops, BATCH)]
+    result: dict[str, Any] = {"laptops": laptops, "store": store, "partition": partition}
+    with tempfile.TemporaryDirectory(prefix="lordi-bench-rules-") as tmp:
+        with _store_url(store, Path(tmp) / "a.sqlite3") as url:
+            alerting = _alerting(url, partition)
+            cpu, wall = time.process_time(), time.monotonic()
+            for batch in work:
+                alerting.on_samples(batch, START)
+            cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+            opened = len(alerting.store.list_alerts())
+            alerting.store.close()
+    result["alerts_opened"] = opened
+    result["cpu_us_per_sample"] = round(cpu * 1e6 / laptops, 1)
+    result["wall_us_per_sample"] = round(wall * 1e6 / laptops, 1)
+    result["cpu_ms_per_alert_opened"] = round(cpu * 1e3 / max(1, opened), 3)
+    return result
+
+
 def _shares(prof: cProfile.Profile, top: int = 25) -> dict[str, float]:
     stats: Any = pstats.Stats(prof).stats  # type: ignore[attr-defined]  # (file, line, name) -> (cc, nc, tt, ct, callers)
     total = max(ct for (_, _, name), (_, _, _, ct, _) in stats.items() if name == "on_samples")
@@ -118,7 +146,17 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="as a partitioned collector (owns every school: engine cache)",
     )
+    parser.add_argument(
+        "--first-day",
+        type=int,
+        metavar="LAPTOPS",
+        help="an alert burst instead: this many laptops of a worn fleet met at once",
+    )
     args = parser.parse_args(argv)
+    if args.first_day:
+        burst = first_day(args.first_day, store=args.store, partition=args.partition)
+        print(json.dumps(burst, indent=2))
+        return 0
     result = run(args.devices, args.per_message, args.messages, args.profile,
                  store=args.store, partition=args.partition)  # fmt: skip
     print(json.dumps(result, indent=2))

@@ -262,6 +262,17 @@ def test_rules_bench_on_postgresql_as_a_partition_opens_the_same_alerts() -> Non
         assert result["alerts_opened"] == on_sqlite["alerts_opened"] > 0
 
 
+def test_rules_bench_first_day_opens_the_same_burst_on_both_stores() -> None:
+    from lordi.bench import rules  # noqa: PLC0415
+
+    on_sqlite = rules.first_day(300)
+    assert on_sqlite["alerts_opened"] > 50  # a worn fleet: many packs already worn
+    for partition in (False, True):
+        on_pg = rules.first_day(300, store="postgresql", partition=partition)
+        assert on_pg["alerts_opened"] == on_sqlite["alerts_opened"]
+        assert on_pg["cpu_ms_per_alert_opened"] > 0 and on_pg["wall_us_per_sample"] > 0
+
+
 def test_stages_bench_times_each_stage_of_the_collectors_path() -> None:
     from lordi.bench import stages  # noqa: PLC0415
 
