@@ -88,8 +88,8 @@ _FIND_OPEN = alerts.select().where(
 )
 _GET = alerts.select().where(alerts.c.id == sa.bindparam("b_id"))
 _GET_LOCKED = _GET.with_for_update()
-_INSERT_ALERT = alerts.insert().returning(alerts.c.id)
-_UPDATE_ALERT = alerts.update().where(alerts.c.id == sa.bindparam("b_id"))
+_UPDATE_ALERT = alerts.update().where(alerts.c.id == sa.bindparam("b_id")).returning(*alerts.c)
+_OPEN_TRIES = 3
 _INSERT_TRANSITION = transitions.insert()
 _TRANSITION_FIELDS = tuple(f.name for f in fields(Transition))
 
@@ -119,6 +119,16 @@ class AlertStore:
         self.feed = TransitionFeed(self._engine)
         self.forecasts = Forecasts(self._engine)
         self._local = threading.local()  # .unit: this thread's `unit`, if any
+        self._insert_alert = (
+            self._insert(alerts)
+            .on_conflict_do_nothing(
+                index_elements=[alerts.c.key],
+                # The index's own predicate, as a literal: with a parameter, PostgreSQL
+                # cannot match the index once psycopg prepares the statement (its 6th run).
+                index_where=alerts.c.status != sa.literal_column("'resolved'"),
+            )
+            .returning(*alerts.c)
+        )
 
     @property
     def engine(self) -> Engine:
@@ -168,16 +178,17 @@ class AlertStore:
         return opened[0]
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        """A transaction of its own, or a part of this thread's `unit`: a savepoint on
-        PostgreSQL, whose failed statement (a racing collector's unique key) would
-        otherwise abort the whole unit; on SQLite a failed statement undoes only
-        itself, and the methods raise their own errors before writing."""
+    def _write(self, *, savepoint: bool = False) -> Iterator[Connection]:
+        """A transaction of its own, or a part of this thread's `unit`. `savepoint`: a
+        statement of the block may fail on the unique key (a re-opening racing another
+        collector's opening); on PostgreSQL a failed statement would abort the whole
+        unit, so the block is a savepoint. On SQLite a failed statement undoes only
+        itself; and every method raises its own errors before it writes."""
         conn = self._unit_connection()
         if conn is None:
             with self._engine.begin() as conn:
                 yield conn
-        elif self._dialect == "postgresql":
+        elif savepoint and self._dialect == "postgresql":
             with conn.begin_nested():
                 yield conn
         else:
@@ -242,23 +253,29 @@ class AlertStore:
             "summary": finding.summary, "action": finding.action,
             "evidence": finding.evidence,
         }  # fmt: skip
-        try:
-            with self._write() as conn:
+        with self._write() as conn:
+            for _ in range(_OPEN_TRIES):
                 existing = self._find_open(conn, finding.key)
-                if existing is not None:  # checked first: a failed insert burns an id on PG
+                if existing is not None:  # checked first: a conflicting insert burns an id on PG
                     return existing, False
-                alert_id: int = conn.execute(_INSERT_ALERT, values).scalar_one()
+                # ON CONFLICT DO NOTHING: a collector racing for the key waits for the
+                # winner's commit, then inserts nothing instead of failing (a failed
+                # statement would abort a PostgreSQL unit); the loop then finds the
+                # winner's alert.
+                row = conn.execute(self._insert_alert, values).first()
+                if row is None:
+                    continue
+                alert = _to_alert(row)
                 self._record(
-                    conn, Transition(alert_id, at, None, "open", by, note, finding.evidence)
+                    conn, Transition(alert.id, at, None, "open", by, note, finding.evidence)
                 )
                 if notify is not None:
-                    enqueue(conn, alert_id, notify, queued_at or at)
-                return self._get(conn, alert_id), True
-        except sa.exc.IntegrityError:
-            existing = self.find_open(finding.key)
-            if existing is None:  # not the unique key: a real integrity problem
-                raise
-            return existing, False
+                    enqueue(conn, alert.id, notify, queued_at or at)
+                return alert, True
+        raise AlertStoreError(
+            f"key {finding.key!r}: lost the race to open an alert {_OPEN_TRIES} times "
+            "to alerts resolved at once"
+        )
 
     def get_alert(self, alert_id: int) -> Alert:
         with self._read() as conn:
@@ -332,7 +349,8 @@ class AlertStore:
         episode's start: the same alert, flapping)."""
         at = _now(at)
         try:
-            with self._write() as conn:
+            # Only a re-opening can fail on the unique key: in a savepoint on PostgreSQL.
+            with self._write(savepoint=to_status == "open") as conn:
                 current = self._get(conn, alert_id, lock=True)
                 if to_status not in _ALLOWED[current.status]:
                     raise InvalidTransition(
@@ -345,7 +363,7 @@ class AlertStore:
                     changes["resolved_at"] = at
                 else:  # re-opened: a new episode of the same alert, not yet acknowledged
                     changes.update(resolved_at=None, acknowledged_by=None)
-                conn.execute(_UPDATE_ALERT, {**changes, "b_id": alert_id})
+                row = conn.execute(_UPDATE_ALERT, {**changes, "b_id": alert_id}).one()
                 self._record(
                     conn,
                     Transition(
@@ -354,7 +372,7 @@ class AlertStore:
                 )
                 if notify is not None:
                     enqueue(conn, alert_id, notify, queued_at or at)
-                return self._get(conn, alert_id)
+                return _to_alert(row)
         except sa.exc.IntegrityError as exc:  # only a re-open can collide with another alert
             other = self.find_open(self.get_alert(alert_id).key)
             raise InvalidTransition(
@@ -453,11 +471,11 @@ class AlertStore:
             if "escalated_to" in changes and current.status == "resolved":
                 raise InvalidTransition(f"alert {alert_id} is resolved; it cannot be escalated")
             changes = {**changes, "updated_at": at}
-            conn.execute(_UPDATE_ALERT, {**changes, "b_id": alert_id})
+            row = conn.execute(_UPDATE_ALERT, {**changes, "b_id": alert_id}).one()
             self._record(conn, Transition(alert_id, at, current.status, current.status, by, note))
             if notify is not None:
                 enqueue(conn, alert_id, notify, at)
-            return self._get(conn, alert_id)
+            return _to_alert(row)
 
     def _get(self, conn: Connection, alert_id: int, lock: bool = False) -> Alert:
         row = conn.execute(_GET_LOCKED if lock else _GET, {"b_id": alert_id}).first()

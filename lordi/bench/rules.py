@@ -105,15 +105,17 @@ def first_day(laptops: int = 2000, *, store: str = "sqlite",
     feed = Feed(laptops, sample_pool(500, looks=4))
     work = [feed.batch(first, BATCH, START) for first in range(0, laptops, BATCH)]
     result: dict[str, Any] = {"laptops": laptops, "store": store, "partition": partition}
-    with tempfile.TemporaryDirectory(prefix="lordi-bench-rules-") as tmp:
-        with _store_url(store, Path(tmp) / "a.sqlite3") as url:
-            alerting = _alerting(url, partition)
-            cpu, wall = time.process_time(), time.monotonic()
-            for batch in work:
-                alerting.on_samples(batch, START)
-            cpu, wall = time.process_time() - cpu, time.monotonic() - wall
-            opened = len(alerting.store.list_alerts())
-            alerting.store.close()
+    with (
+        tempfile.TemporaryDirectory(prefix="lordi-bench-rules-") as tmp,
+        _store_url(store, Path(tmp) / "a.sqlite3") as url,
+    ):
+        alerting = _alerting(url, partition)
+        cpu, wall = time.process_time(), time.monotonic()
+        for batch in work:
+            alerting.on_samples(batch, START)
+        cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+        opened = len(alerting.store.list_alerts())
+        alerting.store.close()
     result["alerts_opened"] = opened
     result["cpu_us_per_sample"] = round(cpu * 1e6 / laptops, 1)
     result["wall_us_per_sample"] = round(wall * 1e6 / laptops, 1)

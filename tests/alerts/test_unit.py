@@ -3,8 +3,8 @@
 The engine applies a batch's findings inside one unit: one commit instead of one per
 alert (a first day opens hundreds at once), all or nothing, and its own reads see its
 writes. Other connections see nothing until it commits; a collector that loses a
-unique-key race inside a unit keeps the unit's other transitions (PostgreSQL: a
-savepoint); another writer on SQLite waits for the unit instead of failing.
+unique-key race inside a unit keeps the unit's other transitions; another writer on
+SQLite waits for the unit instead of failing.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ import pytest
 import sqlalchemy as sa
 
 from collector.alerts.engine import AlertEngine
-from collector.alerts.store import AlertStore
+from collector.alerts.store import AlertStore, InvalidTransition
 from tests.alerts.helpers import KEY, Database, at, clocks_of, finding, timing
 
-OTHERS = [f"0310001A/PC-{n:04d}/BAT0/battery_replace" for n in range(1, 6)]
+# More than psycopg's prepare threshold (5): the statements run prepared too.
+OTHERS = [f"0310001A/PC-{n:04d}/BAT0/battery_replace" for n in range(1, 13)]
 
 
 def _commits(store: AlertStore) -> list[int]:
@@ -29,15 +30,15 @@ def _commits(store: AlertStore) -> list[int]:
     return counted
 
 
-def test_a_batch_that_opens_five_alerts_commits_its_transitions_once(db: Database) -> None:
+def test_a_batch_that_opens_twelve_alerts_commits_its_transitions_once(db: Database) -> None:
     store = db()
     engine = AlertEngine(store, timing, outbox=True)
     found = [finding(True, 0, key=k) for k in OTHERS] + [finding(True, 60, key=k) for k in OTHERS]
     commits = _commits(store)
     sent = engine.process(found, clocks_of(found), at(60))
     assert sorted(n.alert.key for n in sent) == sorted(OTHERS)
-    assert len(commits) == 2  # the five openings (alerts, transitions, outbox), the states
-    assert store.outbox.pending_count() == 5
+    assert len(commits) == 2  # the twelve openings (alerts, transitions, outbox), the states
+    assert store.outbox.pending_count() == 12
     assert sorted(a.key for a in db().list_alerts(status="open")) == sorted(OTHERS)
 
 
@@ -78,8 +79,8 @@ def test_a_flap_inside_one_batch_reopens_the_same_alert(db: Database) -> None:
 
 def test_a_unit_that_loses_a_race_keeps_its_other_transitions(postgres: Database) -> None:
     """The winner's uncommitted insert blocks our unit's insert of the same key; once
-    it commits, our statement fails on the unique index. Without a savepoint that
-    would abort our whole unit; with it, we get the winner's alert and go on."""
+    it commits, ours inserts nothing (ON CONFLICT DO NOTHING: a failed statement
+    would abort our whole unit on PostgreSQL), we get the winner's alert and go on."""
     winner, loser = postgres(), postgres()
     holding, release = threading.Event(), threading.Event()
 
@@ -111,6 +112,24 @@ def test_a_unit_that_loses_a_race_keeps_its_other_transitions(postgres: Database
     assert sorted(a.key for a in postgres().list_alerts(status="open")) == sorted(
         [KEY, OTHERS[0], OTHERS[1]]
     )
+
+
+def test_a_refused_reopening_inside_a_unit_keeps_its_other_transitions(db: Database) -> None:
+    """Re-opening a resolved alert whose key has another unresolved alert fails on the
+    unique index (a savepoint on PostgreSQL, the statement alone on SQLite): the
+    caller gets InvalidTransition and the unit's other changes are committed."""
+    store = db()
+    old = store.open_alert(finding(True, 0), at(0))
+    store.resolve(old.id, "engine", at=at(10))
+    newer = store.open_alert(finding(True, 20), at(20))
+    with store.unit():
+        before = store.open_alert(finding(True, 30, key=OTHERS[0]), at(30))
+        with pytest.raises(InvalidTransition, match="already unresolved for the same key"):
+            store.transition(old.id, "open", "engine", at=at(30))
+        after = store.open_alert(finding(True, 30, key=OTHERS[1]), at(30))
+    other = db()
+    assert {a.id for a in other.list_alerts(status="open")} == {newer.id, before.id, after.id}
+    assert other.get_alert(old.id).status == "resolved"
 
 
 def test_another_writer_waits_for_a_unit_on_sqlite(db: Database) -> None:
