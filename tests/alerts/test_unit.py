@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
 
 from collector.alerts.engine import AlertEngine
+from collector.alerts.model import Finding
 from collector.alerts.store import AlertStore, InvalidTransition
 from tests.alerts.helpers import KEY, Database, at, clocks_of, finding, timing
 
@@ -77,30 +80,44 @@ def test_a_flap_inside_one_batch_reopens_the_same_alert(db: Database) -> None:
     assert [(t.from_status, t.to_status, t.at) for t in each.transitions_of(1)] == history
 
 
+@contextmanager
+def _held_unit(
+    store: AlertStore, found: Finding, hold: Callable[[], object]
+) -> Iterator[Future[None]]:
+    """Another thread opens `found`'s alert inside a unit of `store` and keeps the unit
+    open until `hold()` returns; the block runs once the opening is in."""
+    inside = threading.Event()
+
+    def collector() -> None:
+        with store.unit():
+            store.open_alert(found, found.at)
+            inside.set()
+            hold()
+
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(collector)
+        assert inside.wait(10)
+        yield held
+
+
 def test_a_unit_that_loses_a_race_keeps_its_other_transitions(postgres: Database) -> None:
     """The winner's uncommitted insert blocks our unit's insert of the same key; once
     it commits, ours inserts nothing (ON CONFLICT DO NOTHING: a failed statement
     would abort our whole unit on PostgreSQL), we get the winner's alert and go on."""
     winner, loser = postgres(), postgres()
-    holding, release = threading.Event(), threading.Event()
+    release = threading.Event()
 
-    def win() -> None:
-        with winner.unit():
-            winner.open_alert(finding(True, 5), at(5))
-            holding.set()
-            release.wait(10)
+    def lose() -> tuple[int, bool]:
+        with loser.unit():
+            loser.open_alert(finding(True, 10, key=OTHERS[0]), at(10))
+            alert, created = loser.try_open_alert(finding(True, 10), at(10))
+            loser.open_alert(finding(True, 10, key=OTHERS[1]), at(10))
+        return alert.id, created
 
-    with ThreadPoolExecutor(2) as pool:
-        won = pool.submit(win)
-        assert holding.wait(10)
-
-        def lose() -> tuple[int, bool]:
-            with loser.unit():
-                loser.open_alert(finding(True, 10, key=OTHERS[0]), at(10))
-                alert, created = loser.try_open_alert(finding(True, 10), at(10))
-                loser.open_alert(finding(True, 10, key=OTHERS[1]), at(10))
-            return alert.id, created
-
+    with (
+        _held_unit(winner, finding(True, 5), lambda: release.wait(10)) as won,
+        ThreadPoolExecutor(1) as pool,
+    ):
         racing = pool.submit(lose)
         time.sleep(0.5)
         assert not racing.done()  # blocked on the winner's uncommitted key
@@ -137,18 +154,8 @@ def test_another_writer_waits_for_a_unit_on_sqlite(db: Database) -> None:
     while the collector's unit is open waits for it (the busy timeout), not fails."""
     store, web = db(), db()
     earlier = store.open_alert(finding(True, 0, key=OTHERS[0]), at(0))
-    inside = threading.Event()
-
-    def collector() -> None:
-        with store.unit():
-            store.open_alert(finding(True, 10), at(10))
-            inside.set()
-            time.sleep(0.5)
-
-    with ThreadPoolExecutor(1) as pool:
-        done = pool.submit(collector)
-        assert inside.wait(10)
+    with _held_unit(store, finding(True, 10), lambda: time.sleep(0.5)) as held:
         acknowledged = web.acknowledge(earlier.id, "tech@0310001A", at=at(20))
-        done.result(timeout=10)
+        held.result(timeout=10)
     assert acknowledged.status == "acknowledged"
     assert web.find_open(KEY) is not None
