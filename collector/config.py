@@ -96,9 +96,13 @@ class IngestSettings(_Section):
     max_batch_messages: Annotated[int, Field(ge=1, le=100_000)] = 1000
     max_batch_samples: Annotated[int, Field(ge=1, le=1_000_000)] = 5000
     linger_ms: Annotated[int, Field(ge=0, le=10_000)] = 50
-    # Concurrent write requests to the store (one HTTP connection each). Batches are
-    # still acknowledged strictly in the order they were received.
-    store_connections: Annotated[int, Field(ge=1, le=16)] = 2
+    # Concurrent write requests to the store (one HTTP connection each), and as many
+    # batches built and waiting for one. Batches are still acknowledged strictly in
+    # the order they were received. 8: the store always has a batch to parse while the
+    # collector commits another (BENCHMARKS.md, 2026-12-05: more samples/s than 2 and
+    # 4 in every paired run, for a higher memory peak while a backlog drains: 374 MB
+    # per partitioned bench collector instead of 244).
+    store_connections: Annotated[int, Field(ge=1, le=16)] = 8
     retry_initial_s: Annotated[float, Field(gt=0)] = 0.5
     retry_max_s: Annotated[float, Field(gt=0)] = 30.0
     rate_limit: RateLimitSettings = RateLimitSettings()

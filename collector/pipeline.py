@@ -53,7 +53,8 @@ class Incoming:
 @dataclass(slots=True)
 class _Work:
     seq: int  # batch number in the order received: the commit order
-    items: list[Incoming]
+    acks: list[tuple[int, int]]  # (mid, qos) of its QoS 1/2 messages: no payloads kept
+    messages: int
     batch: Batch
 
 
@@ -184,7 +185,8 @@ class CommitPipeline:
                 self.stats.count_batch(batch)
                 if self.metrics is not None:
                     self.metrics.batch_built(batch)
-                work = _Work(seq, items, batch)
+                acks = [(item.mid, item.qos) for item in items if item.qos > 0]
+                work = _Work(seq, acks, len(items), batch)
                 seq += 1
                 while True:  # hand over; a full queue means the writers are behind
                     self._beat = time.monotonic()
@@ -210,6 +212,8 @@ class CommitPipeline:
                     self.derived.maybe_flush()
                 continue
             confirmed = self._write_with_retry(work.batch)
+            if confirmed:  # the store has its lines: not held while it waits its turn
+                work.batch.lines = []
             with self._commit:
                 while self._next_commit != work.seq:
                     self._commit.wait()
@@ -233,10 +237,9 @@ class CommitPipeline:
         if not self._publish_dead_letters(batch):
             return False  # stopping: nothing acknowledged, the broker redelivers
         self.derived.add(batch.groups)
-        for item in work.items:
-            if item.qos > 0:
-                self.link.ack(item.mid, item.qos)
-        self.stats.acked += len(work.items)
+        for mid, qos in work.acks:
+            self.link.ack(mid, qos)
+        self.stats.acked += work.messages
         if self.metrics is not None:
             self.metrics.batch_committed(batch)
         return True
